@@ -1,0 +1,55 @@
+// Command orgsync keeps a WeCom contact directory in step with HR sources.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	err := newRootCmd(os.Stdout, os.Stderr).Execute()
+	os.Exit(exitCode(err))
+}
+
+// Exit codes, stable for scripts and systemd:
+//
+//	0 success; 1 the run failed or some changes failed; 2 usage or config
+//	error; 3 refused by the guard.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitUsage   = 2
+	ExitRefused = 3
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "orgsync:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "orgsync:", err)
+	return ExitUsage // cobra's own errors are usage errors (unknown flag, bad args)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/internal/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// globals holds what every subcommand shares: the flags on the root command
+// and the writers, so tests can run commands in-process.
+type globals struct {
+	stdout, stderr io.Writer
+	logFormat      string
+	logLevel       string
+}
+
+// logger builds the zap logger from the global flags.
+func (g *globals) logger() (*zap.Logger, error) {
+	return logging.New(logging.Options{Format: g.logFormat, Level: g.logLevel})
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "orgsync",
+		Short: "Keep a WeCom (企业微信) contact directory in step with HR sources",
+		Long: `orgsync reads people from HR exports (CSV, XLSX), LDAP / Active Directory or
+HR HTTP APIs, maps them onto WeCom members and departments, and applies the
+difference through WeCom's contacts API, safely: a failed, empty or truncated
+source never turns into disables or deletes, and only members orgsync created
+or adopted are ever changed.
+
+Start with 'orgsync validate -c FILE', review with 'orgsync plan -c FILE',
+then 'orgsync sync -c FILE' or run 'orgsync daemon -c FILE' under systemd.
+
+Exit codes: 0 success, 1 run or some changes failed, 2 usage or config error,
+3 refused by the safety guard.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto (console on a terminal, json otherwise), console or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// commands lists every subcommand explicitly (no init-time registration).
+var commands = []func(*globals) *cobra.Command{}

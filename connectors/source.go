@@ -1,0 +1,104 @@
+// Package connectors defines what a source of people is (Source), the raw
+// records it yields (Record, Batch) and the contract every implementation
+// keeps. Implementations live in sub-packages (csv, ldap, httpjson); the
+// explicit type-name registry is in connectors/registry, and the shared
+// conformance suite every implementation runs is connectors/conformance.
+package connectors
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/model"
+)
+
+// Source reads every record of one configured source.
+//
+// Contract: List returns either an error, or a Batch holding every record the
+// source has, each with its Origin. A source that could not read everything
+// (a page failed, a file is truncated, a trailer count does not match) returns
+// an error or a Batch with Complete=false and a reason; it never silently
+// returns fewer records. Downstream, an error or an incomplete batch holds
+// every disable and delete of that run.
+type Source interface {
+	List(ctx context.Context) (*Batch, error)
+}
+
+// Batch is the result of one read.
+type Batch struct {
+	Source   string // configured source name
+	Records  []Record
+	Complete bool   // false: not everything could be read; Incomplete says why
+	Incomplete string
+	Warnings []string // things an admin should see that did not stop the read
+	Location string   // what was read: a file path, LDAP URL + base DN, API URL
+}
+
+// Record is one raw row or entry. Names is usually shared by all records of a
+// batch (a CSV header, the configured LDAP attribute list) and must not be
+// modified. Values[i] is the value of Names[i]: a string, or []string for a
+// multi-valued attribute (LDAP). A missing value is "" (or nil for lists).
+type Record struct {
+	Origin model.Origin
+	Names  []string
+	Values []any
+}
+
+// Get returns the value of the named field.
+func (r *Record) Get(name string) (any, bool) {
+	for i, n := range r.Names {
+		if n == name {
+			if i < len(r.Values) {
+				return r.Values[i], true
+			}
+			return "", true
+		}
+	}
+	return nil, false
+}
+
+// String returns the named field as a string: a multi-valued field yields
+// its first value, a missing field "".
+func (r *Record) String(name string) string {
+	v, _ := r.Get(name)
+	switch x := v.(type) {
+	case string:
+		return x
+	case []string:
+		if len(x) > 0 {
+			return x[0]
+		}
+	}
+	return ""
+}
+
+// Config is a source type's configuration: decoded strictly from the
+// `config:` block of a source, validated, then opened. Validate reports every
+// problem it finds (errors.Join), each naming the field.
+type Config interface {
+	Validate() error
+	Open(name string, log *zap.Logger) (Source, error)
+}
+
+// Factory makes an empty Config of one type, ready for decoding.
+type Factory func() Config
+
+// ErrUnknownType is returned for a source type that is not registered.
+var ErrUnknownType = errors.New("unknown source type")
+
+// Decode decodes node strictly (unknown keys are errors) into cfg.
+func Decode(node *yaml.Node, cfg Config) error {
+	if node == nil || node.Kind == 0 {
+		return nil
+	}
+	// yaml.v3 has no strict mode on Node.Decode; re-encode and decode with
+	// KnownFields so that a misspelt key is an error, as everywhere in config.
+	b, err := yaml.Marshal(node)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, cfg)
+}
