@@ -29,12 +29,12 @@ type Source interface {
 
 // Batch is the result of one read.
 type Batch struct {
-	Source   string // configured source name
-	Records  []Record
-	Complete bool   // false: not everything could be read; Incomplete says why
+	Source     string // configured source name
+	Records    []Record
+	Complete   bool // false: not everything could be read; Incomplete says why
 	Incomplete string
-	Warnings []string // things an admin should see that did not stop the read
-	Location string   // what was read: a file path, LDAP URL + base DN, API URL
+	Warnings   []string // things an admin should see that did not stop the read
+	Location   string   // what was read: a file path, LDAP URL + base DN, API URL
 }
 
 // Record is one raw row or entry. Names is usually shared by all records of a

@@ -68,7 +68,7 @@ type Person struct {
 	LeaderOf       []string `json:"leader_of,omitempty"`       // department keys where the person is is_leader_in_dept=1
 	DirectLeaders  []string `json:"direct_leaders,omitempty"`  // userids (resolved from source keys by mapping)
 
-	Enabled bool      `json:"enabled"`
+	Enabled  bool      `json:"enabled"`
 	ExtAttrs []ExtAttr `json:"extattrs,omitempty"` // sorted by Name
 
 	Origin Origin `json:"origin"`
@@ -114,10 +114,10 @@ func UserIDKey(userid string) string { return strings.ToLower(userid) }
 
 // Index is a read-only lookup over an Org built once per run.
 type Index struct {
-	ByKey      map[string]int // Person.Key → position in People
-	ByUserID   map[string]int // UserIDKey(Person.UserID) → position
-	DeptByKey  map[string]int // Department.Key → position in Departments
-	DeptByID   map[int]int    // Department.ID → position (IDs > 0 only)
+	ByKey     map[string]int // Person.Key → position in People
+	ByUserID  map[string]int // UserIDKey(Person.UserID) → position
+	DeptByKey map[string]int // Department.Key → position in Departments
+	DeptByID  map[int]int    // Department.ID → position (IDs > 0 only)
 }
 
 // Index builds lookups. It reports the first duplicate person key or folded
