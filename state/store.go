@@ -1,0 +1,248 @@
+// Package state is orgsync's memory: the shadow (the last applied version of
+// every member and department orgsync manages, and which ones it owns), the
+// leaver clocks, the runs, and the journal of every change, in one SQLite
+// file (modernc.org/sqlite, pure Go).
+//
+// Contracts:
+//   - One process at a time: Open takes an exclusive flock on PATH.lock and a
+//     second process gets ErrLocked with the holder's pid.
+//   - The schema is versioned; Open migrates older files forward and refuses
+//     files from a newer orgsync.
+//   - Every change is journaled before the WeCom call (Begin) and after it
+//     (Finish, in the same transaction as the shadow update), so a process
+//     killed at any point leaves a pending entry that the next run resolves.
+//   - Losing the file never causes deletions: with no ownership rows nothing
+//     is orgsync's to disable or delete.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/orgsync/orgsync/model"
+)
+
+// ErrLocked is returned by Open when another process holds the store.
+var ErrLocked = errors.New("state store is in use by another orgsync process")
+
+// SchemaVersion is the schema this build writes.
+const SchemaVersion = 1
+
+// migrations[i] moves a store from version i to i+1.
+var migrations = []string{
+	`CREATE TABLE members (
+		userid_key  TEXT PRIMARY KEY,   -- lower-cased userid (WeCom compares case-insensitively)
+		userid      TEXT NOT NULL,
+		person_key  TEXT NOT NULL,      -- the source key
+		data        TEXT NOT NULL,      -- JSON model.Person as last applied
+		adopted     INTEGER NOT NULL DEFAULT 0,
+		disabled_at INTEGER,            -- unix seconds when orgsync disabled it as a leaver
+		updated_at  INTEGER NOT NULL
+	);
+	CREATE INDEX members_person_key ON members(person_key);
+	CREATE TABLE departments (
+		key        TEXT PRIMARY KEY,
+		id         INTEGER NOT NULL UNIQUE,
+		data       TEXT NOT NULL,       -- JSON model.Department as last applied
+		adopted    INTEGER NOT NULL DEFAULT 0,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE runs (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		started_at  INTEGER NOT NULL,
+		finished_at INTEGER,
+		status      TEXT NOT NULL,      -- running, succeeded, failed, refused, dry-run
+		report      TEXT
+	);
+	CREATE TABLE journal (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		run_id      INTEGER NOT NULL,
+		op          TEXT NOT NULL,      -- user_create, department_delete, ...
+		object      TEXT NOT NULL,      -- userid or department key
+		before      TEXT,
+		after       TEXT,
+		status      TEXT NOT NULL,      -- pending, done, failed, resolved
+		errcode     INTEGER NOT NULL DEFAULT 0,
+		errmsg      TEXT NOT NULL DEFAULT '',
+		started_at  INTEGER NOT NULL,
+		finished_at INTEGER
+	);
+	CREATE INDEX journal_status ON journal(status);
+	CREATE INDEX journal_run ON journal(run_id);
+	CREATE INDEX journal_object ON journal(object);`,
+}
+
+// Store is an open state file.
+type Store struct {
+	db   *sql.DB
+	lock *os.File
+	path string
+	now  func() time.Time
+}
+
+// Open opens (creating if needed) the store at path, takes the process lock
+// and migrates the schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("state lock: %w", err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path + ".lock")
+		lf.Close()
+		pid := strings.TrimSpace(string(holder))
+		if pid == "" {
+			pid = "unknown"
+		}
+		return nil, fmt.Errorf("%w (pid %s holds %s.lock); wait for it to finish or stop it", ErrLocked, pid, path)
+	}
+	_ = lf.Truncate(0)
+	_, _ = lf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one writer; keeps transactions simple and ordered
+	s := &Store{db: db, lock: lf, path: path, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the database and the lock.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+		s.lock.Close()
+	}
+	return err
+}
+
+// SetClock replaces the clock (tests).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Path returns the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read state schema version: %w", err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("state file %s has schema version %d, newer than this orgsync (%d): upgrade orgsync", s.path, v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate state to version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Member is the shadow of one managed member.
+type Member struct {
+	Person     model.Person // as last applied (UserID, Key, fields, Enabled)
+	Adopted    bool         // pre-existed in WeCom and was adopted, rather than created
+	DisabledAt time.Time    // zero unless orgsync disabled it as a leaver
+}
+
+// Dept is the shadow of one managed department.
+type Dept struct {
+	Department model.Department // Key, ID, Name, ParentKey, Order as last applied
+	Adopted    bool
+}
+
+// Shadow is everything orgsync owns, loaded once per run.
+type Shadow struct {
+	Members     map[string]*Member // by model.UserIDKey(userid)
+	Departments map[string]*Dept   // by department key
+}
+
+// DeptKeyByID maps WeCom department ids to managed keys.
+func (sh *Shadow) DeptKeyByID() map[int]string {
+	m := make(map[int]string, len(sh.Departments))
+	for k, d := range sh.Departments {
+		m[d.Department.ID] = k
+	}
+	return m
+}
+
+// LoadShadow reads every managed member and department.
+func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {
+	sh := &Shadow{Members: map[string]*Member{}, Departments: map[string]*Dept{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT data, adopted, disabled_at FROM members`)
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data string
+		var adopted int
+		var disabled sql.NullInt64
+		if err := rows.Scan(&data, &adopted, &disabled); err != nil {
+			return nil, err
+		}
+		m := &Member{Adopted: adopted != 0}
+		if err := json.Unmarshal([]byte(data), &m.Person); err != nil {
+			return nil, fmt.Errorf("decode member shadow: %w", err)
+		}
+		if disabled.Valid {
+			m.DisabledAt = time.Unix(disabled.Int64, 0)
+		}
+		sh.Members[model.UserIDKey(m.Person.UserID)] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	drows, err := s.db.QueryContext(ctx, `SELECT data, adopted FROM departments`)
+	if err != nil {
+		return nil, fmt.Errorf("load departments: %w", err)
+	}
+	defer drows.Close()
+	for drows.Next() {
+		var data string
+		var adopted int
+		if err := drows.Scan(&data, &adopted); err != nil {
+			return nil, err
+		}
+		d := &Dept{Adopted: adopted != 0}
+		if err := json.Unmarshal([]byte(data), &d.Department); err != nil {
+			return nil, fmt.Errorf("decode department shadow: %w", err)
+		}
+		sh.Departments[d.Department.Key] = d
+	}
+	return sh, drows.Err()
+}
