@@ -1,0 +1,119 @@
+package plan
+
+import (
+	"github.com/orgsync/orgsync/model"
+)
+
+// Op names one kind of change; the names are the run report's keys.
+type Op string
+
+const (
+	OpDeptCreate  Op = "department_create"
+	OpDeptUpdate  Op = "department_update"
+	OpDeptDelete  Op = "department_delete"
+	OpUserCreate  Op = "user_create"
+	OpUserUpdate  Op = "user_update"
+	OpUserMove    Op = "user_move"
+	OpUserDisable Op = "user_disable"
+	OpUserEnable  Op = "user_enable"
+	OpUserDelete  Op = "user_delete"
+)
+
+// AllOps lists the ops in apply order.
+var AllOps = []Op{OpDeptCreate, OpDeptUpdate, OpUserCreate, OpUserUpdate, OpUserMove, OpUserEnable, OpUserDisable, OpUserDelete, OpDeptDelete}
+
+// DeptChange is one department change. For create, After.ID is the id
+// orgsync assigns (WeCom accepts ids > 1 on create), so a run killed after
+// the call can recognise its own department on the next run.
+type DeptChange struct {
+	Op     Op                `json:"op"`
+	Key    string            `json:"key"`
+	ID     int               `json:"id"`
+	Before *model.Department `json:"before,omitempty"` // shadow (last applied) for update/delete
+	After  *model.Department `json:"after,omitempty"`  // desired; ParentID is resolved at apply time from ParentKey
+	What   []string          `json:"what,omitempty"`   // for update: name, parent, order
+	Adopt  bool              `json:"adopt,omitempty"`  // take over a pre-existing department (no create call)
+	Reason string            `json:"reason"`
+	Origin model.Origin      `json:"origin,omitempty"`
+}
+
+// UserChange is one member change.
+type UserChange struct {
+	Op     Op            `json:"op"`
+	UserID string        `json:"userid"`
+	Key    string        `json:"key,omitempty"`
+	Before *model.Person `json:"before,omitempty"` // shadow (last applied)
+	After  *model.Person `json:"after,omitempty"`  // desired
+	Fields []string      `json:"fields,omitempty"` // for update/move: the WeCom fields to send
+	Adopt  bool          `json:"adopt,omitempty"`  // a pre-existing member taken over by an adopt rule
+	Reason string        `json:"reason"`
+	Origin model.Origin  `json:"origin,omitempty"`
+}
+
+// Held is a change the guard did not let through, with why.
+type Held struct {
+	Op     Op     `json:"op"`
+	Object string `json:"object"`
+	Reason string `json:"reason"`
+}
+
+// Notice is something an admin should know that is not a change: a member
+// in WeCom that orgsync does not own, a department kept because it is not
+// empty, a disabled person not created.
+type Notice struct {
+	Object string `json:"object"`
+	Msg    string `json:"msg"`
+}
+
+// Changes is a plan: typed lists in apply order, JSON-serialisable so that
+// `plan --out` and `sync --plan` apply exactly what was reviewed.
+type Changes struct {
+	DeptCreates  []DeptChange `json:"department_creates,omitempty"`
+	DeptUpdates  []DeptChange `json:"department_updates,omitempty"`
+	UserCreates  []UserChange `json:"user_creates,omitempty"`
+	UserUpdates  []UserChange `json:"user_updates,omitempty"`
+	UserMoves    []UserChange `json:"user_moves,omitempty"`
+	UserEnables  []UserChange `json:"user_enables,omitempty"`
+	UserDisables []UserChange `json:"user_disables,omitempty"`
+	UserDeletes  []UserChange `json:"user_deletes,omitempty"`
+	DeptDeletes  []DeptChange `json:"department_deletes,omitempty"`
+
+	// Forget lists managed members (userids) and departments (keys) that
+	// are gone from WeCom and should leave the shadow; no call is made.
+	ForgetMembers []string `json:"forget_members,omitempty"`
+	ForgetDepts   []string `json:"forget_departments,omitempty"`
+
+	Held    []Held   `json:"held,omitempty"`
+	Notices []Notice `json:"notices,omitempty"`
+	// Unowned counts members in the managed scope that orgsync neither
+	// created nor adopted; they are never touched.
+	Unowned int `json:"unowned"`
+}
+
+// Counts returns the number of changes of each op (zeros included), the
+// shape of the run report's "changes" object.
+func (c *Changes) Counts() map[Op]int {
+	return map[Op]int{
+		OpDeptCreate:  len(c.DeptCreates),
+		OpDeptUpdate:  len(c.DeptUpdates),
+		OpDeptDelete:  len(c.DeptDeletes),
+		OpUserCreate:  len(c.UserCreates),
+		OpUserUpdate:  len(c.UserUpdates),
+		OpUserMove:    len(c.UserMoves),
+		OpUserDisable: len(c.UserDisables),
+		OpUserEnable:  len(c.UserEnables),
+		OpUserDelete:  len(c.UserDeletes),
+	}
+}
+
+// Total is the number of changes that make a WeCom write call.
+func (c *Changes) Total() int {
+	n := 0
+	for _, v := range c.Counts() {
+		n += v
+	}
+	return n
+}
+
+// Empty reports whether the plan makes no write call.
+func (c *Changes) Empty() bool { return c.Total() == 0 }

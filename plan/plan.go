@@ -1,0 +1,554 @@
+// Package plan computes the smallest correct set of changes that makes WeCom
+// match the sources, and guards it.
+//
+// Calculate compares three things:
+//   - desired: what mapping made of the sources;
+//   - shadow: what orgsync last applied, and what it owns (state store);
+//   - current: what WeCom holds now, as far as the 2022 read restrictions let
+//     us see it: member ↔ department rows (user/list_id) and the department
+//     tree (department/simplelist).
+//
+// Fields are compared against the shadow (WeCom may not let us read them),
+// existence and membership against current, so a no-change night makes no
+// write call and a member moved or deleted by hand is put back.
+//
+// Example rows (policy: mode sync, leavers disable, delete_after 720h):
+//
+//	desired          shadow                current          change
+//	zhangsan 研发    –                     –                user_create
+//	zhangsan 研发    zhangsan 研发          zhangsan 研发     none
+//	zhangsan 销售    zhangsan 研发          zhangsan 研发     user_move
+//	zhangsan 研发    zhangsan 研发          zhangsan 销售     user_move (put back)
+//	zhangsan mobile2 zhangsan mobile1      zhangsan         user_update [mobile]
+//	zhangsan 研发    zhangsan 研发          –                user_create (re-create)
+//	–                lisi enabled          lisi             user_disable
+//	–                lisi disabled 31d ago lisi             user_delete
+//	lisi enabled     lisi disabled         lisi             user_enable (rehire)
+//	–                –                     wangwu           none: not owned (Unowned++)
+//	wangwu           –                     wangwu           none, or adopt with adopt: [userid]
+//	rejected record  lisi                  lisi             none: protected
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/state"
+)
+
+// Mode limits which kinds of change a run may make.
+type Mode string
+
+const (
+	ModeSync       Mode = "sync"        // everything
+	ModeUpsertOnly Mode = "upsert-only" // creates and updates; no disables or deletes
+	ModeCreateOnly Mode = "create-only" // creates only
+)
+
+// Policy is the admin's choice of what orgsync may do.
+type Policy struct {
+	Mode             Mode
+	Leavers          string        // "disable" (default) or "delete"
+	DeleteAfter      time.Duration // a member disabled as a leaver this long is deleted (0 = never)
+	AdoptUserID      bool          // adopt pre-existing WeCom members whose userid matches
+	Protected        []string      // userids never changed
+	RootDepartmentID int           // the managed scope; 1 = the whole corp
+}
+
+// CurrentDept is a department as WeCom reports it.
+type CurrentDept struct {
+	ID, ParentID int
+	Order        uint32
+	Name         string // "" when details cannot be read (48009)
+}
+
+// CurrentMember is a member as user/list_id reports it.
+type CurrentMember struct {
+	UserID      string
+	Departments []int
+}
+
+// Current is WeCom's state within the managed scope.
+type Current struct {
+	Departments map[int]CurrentDept       // includes the managed root
+	Members     map[string]*CurrentMember // by model.UserIDKey
+}
+
+// Input is everything Calculate needs.
+type Input struct {
+	Desired model.Org
+	Current Current
+	Shadow  *state.Shadow
+	// Protected holds the keys and userids of records that mapping rejected:
+	// their members are left exactly as they are.
+	Protected map[string]bool
+	// AdoptMatches maps a person key to the userid of a pre-existing WeCom
+	// member that an adopt rule (mobile, email) matched.
+	AdoptMatches map[string]string
+	Policy       Policy
+	Now          time.Time
+}
+
+// Calculate returns the changes that make WeCom match Desired within the
+// policy. It never returns a change to a member or department that orgsync
+// does not own, unless an adopt rule takes it over.
+func Calculate(in Input) *Changes {
+	c := &calc{in: in, ch: &Changes{}}
+	if c.in.Shadow == nil {
+		c.in.Shadow = &state.Shadow{Members: map[string]*state.Member{}, Departments: map[string]*state.Dept{}}
+	}
+	c.protected = map[string]bool{}
+	for _, u := range in.Policy.Protected {
+		c.protected[model.UserIDKey(u)] = true
+	}
+	c.departments()
+	c.members()
+	c.deptDeletes()
+	c.sort()
+	return c.ch
+}
+
+type calc struct {
+	in        Input
+	ch        *Changes
+	protected map[string]bool
+	// deptID resolves a department key to its WeCom id (0 while it is
+	// created in this run: apply resolves it then).
+	deptID map[string]int
+	// nextID is the next id orgsync assigns to a department it creates.
+	nextID int
+	// movedOut counts, per department id, members this plan takes out of it.
+	movedOut map[int]int
+}
+
+func (c *calc) allows(op Op) bool {
+	switch c.in.Policy.Mode {
+	case ModeCreateOnly:
+		return op == OpDeptCreate || op == OpUserCreate
+	case ModeUpsertOnly:
+		return op != OpUserDisable && op != OpUserDelete && op != OpDeptDelete
+	}
+	return true
+}
+
+func (c *calc) add(list *[]UserChange, ch UserChange) {
+	if !c.allows(ch.Op) {
+		c.ch.Notices = append(c.ch.Notices, Notice{Object: ch.UserID, Msg: fmt.Sprintf("%s not made: mode %s (%s)", ch.Op, c.in.Policy.Mode, ch.Reason)})
+		return
+	}
+	*list = append(*list, ch)
+}
+
+func (c *calc) root() int {
+	if c.in.Policy.RootDepartmentID == 0 {
+		return 1
+	}
+	return c.in.Policy.RootDepartmentID
+}
+
+func (c *calc) departments() {
+	sh := c.in.Shadow
+	cur := c.in.Current.Departments
+	c.deptID = make(map[string]int, len(c.in.Desired.Departments))
+	c.movedOut = map[int]int{}
+	maxID := 1
+	for id := range cur {
+		maxID = max(maxID, id)
+	}
+	for _, d := range sh.Departments {
+		maxID = max(maxID, d.Department.ID)
+	}
+	c.nextID = maxID + 1
+
+	// Known ids first, so that parents resolve regardless of order.
+	for _, d := range c.in.Desired.Departments {
+		if s := sh.Departments[d.Key]; s != nil {
+			if _, ok := cur[s.Department.ID]; ok {
+				c.deptID[d.Key] = s.Department.ID
+			}
+		}
+	}
+	// Top-down, so that a parent created in this run has its id before its
+	// children are planned.
+	desired := slices.Clone(c.in.Desired.Departments)
+	depth := deptDepths(desired)
+	sort.SliceStable(desired, func(i, j int) bool {
+		di, dj := depth[desired[i].Key], depth[desired[j].Key]
+		if di != dj {
+			return di < dj
+		}
+		return desired[i].Key < desired[j].Key
+	})
+	// name → id of current departments under a parent, for adoption when
+	// names are readable.
+	byParentName := map[[2]string]int{}
+	ownedIDs := map[int]bool{}
+	for _, d := range sh.Departments {
+		ownedIDs[d.Department.ID] = true
+	}
+	for id, d := range cur {
+		if d.Name != "" && !ownedIDs[id] {
+			byParentName[[2]string{fmt.Sprint(d.ParentID), d.Name}] = id
+		}
+	}
+	for i := range desired {
+		d := desired[i]
+		want := d
+		parentID := c.root()
+		if d.ParentKey != "" {
+			parentID = c.deptID[d.ParentKey] // 0 if created in this run
+		}
+		want.ParentID = parentID
+		s := sh.Departments[d.Key]
+		if s != nil {
+			if cd, ok := cur[s.Department.ID]; ok {
+				want.ID = s.Department.ID
+				var what []string
+				if d.Name != s.Department.Name {
+					what = append(what, "name")
+				}
+				if parentID == 0 || cd.ParentID != parentID {
+					what = append(what, "parent")
+				}
+				if d.Order != s.Department.Order || (d.Order != 0 && cd.Order != d.Order) {
+					what = append(what, "order")
+				}
+				if len(what) > 0 {
+					before := s.Department
+					c.ch.DeptUpdates = append(c.ch.DeptUpdates, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: want.ID, Before: &before, After: &want, What: what, Reason: deptReason(what), Origin: d.Origin})
+				}
+				continue
+			}
+		}
+		if parentID != 0 {
+			if id, ok := byParentName[[2]string{fmt.Sprint(parentID), d.Name}]; ok {
+				want.ID = id
+				c.deptID[d.Key] = id
+				delete(byParentName, [2]string{fmt.Sprint(parentID), d.Name})
+				reason := "adopt the existing department of the same name"
+				var what []string
+				if d.Order != 0 && cur[id].Order != d.Order {
+					what = append(what, "order")
+				}
+				c.ch.DeptUpdates = append(c.ch.DeptUpdates, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: id, After: &want, What: what, Adopt: true, Reason: reason, Origin: d.Origin})
+				continue
+			}
+		}
+		reason := "new in the source"
+		if s != nil {
+			reason = "missing from WeCom (deleted by hand?): re-create"
+			c.ch.ForgetDepts = append(c.ch.ForgetDepts, d.Key)
+		}
+		want.ID = c.nextID
+		c.nextID++
+		c.deptID[d.Key] = 0
+		if !c.allows(OpDeptCreate) {
+			continue
+		}
+		c.ch.DeptCreates = append(c.ch.DeptCreates, DeptChange{Op: OpDeptCreate, Key: d.Key, ID: want.ID, After: &want, Reason: reason, Origin: d.Origin})
+	}
+}
+
+// deptDepths returns each department's depth below the managed root by
+// following ParentKey (keys need not be paths when departments come from a
+// table). A parent cycle is cut at 64 levels; mapping rejects cycles.
+func deptDepths(ds []model.Department) map[string]int {
+	parent := make(map[string]string, len(ds))
+	for _, d := range ds {
+		parent[d.Key] = d.ParentKey
+	}
+	depth := make(map[string]int, len(ds))
+	var walk func(k string, n int) int
+	walk = func(k string, n int) int {
+		if k == "" || n > 64 {
+			return 0
+		}
+		if d, ok := depth[k]; ok {
+			return d
+		}
+		d := 1 + walk(parent[k], n+1)
+		depth[k] = d
+		return d
+	}
+	for _, d := range ds {
+		walk(d.Key, 0)
+	}
+	return depth
+}
+
+func deptReason(what []string) string {
+	parts := make([]string, len(what))
+	for i, w := range what {
+		switch w {
+		case "name":
+			parts[i] = "renamed"
+		case "parent":
+			parts[i] = "moved"
+		case "order":
+			parts[i] = "reordered"
+		}
+	}
+	return strings.Join(parts, ", ") + " in the source"
+}
+
+// currentDeptKeys turns a member's current department ids into keys; ids
+// orgsync does not manage become "#ID" so they never equal a desired key.
+func (c *calc) currentDeptKeys(ids []int, byID map[int]string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if k, ok := byID[id]; ok {
+			out = append(out, k)
+		} else {
+			out = append(out, fmt.Sprintf("#%d", id))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
+}
+
+func (c *calc) members() {
+	sh := c.in.Shadow
+	cur := c.in.Current.Members
+	byID := sh.DeptKeyByID()
+	seen := make(map[string]bool, len(c.in.Desired.People))
+	for i := range c.in.Desired.People {
+		p := c.in.Desired.People[i]
+		if matched, ok := c.in.AdoptMatches[p.Key]; ok && sh.Members[model.UserIDKey(p.UserID)] == nil {
+			p.UserID = matched
+		}
+		k := model.UserIDKey(p.UserID)
+		seen[k] = true
+		if c.protected[k] {
+			c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "protected by policy: left as is"})
+			continue
+		}
+		s := sh.Members[k]
+		cm := cur[k]
+		after := p
+		switch {
+		case s == nil && cm != nil:
+			adopt := c.in.Policy.AdoptUserID
+			if _, ok := c.in.AdoptMatches[p.Key]; ok {
+				adopt = true
+			}
+			if !adopt {
+				c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "exists in WeCom but orgsync does not own it: left as is (add `adopt: [userid]` to take it over)"})
+				continue
+			}
+			for _, id := range cm.Departments {
+				c.movedOut[id]++
+			}
+			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, After: &after, Fields: allFields, Adopt: true, Reason: "adopt the pre-existing member", Origin: p.Origin})
+			if !p.Enabled {
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+			}
+		case s == nil || cm == nil:
+			if !p.Enabled {
+				if s != nil {
+					c.ch.ForgetMembers = append(c.ch.ForgetMembers, p.UserID)
+				}
+				c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "disabled in the source and not in WeCom: not created"})
+				continue
+			}
+			reason := "new in the source"
+			if s != nil {
+				reason = "missing from WeCom (deleted by hand?): re-create"
+			}
+			c.add(&c.ch.UserCreates, UserChange{Op: OpUserCreate, UserID: p.UserID, Key: p.Key, After: &after, Reason: reason, Origin: p.Origin})
+		default:
+			before := s.Person
+			fields := diffFields(&before, &p)
+			moved := !slices.Equal(sortedCopy(p.Departments), c.currentDeptKeys(cm.Departments, byID)) ||
+				!slices.Equal(p.Departments, before.Departments)
+			if moved {
+				for _, id := range cm.Departments {
+					c.movedOut[id]++
+				}
+				fields = append(fields, "department")
+				c.add(&c.ch.UserMoves, UserChange{Op: OpUserMove, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Fields: fields, Reason: moveReason(&before, &p), Origin: p.Origin})
+			} else if len(fields) > 0 {
+				c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Fields: fields, Reason: "changed in the source: " + strings.Join(fields, ", "), Origin: p.Origin})
+			}
+			switch {
+			case p.Enabled && !before.Enabled:
+				c.add(&c.ch.UserEnables, UserChange{Op: OpUserEnable, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Reason: "enabled in the source again (rehire)", Origin: p.Origin})
+			case !p.Enabled && before.Enabled:
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+			case !p.Enabled && c.expired(s):
+				c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: p.UserID, Key: p.Key, Before: &before, Reason: c.expiredReason(s), Origin: p.Origin})
+			}
+		}
+	}
+	// Managed members the sources no longer list: leavers.
+	for k, s := range sh.Members {
+		if seen[k] {
+			continue
+		}
+		before := s.Person
+		if c.protected[k] {
+			continue
+		}
+		if c.in.Protected[before.Key] || c.in.Protected[k] {
+			c.ch.Notices = append(c.ch.Notices, Notice{Object: before.UserID, Msg: "its source record was rejected: left as is"})
+			continue
+		}
+		cm := cur[k]
+		if cm == nil {
+			c.ch.ForgetMembers = append(c.ch.ForgetMembers, before.UserID)
+			continue
+		}
+		switch {
+		case c.in.Policy.Leavers == "delete":
+			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: &before, Reason: "no longer in the source (leavers: delete)"})
+		case before.Enabled:
+			c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: before.UserID, Key: before.Key, Before: &before, Reason: "no longer in the source"})
+		case c.expired(s):
+			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: &before, Reason: c.expiredReason(s)})
+		}
+	}
+	for k, m := range cur {
+		if sh.Members[k] == nil && !seen[k] {
+			c.ch.Unowned++
+			_ = m
+		}
+	}
+}
+
+func (c *calc) expired(s *state.Member) bool {
+	return c.in.Policy.DeleteAfter > 0 && !s.DisabledAt.IsZero() && c.in.Now.Sub(s.DisabledAt) >= c.in.Policy.DeleteAfter
+}
+
+func (c *calc) expiredReason(s *state.Member) string {
+	return fmt.Sprintf("disabled since %s, longer than delete_after %s", s.DisabledAt.UTC().Format(time.RFC3339), c.in.Policy.DeleteAfter)
+}
+
+func moveReason(before, after *model.Person) string {
+	if slices.Equal(before.Departments, after.Departments) {
+		return "department membership differs in WeCom (changed by hand?): put back"
+	}
+	return fmt.Sprintf("moved in the source: %s → %s", strings.Join(before.Departments, ","), strings.Join(after.Departments, ","))
+}
+
+// allFields is every field orgsync manages; an adopted member gets them all.
+var allFields = []string{"name", "alias", "position", "mobile", "email", "biz_mail", "telephone", "gender", "department", "direct_leader", "extattr"}
+
+// diffFields lists the managed fields that differ (department and enable
+// are handled separately).
+func diffFields(a, b *model.Person) []string {
+	var out []string
+	add := func(name string, differ bool) {
+		if differ {
+			out = append(out, name)
+		}
+	}
+	add("name", a.Name != b.Name)
+	add("alias", a.Alias != b.Alias)
+	add("position", a.Position != b.Position)
+	add("mobile", a.Mobile != b.Mobile)
+	add("email", a.Email != b.Email)
+	add("biz_mail", a.BizMail != b.BizMail)
+	add("telephone", a.Telephone != b.Telephone)
+	add("gender", a.Gender != b.Gender)
+	add("main_department", a.MainDepartment != b.MainDepartment)
+	add("is_leader_in_dept", !slices.Equal(a.LeaderOf, b.LeaderOf))
+	add("direct_leader", !slices.Equal(a.DirectLeaders, b.DirectLeaders))
+	add("extattr", !slices.Equal(a.ExtAttrs, b.ExtAttrs))
+	return out
+}
+
+// deptDeletes plans deletion of managed departments the sources no longer
+// list, bottom-up, only when they will be empty: WeCom refuses to delete a
+// department with members (60005) or children (60006), and a member orgsync
+// does not own must never be moved to make room.
+func (c *calc) deptDeletes() {
+	sh := c.in.Shadow
+	cur := c.in.Current.Departments
+	desired := make(map[string]bool, len(c.in.Desired.Departments))
+	for _, d := range c.in.Desired.Departments {
+		desired[d.Key] = true
+	}
+	members := map[int]int{}
+	for _, m := range c.in.Current.Members {
+		for _, id := range m.Departments {
+			members[id]++
+		}
+	}
+	deleting := map[int]bool{}
+	var cands []*state.Dept
+	for k, d := range sh.Departments {
+		if desired[k] {
+			continue
+		}
+		if _, ok := cur[d.Department.ID]; !ok {
+			c.ch.ForgetDepts = append(c.ch.ForgetDepts, k)
+			continue
+		}
+		cands = append(cands, d)
+	}
+	depth := func(id int) int {
+		n := 0
+		for id != 0 && n < 64 {
+			id = cur[id].ParentID
+			n++
+		}
+		return n
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		di, dj := depth(cands[i].Department.ID), depth(cands[j].Department.ID)
+		if di != dj {
+			return di > dj
+		}
+		return cands[i].Department.Key < cands[j].Department.Key
+	})
+	children := map[int]int{}
+	for id, d := range cur {
+		if id != d.ParentID {
+			children[d.ParentID]++
+		}
+	}
+	deletedFrom := map[int]int{}
+	for _, u := range c.ch.UserDeletes {
+		if cm := c.in.Current.Members[model.UserIDKey(u.UserID)]; cm != nil {
+			for _, id := range cm.Departments {
+				deletedFrom[id]++
+			}
+		}
+	}
+	for _, d := range cands {
+		id := d.Department.ID
+		left := members[id] - c.movedOut[id] - deletedFrom[id]
+		if left > 0 || children[id] > 0 {
+			c.ch.Notices = append(c.ch.Notices, Notice{Object: d.Department.Key, Msg: fmt.Sprintf("no longer in the source but kept: %d members and %d sub-departments remain in it", max(left, 0), children[id])})
+			continue
+		}
+		if !c.allows(OpDeptDelete) {
+			continue
+		}
+		before := d.Department
+		deleting[id] = true
+		children[cur[id].ParentID]--
+		c.ch.DeptDeletes = append(c.ch.DeptDeletes, DeptChange{Op: OpDeptDelete, Key: d.Department.Key, ID: id, Before: &before, Reason: "no longer in the source and empty"})
+	}
+}
+
+func (c *calc) sort() {
+	byUser := func(l []UserChange) {
+		sort.SliceStable(l, func(i, j int) bool { return model.UserIDKey(l[i].UserID) < model.UserIDKey(l[j].UserID) })
+	}
+	for _, l := range [][]UserChange{c.ch.UserCreates, c.ch.UserUpdates, c.ch.UserMoves, c.ch.UserEnables, c.ch.UserDisables, c.ch.UserDeletes} {
+		byUser(l)
+	}
+	sort.Strings(c.ch.ForgetMembers)
+	sort.Strings(c.ch.ForgetDepts)
+	sort.SliceStable(c.ch.Notices, func(i, j int) bool { return c.ch.Notices[i].Object < c.ch.Notices[j].Object })
+}
