@@ -1,0 +1,500 @@
+// Package wecom is the WeCom (企业微信) contacts API client orgsync writes
+// through: token caching, WeCom-aware retries, per-API rate limiting and
+// 45009 windows, typed errors, and the contacts calls a sync needs.
+//
+// Every call is paced (per-API token bucket, global in-flight cap), retried
+// on transient failures (-1, 6000, 45033, HTTP 5xx, network errors) with
+// jittered exponential backoff, and re-sent once with a fresh token on
+// 40014/42001. Everything else comes back as *APIError (or *ConfigError,
+// *BanError). Neither the access token nor the secret ever appears in a log
+// line or an error string.
+package wecom
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// maxResponseBytes bounds a response body; list_id pages of 10,000 rows
+// are about 0.5 MB.
+const maxResponseBytes = 64 << 20
+
+// maxBanJitter spreads callers released at the end of a 45009 window.
+const maxBanJitter = 5 * time.Second
+
+// Client calls the WeCom contacts API. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	base  string // BaseURL + "/cgi-bin/"
+	log   *zap.Logger
+	http  *retryablehttp.Client
+	sem   chan struct{}
+	clock Clock
+
+	tokens *tokenSource
+
+	mu   sync.Mutex
+	apis map[string]*apiState
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// apiState is the pacing and 45009 state of one API path.
+type apiState struct {
+	lim *rate.Limiter
+
+	mu       sync.Mutex
+	banUntil time.Time
+	strikes  int // 45009 windows in a row without a success between them
+}
+
+// New validates cfg and builds a Client. It makes no network call.
+func New(cfg Config, log *zap.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("wecom client config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Client{
+		cfg:   cfg,
+		base:  strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/",
+		log:   log.Named("wecom"),
+		sem:   make(chan struct{}, cfg.Concurrency),
+		clock: cfg.Clock,
+		apis:  map[string]*apiState{},
+		stats: newStats(),
+	}
+	c.tokens = &tokenSource{c: c}
+
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc.Transport = &pacedTransport{c: c, base: base}
+	if hc.Timeout == 0 {
+		hc.Timeout = cfg.Timeout
+	}
+	// http:// answers 301 to https and a redirected POST turns into a GET:
+	// surface the redirect instead of following it.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	c.http = &retryablehttp.Client{
+		HTTPClient:     &hc,
+		Logger:         nil, // it would log URLs; we log redacted events ourselves
+		RetryWaitMin:   cfg.RetryWaitMin,
+		RetryWaitMax:   cfg.RetryWaitMax,
+		RetryMax:       cfg.MaxRetries,
+		CheckRetry:     c.checkRetry,
+		Backoff:        jitterBackoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: c.onAttempt,
+	}
+	return c, nil
+}
+
+// CorpID returns the configured corp id.
+func (c *Client) CorpID() string { return c.cfg.CorpID }
+
+func (c *Client) api(name string) *apiState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.apis[name]
+	if !ok {
+		perSec := rate.Limit(float64(c.cfg.RatePerMinute) / 60)
+		burst := min(max(c.cfg.RatePerMinute/600, 1), 20)
+		st = &apiState{lim: rate.NewLimiter(perSec, burst)}
+		c.apis[name] = st
+	}
+	return st
+}
+
+// callInfo travels in the request context so the transport, the retry
+// policy and the attempt hook know which API an attempt belongs to.
+type callInfo struct {
+	api    string
+	reason string        // why the last attempt is being retried (credential-free)
+	last   *responseBody // the latest attempt's answer; attempts are sequential
+}
+
+type callKey struct{}
+
+func infoFrom(ctx context.Context) *callInfo {
+	if ci, ok := ctx.Value(callKey{}).(*callInfo); ok {
+		return ci
+	}
+	return &callInfo{api: "unknown"}
+}
+
+// request is one logical call.
+type request struct {
+	api       string
+	method    string
+	query     url.Values
+	body      []byte // nil for GET
+	ctype     string
+	noToken   bool // gettoken itself
+	retryHint string
+}
+
+// jsonBody encodes v as raw UTF-8 JSON: no \uXXXX escapes for CJK (the
+// encoder never makes them) and no HTML escaping of <, >, & (which it does
+// by default and WeCom may reject as 40033).
+func jsonBody(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// postJSON calls a POST API with a JSON body and decodes the answer into out.
+func (c *Client) postJSON(ctx context.Context, api string, in, out any) error {
+	body, err := jsonBody(in)
+	if err != nil {
+		return fmt.Errorf("wecom %s: encode request: %w", api, err)
+	}
+	return c.call(ctx, request{api: api, method: http.MethodPost, body: body, ctype: "application/json; charset=utf-8"}, out)
+}
+
+// get calls a GET API with query parameters and decodes the answer into out.
+func (c *Client) get(ctx context.Context, api string, q url.Values, out any) error {
+	return c.call(ctx, request{api: api, method: http.MethodGet, query: q}, out)
+}
+
+// call runs one logical call: 45009 gate, token, paced and retried HTTP
+// exchange, one re-send after a token error, errcode handling.
+func (c *Client) call(ctx context.Context, r request, out any) error {
+	tokenRetried := false
+	for {
+		if err := c.waitBan(ctx, r.api); err != nil {
+			return err
+		}
+		q := url.Values{}
+		for k, v := range r.query {
+			q[k] = v
+		}
+		var tok string
+		if !r.noToken {
+			var err error
+			if tok, err = c.tokens.get(ctx); err != nil {
+				return err
+			}
+			q.Set("access_token", tok)
+		}
+		raw, code, msg, err := c.exchange(ctx, r, q)
+		if err != nil {
+			return err
+		}
+		switch {
+		case code == 0:
+			c.clearBan(r.api)
+			if out != nil {
+				if err := json.Unmarshal(raw, out); err != nil {
+					return fmt.Errorf("wecom %s: decode response: %w", r.api, err)
+				}
+			}
+			return nil
+		case (code == CodeInvalidToken || code == CodeTokenExpired) && !r.noToken && !tokenRetried:
+			tokenRetried = true
+			c.tokens.invalidate(tok)
+			c.log.Debug("access token rejected, fetching a new one", zap.String("api", r.api), zap.Int("errcode", code))
+			continue
+		case code == CodeRateLimited:
+			c.recordBan(r.api)
+			continue // waitBan waits for the window or fails fast
+		default:
+			return newAPIError(r.api, code, c.redact(msg, tok))
+		}
+	}
+}
+
+// exchange sends r through retryablehttp and returns the body and errcode
+// of the final attempt. Transport failures come back scrubbed.
+func (c *Client) exchange(ctx context.Context, r request, q url.Values) ([]byte, int, string, error) {
+	ci := &callInfo{api: r.api}
+	ctx = context.WithValue(ctx, callKey{}, ci)
+	u := c.base + r.api
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body any
+	if r.body != nil {
+		body = r.body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, 0, "", &transportError{api: r.api, msg: "build request: " + scrub(err.Error()), err: errors.Unwrap(err)}
+	}
+	if r.ctype != "" {
+		req.Header.Set("Content-Type", r.ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, "", c.transportErr(r.api, err)
+	}
+	_ = resp.Body.Close() // already read by pacedTransport into ci.last
+	rb := ci.last
+	if rb == nil { // cannot happen: every response passes through pacedTransport
+		return nil, 0, "", fmt.Errorf("wecom %s: internal error: unpaced response", r.api)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, "", fmt.Errorf("wecom %s: unexpected HTTP status %d %s", r.api, resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if rb.parseErr != nil {
+		return nil, 0, "", fmt.Errorf("wecom %s: response is not WeCom JSON: %w", r.api, rb.parseErr)
+	}
+	return rb.raw, rb.code, rb.msg, nil
+}
+
+// transportErr converts an error from the HTTP stack into one that never
+// carries the request URL (which holds the token or the secret).
+func (c *Client) transportErr(api string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &transportError{api: api, msg: scrub(err.Error()), err: err}
+	}
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err
+	}
+	msg := scrub(err.Error())
+	if ue != nil {
+		msg = scrub(fmt.Sprintf("%s %s: %v", ue.Op, api, ue.Err))
+	}
+	return &transportError{api: api, msg: msg, err: cause}
+}
+
+// redact removes the secret and the given token from s (errmsg echoes).
+func (c *Client) redact(s, tok string) string {
+	if tok != "" {
+		s = strings.ReplaceAll(s, tok, "REDACTED")
+	}
+	if sec := c.cfg.Secret.Reveal(); sec != "" {
+		s = strings.ReplaceAll(s, sec, "REDACTED")
+	}
+	return scrub(s)
+}
+
+// retryable errcodes: WeCom's "try again" answers.
+func retryableCode(code int) bool {
+	return code == CodeSystemBusy || code == CodeDataConflict || code == CodeConcurrency
+}
+
+// checkRetry is the WeCom-aware retry policy: HTTP 200 with errcode -1,
+// 6000 or 45033, HTTP 5xx/429 and network errors (a dropped connection
+// included; the body is rewound) are retried; everything else is final.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	ci := infoFrom(ctx)
+	if err != nil {
+		retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		ci.reason = "transport: " + c.transportErr(ci.api, err).Error()
+		return retry, nil
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented) {
+		ci.reason = fmt.Sprintf("http status %d", resp.StatusCode)
+		return true, nil
+	}
+	if rb := ci.last; rb != nil && resp.StatusCode == http.StatusOK && retryableCode(rb.code) {
+		ci.reason = fmt.Sprintf("errcode %d", rb.code)
+		return true, nil
+	}
+	return false, nil
+}
+
+// onAttempt runs before every attempt; attempt > 0 is a retry.
+func (c *Client) onAttempt(_ retryablehttp.Logger, req *http.Request, attempt int) {
+	if attempt == 0 {
+		return
+	}
+	ci := infoFrom(req.Context())
+	c.count(func(s *Stats) { s.Retries[ci.api]++ })
+	c.log.Debug("retrying call", zap.String("api", ci.api), zap.Int("attempt", attempt+1), zap.String("reason", ci.reason))
+}
+
+// jitterBackoff is exponential backoff with jitter: attempt n waits a
+// random duration in [d/2, d] where d = min(max, min·2ⁿ).
+func jitterBackoff(minWait, maxWait time.Duration, attempt int, _ *http.Response) time.Duration {
+	d := minWait
+	for i := 0; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// waitBan holds a call while its API is in a 45009 window: it waits when
+// this is the first window in a row and it ends within MaxBanWait, and
+// fails fast with *BanError otherwise.
+func (c *Client) waitBan(ctx context.Context, api string) error {
+	st := c.api(api)
+	for {
+		st.mu.Lock()
+		until, strikes := st.banUntil, st.strikes
+		st.mu.Unlock()
+		d := until.Sub(c.clock.Now())
+		if d <= 0 {
+			return nil
+		}
+		if strikes > 1 || d > c.cfg.MaxBanWait {
+			return &BanError{API: api, Until: until}
+		}
+		c.count(func(s *Stats) { s.BanWaits[api]++ })
+		if err := c.clock.Sleep(ctx, d); err != nil {
+			return fmt.Errorf("wecom %s: waiting for the 45009 window to end: %w", api, err)
+		}
+	}
+}
+
+// recordBan starts a 45009 window for api unless one is already running
+// (concurrent callers hitting the same window count once). The first window
+// ends at the next minute boundary (WeCom's minute block); each repeat
+// doubles from two minutes up to an hour (the hour block).
+func (c *Client) recordBan(api string) {
+	st := c.api(api)
+	now := c.clock.Now()
+	st.mu.Lock()
+	if now.Before(st.banUntil) {
+		st.mu.Unlock()
+		return
+	}
+	st.strikes++
+	strikes := st.strikes
+	jitter := rand.N(maxBanJitter)
+	if strikes == 1 {
+		st.banUntil = now.Truncate(time.Minute).Add(time.Minute + jitter)
+	} else {
+		d := time.Minute << min(strikes-1, 6)
+		st.banUntil = now.Add(min(d, time.Hour) + jitter)
+	}
+	until := st.banUntil
+	st.mu.Unlock()
+	c.count(func(s *Stats) { s.Bans[api]++ })
+	c.log.Warn("wecom rate limit hit (45009), pausing api", zap.String("api", api), zap.Time("until", until), zap.Int("in_a_row", strikes))
+}
+
+func (c *Client) clearBan(api string) {
+	st := c.api(api)
+	st.mu.Lock()
+	st.strikes = 0
+	st.mu.Unlock()
+}
+
+// responseBody is the fully read body of one attempt with its envelope
+// parsed once, shared by the retry policy and the caller (through
+// callInfo: net/http wraps resp.Body, so it cannot carry it).
+type responseBody struct {
+	raw      []byte
+	code     int
+	msg      string
+	parseErr error
+}
+
+// envelope is WeCom's common answer. A missing errcode counts as success.
+type envelope struct {
+	ErrCode *int   `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+// pacedTransport applies the per-API rate limit and the in-flight cap to
+// every attempt (retries included, since WeCom counts them), reads the body
+// and parses the envelope.
+type pacedTransport struct {
+	c    *Client
+	base http.RoundTripper
+}
+
+func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	ci := infoFrom(ctx)
+	api := ci.api
+	ci.last = nil
+	c := p.c
+	if err := c.pace(ctx, api); err != nil {
+		return nil, err
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+
+	resp, err := p.base.RoundTrip(req)
+	if err != nil {
+		c.count(func(s *Stats) { s.TransportErrors[api]++ })
+		return nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	_ = resp.Body.Close()
+	if err != nil {
+		c.count(func(s *Stats) { s.TransportErrors[api]++ })
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	rb := &responseBody{raw: raw}
+	if len(raw) > maxResponseBytes {
+		rb.parseErr = fmt.Errorf("response larger than %d bytes", maxResponseBytes)
+	}
+	if resp.StatusCode == http.StatusOK && rb.parseErr == nil {
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			rb.parseErr = err
+		} else if env.ErrCode != nil {
+			rb.code, rb.msg = *env.ErrCode, env.ErrMsg
+		}
+		c.count(func(s *Stats) { inc(s.Calls, api, rb.code) })
+	} else {
+		c.count(func(s *Stats) { inc(s.HTTPStatus, api, resp.StatusCode) })
+	}
+	ci.last = rb
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp, nil
+}
+
+// pace waits for the API's token bucket, counting waits.
+func (c *Client) pace(ctx context.Context, api string) error {
+	r := c.api(api).lim.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	c.count(func(s *Stats) { s.RateLimitWaits[api]++; s.RateLimitWaitTime += d })
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
