@@ -1,0 +1,361 @@
+// Package config loads orgsync's YAML configuration: strict (unknown keys are
+// errors), with defaults, and validated so that every problem is reported at
+// once with its line, the way alertmanager's config does.
+//
+// Source and mapping blocks are kept as yaml.Node here and decoded by their
+// own packages (connectors registry, mapping) so that each plugin owns its
+// config type; their problems are added to the same report by the caller.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Duration is a time.Duration written as "720h", "30s" or "30d" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if s == "" || s == "0" {
+		*d = 0
+		return nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n float64
+		if _, err := fmt.Sscanf(days, "%g", &n); err == nil {
+			*d = Duration(time.Duration(n * 24 * float64(time.Hour)))
+			return nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s, 15m, 720h or 30d)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// File is the whole configuration file.
+type File struct {
+	Sources  []SourceSpec `yaml:"sources"`
+	Mapping  yaml.Node    `yaml:"mapping"`
+	Target   TargetSpec   `yaml:"target"`
+	Policy   PolicySpec   `yaml:"policy"`
+	State    StateSpec    `yaml:"state"`
+	Schedule yaml.Node    `yaml:"schedule"` // decoded by the daemon (scheduler package)
+	Server   yaml.Node    `yaml:"server"`
+	Log      yaml.Node    `yaml:"log"`
+	Notify   yaml.Node    `yaml:"notify"`
+
+	// Path is the file it was loaded from; relative paths in the config
+	// are resolved against its directory.
+	Path string `yaml:"-"`
+}
+
+// SourceSpec is one entry of `sources:`.
+type SourceSpec struct {
+	Name   string    `yaml:"name"`
+	Type   string    `yaml:"type"`
+	Config yaml.Node `yaml:"config"`
+	Line   int       `yaml:"-"`
+}
+
+// TargetSpec is the `target:` block.
+type TargetSpec struct {
+	Type   string    `yaml:"type"`
+	Config WeComSpec `yaml:"config"`
+}
+
+// WeComSpec is the WeCom target's configuration.
+type WeComSpec struct {
+	BaseURL          string   `yaml:"base_url"`
+	CorpID           string   `yaml:"corp_id"`
+	Secret           Secret   `yaml:"secret"`
+	SecretFile       string   `yaml:"secret_file"`
+	RootDepartmentID int      `yaml:"root_department_id"`
+	RatePerMinute    int      `yaml:"rate_per_minute"`
+	Concurrency      int      `yaml:"concurrency"`
+	Timeout          Duration `yaml:"timeout"`
+	// FullReads lets orgsync read member and department details
+	// (user/list, department/list) to adopt by name; WeCom refuses them to
+	// a Contacts-Sync secret from a new IP since 2022 (48009).
+	FullReads bool `yaml:"full_reads"`
+}
+
+// PolicySpec is the `policy:` block.
+type PolicySpec struct {
+	Mode        string   `yaml:"mode"`
+	Leavers     string   `yaml:"leavers"`
+	DeleteAfter Duration `yaml:"delete_after"`
+	Adopt       []string `yaml:"adopt"`
+	Protected   []string `yaml:"protected"`
+	MaxDisables string   `yaml:"max_disables"`
+	MaxDeletes  string   `yaml:"max_deletes"`
+	Invite      bool     `yaml:"invite"`
+}
+
+// StateSpec is the `state:` block.
+type StateSpec struct {
+	Path string `yaml:"path"`
+}
+
+// Defaults.
+const (
+	DefaultBaseURL     = "https://qyapi.weixin.qq.com"
+	DefaultStatePath   = "/var/lib/orgsync/state.db"
+	DefaultMaxDisables = "5%"
+	DefaultMaxDeletes  = "20"
+)
+
+// Problems is every problem found in a config, each with its location.
+type Problems []string
+
+func (p Problems) Error() string {
+	if len(p) == 1 {
+		return p[0]
+	}
+	return fmt.Sprintf("%d problems:\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+// Load reads, decodes and validates a config file. On problems it returns
+// the File decoded so far and a Problems error listing all of them.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse decodes and validates config bytes; path names the file in messages
+// and anchors relative paths.
+func Parse(b []byte, path string) (*File, error) {
+	f := &File{Path: path}
+	name := filepath.Base(path)
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, Problems{fmt.Sprintf("%s: %v", name, cleanYAMLErr(err))}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, Problems{fmt.Sprintf("%s: %v", name, cleanYAMLErr(err))}
+	}
+	f.Path = path
+	if n := find(&root, "sources"); n != nil && n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			if i < len(f.Sources) {
+				f.Sources[i].Line = item.Line
+			}
+		}
+	}
+	f.applyDefaults()
+	var probs Problems
+	add := func(keyPath, format string, args ...any) {
+		line := 0
+		if n := find(&root, strings.Split(keyPath, ".")...); n != nil {
+			line = n.Line
+		}
+		loc := name
+		if line > 0 {
+			loc = fmt.Sprintf("%s:%d", name, line)
+		}
+		probs = append(probs, fmt.Sprintf("%s: %s: %s", loc, keyPath, fmt.Sprintf(format, args...)))
+	}
+	f.validate(add)
+	if len(probs) > 0 {
+		return f, probs
+	}
+	return f, nil
+}
+
+func cleanYAMLErr(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: ")
+}
+
+// find walks mapping keys (and numeric sequence indexes) to a node.
+func find(n *yaml.Node, keys ...string) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					next = n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				return n // the closest enclosing node: its line still helps
+			}
+			n = next
+		case yaml.SequenceNode:
+			var idx int
+			if _, err := fmt.Sscanf(k, "%d", &idx); err != nil || idx >= len(n.Content) {
+				return n
+			}
+			n = n.Content[idx]
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (f *File) applyDefaults() {
+	t := &f.Target
+	if t.Type == "" {
+		t.Type = "wecom"
+	}
+	if t.Config.BaseURL == "" {
+		t.Config.BaseURL = DefaultBaseURL
+	}
+	if t.Config.RootDepartmentID == 0 {
+		t.Config.RootDepartmentID = 1
+	}
+	p := &f.Policy
+	if p.Mode == "" {
+		p.Mode = "sync"
+	}
+	if p.Leavers == "" {
+		p.Leavers = "disable"
+	}
+	if p.MaxDisables == "" {
+		p.MaxDisables = DefaultMaxDisables
+	}
+	if p.MaxDeletes == "" {
+		p.MaxDeletes = DefaultMaxDeletes
+	}
+	if f.State.Path == "" {
+		f.State.Path = DefaultStatePath
+	}
+	f.State.Path = f.Resolve(f.State.Path)
+	if t.Config.SecretFile != "" {
+		t.Config.SecretFile = f.Resolve(ResolveCredentialPath(t.Config.SecretFile))
+	}
+	t.Config.Secret = Secret(expandEnv(string(t.Config.Secret)))
+}
+
+// Resolve makes a path from the config absolute, relative to the config
+// file's directory.
+func (f *File) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || f.Path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(f.Path), p)
+}
+
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// expandEnv replaces a whole-value ${VAR} reference with the variable.
+func expandEnv(s string) string {
+	if m := envRef.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
+		return os.Getenv(m[1])
+	}
+	return s
+}
+
+var thresholdRe = regexp.MustCompile(`^\s*\d+(\.\d+)?\s*%?\s*$`)
+
+func (f *File) validate(add func(path, format string, args ...any)) {
+	if len(f.Sources) == 0 {
+		add("sources", "at least one source is required")
+	}
+	names := map[string]bool{}
+	for i, s := range f.Sources {
+		p := fmt.Sprintf("sources.%d", i)
+		if s.Name == "" {
+			add(p+".name", "every source needs a name")
+		} else if names[s.Name] {
+			add(p+".name", "source name %q is used twice", s.Name)
+		}
+		names[s.Name] = true
+		if s.Type == "" {
+			add(p+".type", "every source needs a type (csv, ldap)")
+		}
+	}
+	if f.Mapping.Kind == 0 {
+		add("mapping", "a mapping block is required")
+	}
+	t := f.Target
+	if t.Type != "wecom" {
+		add("target.type", "%q is not a known target (wecom)", t.Type)
+	}
+	c := t.Config
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add("target.config.base_url", "%q is not an http(s) URL", c.BaseURL)
+	}
+	if c.CorpID == "" {
+		add("target.config.corp_id", "required (the corp id from the WeCom admin console, 我的企业 → 企业ID)")
+	}
+	switch {
+	case c.Secret.Empty() && c.SecretFile == "":
+		add("target.config", "set secret_file (or secret: ${ENV_VAR}) to the Contacts-Sync secret")
+	case !c.Secret.Empty() && c.SecretFile != "":
+		add("target.config.secret", "set secret or secret_file, not both")
+	}
+	if c.RootDepartmentID < 1 {
+		add("target.config.root_department_id", "must be a department id ≥ 1 (1 is the whole corp)")
+	}
+	if c.RatePerMinute < 0 || c.RatePerMinute > 10000 {
+		add("target.config.rate_per_minute", "%d: must be between 1 and WeCom's 10000 per API per minute", c.RatePerMinute)
+	}
+	p := f.Policy
+	switch p.Mode {
+	case "sync", "upsert-only", "create-only":
+	default:
+		add("policy.mode", "%q is not one of sync, upsert-only, create-only", p.Mode)
+	}
+	switch p.Leavers {
+	case "disable", "delete":
+	default:
+		add("policy.leavers", "%q is not one of disable, delete", p.Leavers)
+	}
+	for _, a := range p.Adopt {
+		switch a {
+		case "userid", "mobile", "email":
+		default:
+			add("policy.adopt", "%q is not one of userid, mobile, email", a)
+		}
+	}
+	if !thresholdRe.MatchString(p.MaxDisables) {
+		add("policy.max_disables", "%q: want a count like 20 or a percentage like 5%%", p.MaxDisables)
+	}
+	if !thresholdRe.MatchString(p.MaxDeletes) {
+		add("policy.max_deletes", "%q: want a count like 20 or a percentage like 5%%", p.MaxDeletes)
+	}
+	if p.DeleteAfter < 0 {
+		add("policy.delete_after", "must not be negative")
+	}
+}
+
+// WeComSecret returns the configured secret, reading secret_file if set.
+func (f *File) WeComSecret() (Secret, error) {
+	c := f.Target.Config
+	if c.SecretFile != "" {
+		return ReadSecretFile(c.SecretFile)
+	}
+	if c.Secret.Empty() {
+		return "", errors.New("the WeCom secret is empty (is the environment variable set?)")
+	}
+	return c.Secret, nil
+}
