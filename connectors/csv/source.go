@@ -1,0 +1,258 @@
+package csv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/connectors"
+)
+
+// Source reads one configured CSV/XLSX export. Create it with Config.Open.
+type Source struct {
+	name       string
+	cfg        Config
+	log        *zap.Logger
+	settle     time.Duration
+	now        func() time.Time
+	delim      rune
+	encoding   string
+	trailer    *regexp.Regexp
+	manifestRE *regexp.Regexp
+}
+
+var _ connectors.Source = (*Source)(nil)
+
+// markerSuffixes are the "file is complete" markers an exporter may write
+// next to FILE: FILE.done, FILE.ok, or the same with FILE's extension
+// replaced.
+var markerSuffixes = []string{".done", ".ok"}
+
+// List reads the newest complete file and returns every record of it.
+//
+// It fails (no batch) when no file is ready, when the file is malformed, and
+// when it fails a completeness check (truncated, min_records, trailer or
+// manifest count, changed while being read): an export that cannot be
+// trusted must hold every disable and delete of the run.
+func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path, warnings, err := s.pick()
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.read(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	b.Warnings = append(warnings, b.Warnings...)
+	return b, nil
+}
+
+// pick chooses the file to read: the path itself, or the newest match of the
+// glob that has settled and (with require_marker) has its marker. Newer files
+// that are not ready are reported as warnings.
+func (s *Source) pick() (string, []string, error) {
+	p := s.cfg.Path
+	if !hasMeta(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", nil, fmt.Errorf("stat %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			return "", nil, fmt.Errorf("%s: is a directory (want a file or a glob)", p)
+		}
+		if why := s.notReady(p, fi); why != "" {
+			return "", nil, fmt.Errorf("%w: %s: %s", ErrNotReady, p, why)
+		}
+		return p, nil, nil
+	}
+	matches, err := filepath.Glob(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("glob %s: %w", p, err)
+	}
+	type cand struct {
+		path string
+		fi   fs.FileInfo
+	}
+	var cands []cand
+	for _, m := range matches {
+		if isMarker(m) {
+			continue
+		}
+		fi, err := os.Stat(m)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		cands = append(cands, cand{m, fi})
+	}
+	if len(cands) == 0 {
+		return "", nil, fmt.Errorf("%w: no file matches %s: %w", ErrNotReady, p, fs.ErrNotExist)
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i].fi.ModTime(), cands[j].fi.ModTime()
+		if !a.Equal(b) {
+			return a.After(b)
+		}
+		return cands[i].path > cands[j].path
+	})
+	var skipped []string
+	for _, c := range cands {
+		why := s.notReady(c.path, c.fi)
+		if why == "" {
+			var warnings []string
+			for _, sk := range skipped {
+				warnings = append(warnings, "newer file not read: "+sk)
+			}
+			return c.path, warnings, nil
+		}
+		skipped = append(skipped, c.path+": "+why)
+	}
+	return "", nil, fmt.Errorf("%w: %s matches no complete file: %s", ErrNotReady, p, strings.Join(skipped, "; "))
+}
+
+// notReady says why a file must not be read yet, or "".
+func (s *Source) notReady(path string, fi fs.FileInfo) string {
+	if age := s.now().Sub(fi.ModTime()); age < s.settle {
+		return fmt.Sprintf("modified %s ago, less than settle %s: still being written?", age.Round(time.Millisecond), s.settle)
+	}
+	if s.cfg.RequireMarker && markerOf(path) == "" {
+		return fmt.Sprintf("no marker file (%s)", strings.Join(markerNames(path), ", "))
+	}
+	return ""
+}
+
+func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, error) {
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || int64(len(data)) != after.Size() {
+		return nil, fmt.Errorf("%w: %s changed while being read (size %d → %d)", ErrIncomplete, path, before.Size(), after.Size())
+	}
+
+	t := &table{source: s.name, file: filepath.Base(path)}
+	var trailerCount int
+	encoding := ""
+	if s.cfg.format() == formatXLSX {
+		trailerCount, err = parseXLSX(ctx, t, data, s.cfg.Sheet, s.cfg.SkipRows, s.trailer)
+	} else {
+		var text []byte
+		text, encoding, err = decodeText(data, s.encoding)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		trailerCount, err = parseCSV(ctx, t, text, s.cfg.SkipRows, s.delim, s.cfg.LazyQuotes, s.trailer)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	t.finish()
+	n := len(t.records)
+	if trailerCount >= 0 && trailerCount != n {
+		return nil, fmt.Errorf("%w: %s: trailer says %d records, the file has %d", ErrIncomplete, path, trailerCount, n)
+	}
+	if s.cfg.Manifest != "" {
+		if err := s.checkManifest(path, n); err != nil {
+			return nil, err
+		}
+	}
+	if n < s.cfg.MinRecords {
+		return nil, fmt.Errorf("%w: %s: %d records, fewer than min_records %d", ErrIncomplete, path, n, s.cfg.MinRecords)
+	}
+	s.log.Debug("read hr export", zap.String("source", s.name), zap.String("path", path),
+		zap.String("encoding", encoding), zap.Int("records", n), zap.Int("blank_rows", t.blank))
+	return &connectors.Batch{
+		Source:   s.name,
+		Records:  t.records,
+		Complete: true,
+		Warnings: t.warnings,
+		Location: path,
+	}, nil
+}
+
+func (s *Source) checkManifest(path string, n int) error {
+	mp := expandManifest(s.cfg.Manifest, path)
+	b, err := os.ReadFile(mp)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s: manifest %s is missing: %w", ErrIncomplete, path, mp, err)
+		}
+		return fmt.Errorf("read manifest %s: %w", mp, err)
+	}
+	want, ok := parseCount(s.manifestRE, string(b))
+	if !ok {
+		return fmt.Errorf("%w: %s: manifest %s has no record count matching %q", ErrIncomplete, path, mp, s.manifestRE)
+	}
+	if want != n {
+		return fmt.Errorf("%w: %s: manifest %s says %d records, the file has %d", ErrIncomplete, path, mp, want, n)
+	}
+	return nil
+}
+
+// expandManifest fills {path} (the data file), {dir}, {name} (base name) and
+// {stem} (base name without extension) into a manifest path template; a
+// relative result is relative to the data file's directory.
+func expandManifest(tmpl, path string) string {
+	name := filepath.Base(path)
+	r := strings.NewReplacer("{path}", path, "{dir}", filepath.Dir(path), "{name}", name,
+		"{stem}", strings.TrimSuffix(name, filepath.Ext(name)))
+	m := r.Replace(tmpl)
+	if !filepath.IsAbs(m) && !strings.Contains(tmpl, "{path}") && !strings.Contains(tmpl, "{dir}") {
+		m = filepath.Join(filepath.Dir(path), m)
+	}
+	return m
+}
+
+func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[`) }
+
+func isMarker(p string) bool {
+	for _, s := range markerSuffixes {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func markerNames(path string) []string {
+	stem := strings.TrimSuffix(path, filepath.Ext(path))
+	var out []string
+	for _, s := range markerSuffixes {
+		out = append(out, filepath.Base(path)+s, filepath.Base(stem)+s)
+	}
+	return out
+}
+
+func markerOf(path string) string {
+	stem := strings.TrimSuffix(path, filepath.Ext(path))
+	for _, s := range markerSuffixes {
+		for _, m := range []string{path + s, stem + s} {
+			if fi, err := os.Stat(m); err == nil && !fi.IsDir() {
+				return m
+			}
+		}
+	}
+	return ""
+}

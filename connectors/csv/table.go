@@ -1,0 +1,123 @@
+package csv
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/model"
+)
+
+// table turns header and data rows (from CSV or XLSX) into records. It owns
+// the rules both formats share: header clean-up, blank rows, rows wider or
+// narrower than the header, and origins.
+type table struct {
+	source string // configured source name
+	file   string // file base name, for locators and errors
+	pad    bool   // xlsx: short rows are normal (trailing empty cells are not stored)
+
+	header   []string
+	records  []connectors.Record
+	blank    int
+	warnings []string
+
+	slab []any // values of the next records, allocated in chunks
+}
+
+const slabRows = 2048
+
+// setHeader cleans the header row: BOM and white space (also U+3000)
+// trimmed, trailing empty columns dropped.
+func (t *table) setHeader(cells []string, line int) error {
+	h := make([]string, len(cells))
+	for i, c := range cells {
+		h[i] = strings.TrimSpace(strings.TrimPrefix(c, "\ufeff"))
+	}
+	for len(h) > 0 && h[len(h)-1] == "" {
+		h = h[:len(h)-1]
+	}
+	if len(h) == 0 {
+		return fmt.Errorf("%w: %s:%d: empty header row (wrong skip_rows?)", ErrMalformed, t.file, line)
+	}
+	seen := make(map[string]int, len(h))
+	for i, n := range h {
+		if n == "" {
+			t.warnings = append(t.warnings, fmt.Sprintf("%s:%d: column %d has no name", t.file, line, i+1))
+			continue
+		}
+		if j, dup := seen[n]; dup {
+			t.warnings = append(t.warnings, fmt.Sprintf("%s:%d: column %q appears twice (columns %d and %d); the first is used", t.file, line, n, j+1, i+1))
+			continue
+		}
+		seen[n] = i
+	}
+	t.header = h
+	return nil
+}
+
+// add appends one data row that starts on the given physical line. Values
+// are kept exactly as in the file; blank rows (every cell empty or white
+// space, as Excel writes ",,,,") are skipped and counted.
+func (t *table) add(cells []string, line int) error {
+	n := len(t.header)
+	blank := true
+	for _, c := range cells {
+		if strings.TrimSpace(c) != "" {
+			blank = false
+			break
+		}
+	}
+	if blank {
+		t.blank++
+		return nil
+	}
+	if len(cells) > n {
+		for i := n; i < len(cells); i++ {
+			if strings.TrimSpace(cells[i]) != "" {
+				return fmt.Errorf("%w: %s:%d: %d values but the header has %d columns (value %q in column %d)",
+					ErrMalformed, t.file, line, len(cells), n, truncate(cells[i]), i+1)
+			}
+		}
+		cells = cells[:n]
+	}
+	if len(cells) < n && !t.pad {
+		return fmt.Errorf("%w: %s:%d: %d values but the header has %d columns",
+			ErrMalformed, t.file, line, len(cells), n)
+	}
+	if len(t.slab) < n {
+		t.slab = make([]any, n*slabRows)
+	}
+	vals := t.slab[:n:n]
+	t.slab = t.slab[n:]
+	for i := range vals {
+		if i < len(cells) {
+			vals[i] = cells[i]
+		} else {
+			vals[i] = ""
+		}
+	}
+	t.records = append(t.records, connectors.Record{
+		Origin: model.Origin{Source: t.source, Locator: t.file + ":" + strconv.Itoa(line)},
+		Names:  t.header,
+		Values: vals,
+	})
+	return nil
+}
+
+func (t *table) finish() {
+	if t.blank > 0 {
+		t.warnings = append(t.warnings, fmt.Sprintf("%s: skipped %d blank rows", t.file, t.blank))
+	}
+}
+
+func truncate(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= 40 {
+		return s
+	}
+	return string(r[:40]) + "…"
+}
