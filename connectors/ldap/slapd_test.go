@@ -258,7 +258,7 @@ func TestSlapdFailures(t *testing.T) {
 		c := slapdConfig(s)
 		s.Kill()
 		_, err := openSource(t, c).List(context.Background())
-		if !errors.Is(err, ErrRead) || !strings.Contains(err.Error(), "no LDAP server reachable") {
+		if !errors.Is(err, ErrRead) || !strings.Contains(err.Error(), "could not connect to any LDAP server") {
 			t.Fatalf("err = %v", err)
 		}
 	})

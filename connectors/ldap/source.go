@@ -135,7 +135,7 @@ func (s *Source) connect(ctx context.Context) (*goldap.Conn, string, error) {
 		}
 		return conn, raw, nil
 	}
-	return nil, "", fmt.Errorf("no LDAP server reachable: %w", errors.Join(errs...))
+	return nil, "", fmt.Errorf("could not connect to any LDAP server: %w", errors.Join(errs...))
 }
 
 func (s *Source) dial(ctx context.Context, raw string) (*goldap.Conn, error) {
