@@ -157,4 +157,3 @@ func (c *Client) WaitBatchResult(ctx context.Context, jobID string, interval tim
 		}
 	}
 }
-

@@ -204,6 +204,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			}
 			q.Set("access_token", tok)
 		}
+		sentAt := c.clock.Now()
 		raw, code, msg, err := c.exchange(ctx, r, q)
 		if err != nil {
 			return err
@@ -223,7 +224,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			c.log.Debug("access token rejected, fetching a new one", zap.String("api", r.api), zap.Int("errcode", code))
 			continue
 		case code == CodeRateLimited:
-			c.recordBan(r.api)
+			c.recordBan(r.api, sentAt)
 			continue // waitBan waits for the window or fails fast
 		default:
 			return newAPIError(r.api, code, c.redact(msg, tok))
@@ -375,15 +376,16 @@ func (c *Client) waitBan(ctx context.Context, api string) error {
 	}
 }
 
-// recordBan starts a 45009 window for api unless one is already running
-// (concurrent callers hitting the same window count once). The first window
+// recordBan starts a 45009 window for api unless the refused request was
+// sent before the latest window ended (concurrent callers hitting the same
+// window count once, late answers do not start a new one). The first window
 // ends at the next minute boundary (WeCom's minute block); each repeat
 // doubles from two minutes up to an hour (the hour block).
-func (c *Client) recordBan(api string) {
+func (c *Client) recordBan(api string, sentAt time.Time) {
 	st := c.api(api)
 	now := c.clock.Now()
 	st.mu.Lock()
-	if now.Before(st.banUntil) {
+	if sentAt.Before(st.banUntil) {
 		st.mu.Unlock()
 		return
 	}

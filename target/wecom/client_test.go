@@ -110,4 +110,3 @@ func TestTokenRefresh(t *testing.T) {
 		})
 	}
 }
-

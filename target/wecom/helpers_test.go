@@ -37,20 +37,27 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
+// Sleep moves the clock to the end of the sleep at once. Concurrent
+// sleepers share the timeline: the clock moves to the latest end, not to
+// the sum of the sleeps.
 func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f.Advance(d)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if end := f.t.Add(d); end.After(f.t) {
+		f.t = end
+	}
 	return nil
 }
 
 // Special answers of fake handlers.
 type (
-	dropConn   struct{}    // close the connection without answering
-	httpStatus int         // answer with this status and an empty body
-	rawBody    string      // answer with this exact body
-	wecomErr   [2]any      // {code, msg}
+	dropConn   struct{} // close the connection without answering
+	httpStatus int      // answer with this status and an empty body
+	rawBody    string   // answer with this exact body
+	wecomErr   [2]any   // {code, msg}
 	okBody     map[string]any
 )
 

@@ -1,0 +1,704 @@
+package wecom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/state"
+)
+
+// Journal is the part of the state store apply writes to: every call is
+// journaled before (Begin) and after (Finish, with the shadow mutation of a
+// successful call, in one transaction).
+type Journal interface {
+	Begin(ctx context.Context, runID int64, op, object string, before, after any) (int64, error)
+	Finish(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut state.Mutation) error
+}
+
+// Applier applies a plan to WeCom.
+type Applier struct {
+	Client  *Client
+	Journal Journal
+	Log     *zap.Logger
+	RunID   int64
+	// Shadow is the store's shadow as loaded for the plan; apply keeps it
+	// current in memory so that successive changes to one member compose.
+	Shadow      *state.Shadow
+	RootID      int  // managed root department id
+	Invite      bool // WeCom's to_invite on create
+	Concurrency int  // member calls in flight (the client also caps and paces)
+	Now         func() time.Time
+	// Progress, when set, is called after each change with the number done
+	// (succeeded or failed) and the total.
+	Progress func(done, total int)
+}
+
+// ItemResult is the outcome of one change that did not succeed.
+type ItemResult struct {
+	Op     plan.Op `json:"op"`
+	Object string  `json:"object"`
+	Code   int     `json:"errcode,omitempty"`
+	Error  string  `json:"error"`
+}
+
+// Result is what an apply did.
+type Result struct {
+	Done    map[plan.Op]int `json:"done"`
+	Failed  []ItemResult    `json:"failed,omitempty"`
+	Pending []ItemResult    `json:"pending,omitempty"` // not attempted: quota reached, API banned, cancelled
+}
+
+// ErrAborted wraps the error that stopped an apply as a whole (a
+// configuration error such as a revoked secret, or a journal failure).
+var ErrAborted = errors.New("apply aborted")
+
+type applyRun struct {
+	*Applier
+	ctx     context.Context
+	mu      sync.Mutex
+	res     Result
+	deptIDs map[string]int // department key → WeCom id
+	stopped map[plan.Op]string
+	abort   error
+	done    int
+	total   int
+}
+
+// Apply makes the changes in DESIGN order: departments top-down, members
+// create / update / move / enable / disable, deletes (batchdelete ≤200),
+// then empty departments bottom-up. Per-item failures are collected; a seat
+// quota (45024) or a rate-limit ban stops that kind of call and leaves the
+// rest pending for the next run; a configuration error aborts everything.
+func (a *Applier) Apply(ctx context.Context, ch *plan.Changes) (Result, error) {
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Log == nil {
+		a.Log = zap.NewNop()
+	}
+	if a.Concurrency <= 0 {
+		a.Concurrency = 8
+	}
+	if a.Shadow == nil {
+		a.Shadow = &state.Shadow{Members: map[string]*state.Member{}, Departments: map[string]*state.Dept{}}
+	}
+	r := &applyRun{Applier: a, ctx: ctx, res: Result{Done: map[plan.Op]int{}}, deptIDs: map[string]int{}, stopped: map[plan.Op]string{}, total: ch.Total()}
+	for k, d := range a.Shadow.Departments {
+		r.deptIDs[k] = d.Department.ID
+	}
+	for _, d := range ch.DeptUpdates {
+		if d.ID > 0 {
+			r.deptIDs[d.Key] = d.ID
+		}
+	}
+	r.forget(ch)
+	steps := []func(*plan.Changes){
+		r.deptCreates, r.deptUpdates, r.userCreates,
+		func(c *plan.Changes) { r.users(c.UserUpdates) },
+		func(c *plan.Changes) { r.users(c.UserMoves) },
+		r.leaderLinks,
+		func(c *plan.Changes) { r.users(c.UserEnables) },
+		func(c *plan.Changes) { r.users(c.UserDisables) },
+		r.userDeletes, r.deptDeletes,
+	}
+	for _, step := range steps {
+		if r.abort != nil {
+			break
+		}
+		step(ch)
+	}
+	if r.abort != nil {
+		return r.res, fmt.Errorf("%w: %w", ErrAborted, r.abort)
+	}
+	return r.res, nil
+}
+
+// forget drops shadow rows of objects that are gone from WeCom.
+func (r *applyRun) forget(ch *plan.Changes) {
+	st, ok := r.Journal.(interface {
+		Apply(context.Context, state.Mutation) error
+	})
+	if !ok {
+		return
+	}
+	for _, u := range ch.ForgetMembers {
+		if err := st.Apply(r.ctx, state.Mutation{DeleteMember: u}); err != nil {
+			r.abort = err
+			return
+		}
+		delete(r.Shadow.Members, model.UserIDKey(u))
+	}
+	for _, k := range ch.ForgetDepts {
+		if err := st.Apply(r.ctx, state.Mutation{DeleteDept: k}); err != nil {
+			r.abort = err
+			return
+		}
+		delete(r.Shadow.Departments, k)
+	}
+}
+
+func (r *applyRun) tick() {
+	r.mu.Lock()
+	r.done++
+	d, t := r.done, r.total
+	r.mu.Unlock()
+	if r.Progress != nil {
+		r.Progress(d, t)
+	}
+}
+
+func (r *applyRun) fail(op plan.Op, object string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Failed = append(r.res.Failed, ItemResult{Op: op, Object: object, Code: Code(err), Error: err.Error()})
+}
+
+func (r *applyRun) pending(op plan.Op, object, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Pending = append(r.res.Pending, ItemResult{Op: op, Object: object, Error: why})
+}
+
+// stop marks a kind of call as not to be made again in this run.
+func (r *applyRun) stop(op plan.Op, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.stopped[op]; !ok {
+		r.stopped[op] = why
+		r.Log.Warn("stopping a kind of change for this run", zap.String("op", string(op)), zap.String("reason", why))
+	}
+}
+
+func (r *applyRun) stoppedWhy(op plan.Op) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	why, ok := r.stopped[op]
+	if !ok && r.ctx.Err() != nil {
+		return "cancelled: " + r.ctx.Err().Error(), true
+	}
+	return why, ok
+}
+
+// do journals and makes one call. call returns the shadow mutation to
+// record on success. It classifies failures: configuration errors abort the
+// run, a quota or ban stops that op, anything else is a per-item failure.
+func (r *applyRun) do(op plan.Op, object string, before, after any, call func() (state.Mutation, error)) bool {
+	if why, ok := r.stoppedWhy(op); ok {
+		r.pending(op, object, why)
+		return false
+	}
+	r.mu.Lock()
+	aborted := r.abort != nil
+	r.mu.Unlock()
+	if aborted {
+		r.pending(op, object, "run aborted")
+		return false
+	}
+	id, err := r.Journal.Begin(r.ctx, r.RunID, string(op), object, before, after)
+	if err != nil {
+		r.setAbort(fmt.Errorf("journal: %w", err))
+		return false
+	}
+	mut, callErr := call()
+	status, code, msg := state.StatusDone, 0, ""
+	if callErr != nil {
+		status, code, msg = state.StatusFailed, Code(callErr), callErr.Error()
+	}
+	// Finish even when ctx is cancelled: the call happened.
+	if err := r.Journal.Finish(context.WithoutCancel(r.ctx), id, status, code, msg, mut); err != nil {
+		r.setAbort(fmt.Errorf("journal: %w", err))
+		return false
+	}
+	defer r.tick()
+	if callErr == nil {
+		r.mu.Lock()
+		r.res.Done[op]++
+		r.mu.Unlock()
+		r.remember(mut)
+		return true
+	}
+	var ban *BanError
+	switch {
+	case IsConfig(callErr):
+		r.setAbort(callErr)
+	case errors.As(callErr, &ban):
+		r.stop(op, callErr.Error())
+		r.pending(op, object, callErr.Error())
+		return false
+	case IsCode(callErr, 45024):
+		r.stop(op, "the corp's seat quota is reached (45024): free or buy seats in the admin console")
+	case errors.Is(callErr, context.Canceled), errors.Is(callErr, context.DeadlineExceeded):
+		r.pending(op, object, callErr.Error())
+		return false
+	}
+	r.Log.Warn("change failed", zap.String("op", string(op)), zap.String("object", object), zap.Int("errcode", code), zap.Error(callErr))
+	r.fail(op, object, callErr)
+	return false
+}
+
+func (r *applyRun) setAbort(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.abort == nil {
+		r.abort = err
+	}
+}
+
+// remember keeps the in-memory shadow equal to what was journaled.
+func (r *applyRun) remember(mut state.Mutation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := mut.PutMember; m != nil {
+		cp := *m
+		r.Shadow.Members[model.UserIDKey(m.Person.UserID)] = &cp
+	}
+	if mut.DeleteMember != "" {
+		delete(r.Shadow.Members, model.UserIDKey(mut.DeleteMember))
+	}
+	if d := mut.PutDept; d != nil {
+		cp := *d
+		r.Shadow.Departments[d.Department.Key] = &cp
+		r.deptIDs[d.Department.Key] = d.Department.ID
+	}
+	if mut.DeleteDept != "" {
+		delete(r.Shadow.Departments, mut.DeleteDept)
+	}
+}
+
+func (r *applyRun) member(userid string) *state.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.Shadow.Members[model.UserIDKey(userid)]; m != nil {
+		cp := *m
+		return &cp
+	}
+	return nil
+}
+
+func (r *applyRun) deptID(key string) (int, bool) {
+	if key == "" {
+		return r.RootID, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.deptIDs[key]
+	return id, ok && id > 0
+}
+
+func (r *applyRun) deptCreates(ch *plan.Changes) {
+	for _, d := range ch.DeptCreates {
+		want := *d.After
+		parent, ok := r.deptID(want.ParentKey)
+		if !ok {
+			r.tick()
+			r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
+			continue
+		}
+		want.ParentID = parent
+		want.ID = d.ID
+		r.do(d.Op, d.Key, nil, want, func() (state.Mutation, error) {
+			body := DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
+			if want.Order != 0 {
+				body.Order = Ptr(want.Order)
+			}
+			id, err := r.Client.CreateDepartment(r.ctx, body)
+			if err != nil {
+				return state.Mutation{}, err
+			}
+			if id != 0 {
+				want.ID = id
+			}
+			return state.Mutation{PutDept: &state.Dept{Department: want}}, nil
+		})
+	}
+}
+
+func (r *applyRun) deptUpdates(ch *plan.Changes) {
+	for _, d := range ch.DeptUpdates {
+		want := *d.After
+		want.ID = d.ID
+		parent, ok := r.deptID(want.ParentKey)
+		if !ok {
+			r.tick()
+			r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
+			continue
+		}
+		want.ParentID = parent
+		r.do(d.Op, d.Key, d.Before, want, func() (state.Mutation, error) {
+			body := DepartmentUpdate{ID: want.ID}
+			for _, w := range d.What {
+				switch w {
+				case "name":
+					body.Name = Ptr(want.Name)
+				case "parent":
+					body.ParentID = Ptr(parent)
+				case "order":
+					body.Order = Ptr(want.Order)
+				}
+			}
+			if body.Name != nil || body.ParentID != nil || body.Order != nil {
+				if err := r.Client.UpdateDepartment(r.ctx, body); err != nil {
+					return state.Mutation{}, err
+				}
+			}
+			return state.Mutation{PutDept: &state.Dept{Department: want, Adopted: d.Adopt}}, nil
+		})
+	}
+}
+
+// pool runs fn over items with the configured concurrency.
+func (r *applyRun) pool(n int, fn func(i int)) {
+	sem := make(chan struct{}, r.Concurrency)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+// departments resolves a person's department keys to ids, with the
+// parallel is_leader_in_dept array.
+func (r *applyRun) departments(p *model.Person) ([]int, []int, int, error) {
+	ids := make([]int, 0, len(p.Departments))
+	leader := make([]int, 0, len(p.Departments))
+	for _, k := range p.Departments {
+		id, ok := r.deptID(k)
+		if !ok {
+			return nil, nil, 0, fmt.Errorf("department %q does not exist in WeCom (its create failed or is pending)", k)
+		}
+		ids = append(ids, id)
+		if slices.Contains(p.LeaderOf, k) {
+			leader = append(leader, 1)
+		} else {
+			leader = append(leader, 0)
+		}
+	}
+	if len(ids) == 0 {
+		ids, leader = []int{r.RootID}, []int{0}
+	}
+	main := 0
+	if p.MainDepartment != "" {
+		main, _ = r.deptID(p.MainDepartment)
+	}
+	return ids, leader, main, nil
+}
+
+func extattr(p *model.Person) *ExtAttr {
+	if len(p.ExtAttrs) == 0 {
+		return nil
+	}
+	x := &ExtAttr{}
+	for _, a := range p.ExtAttrs {
+		x.Attrs = append(x.Attrs, TextAttr(a.Name, a.Value))
+	}
+	return x
+}
+
+// leaderExists says whether a direct leader can be named now: WeCom refuses
+// a direct_leader that is not (yet) a member.
+func (r *applyRun) leaderExists(userid string) bool { return r.member(userid) != nil }
+
+func (r *applyRun) userCreates(ch *plan.Changes) {
+	list := ch.UserCreates
+	r.pool(len(list), func(i int) {
+		u := list[i]
+		p := *u.After
+		depts, leader, main, err := r.departments(&p)
+		if err != nil {
+			r.tick()
+			r.fail(u.Op, u.UserID, err)
+			return
+		}
+		body := UserCreate{
+			UserID: p.UserID, Name: p.Name, Alias: p.Alias, Mobile: p.Mobile, Email: p.Email, BizMail: p.BizMail,
+			Telephone: p.Telephone, Position: p.Position, Gender: string(p.Gender), Department: depts,
+			IsLeaderInDept: leader, MainDepartment: main, ExtAttr: extattr(&p), Enable: Ptr(1), ToInvite: Ptr(r.Invite),
+		}
+		sent := p
+		sent.Enabled = true
+		// Leaders created in this same run are linked afterwards (leaderLinks).
+		sent.DirectLeaders = nil
+		for _, l := range p.DirectLeaders {
+			if r.leaderExists(l) {
+				sent.DirectLeaders = append(sent.DirectLeaders, l)
+			}
+		}
+		body.DirectLeader = sent.DirectLeaders
+		r.do(u.Op, u.UserID, nil, sent, func() (state.Mutation, error) {
+			err := r.Client.CreateUser(r.ctx, body)
+			if IsCode(err, CodeUserExists) {
+				// Our own retry after a dropped connection, or it appeared
+				// since list_id was read: the plan saw no such member, so
+				// make it what we meant to create.
+				r.Log.Info("member already exists on create; updating it instead", zap.String("userid", p.UserID))
+				err = r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true))
+			}
+			if err != nil {
+				return state.Mutation{}, err
+			}
+			return state.Mutation{PutMember: &state.Member{Person: sent}}, nil
+		})
+	})
+}
+
+// fullFields is every field a create sets, for the 60102 fallback.
+var fullFields = []string{"name", "alias", "position", "mobile", "email", "biz_mail", "telephone", "gender", "department", "main_department", "is_leader_in_dept", "direct_leader", "extattr"}
+
+func updateBody(p *model.Person, fields []string, depts, leader []int, main int, enable bool) UserUpdate {
+	b := UserUpdate{UserID: p.UserID}
+	for _, f := range fields {
+		switch f {
+		case "name":
+			b.Name = Ptr(p.Name)
+		case "alias":
+			b.Alias = Ptr(p.Alias)
+		case "position":
+			b.Position = Ptr(p.Position)
+		case "mobile":
+			b.Mobile = Ptr(p.Mobile)
+		case "email":
+			b.Email = Ptr(p.Email)
+		case "biz_mail":
+			if p.BizMail != "" {
+				b.BizMail = Ptr(p.BizMail)
+			}
+		case "telephone":
+			b.Telephone = Ptr(p.Telephone)
+		case "gender":
+			if p.Gender != "" {
+				b.Gender = Ptr(string(p.Gender))
+			}
+		case "department", "is_leader_in_dept":
+			b.Department = Ptr(depts)
+			b.IsLeaderInDept = Ptr(leader)
+		case "main_department":
+			if main != 0 {
+				b.MainDepartment = Ptr(main)
+			}
+		case "direct_leader":
+			b.DirectLeader = Ptr(append([]string{}, p.DirectLeaders...))
+		case "extattr":
+			if x := extattr(p); x != nil {
+				b.ExtAttr = x
+			} else {
+				b.ExtAttr = &ExtAttr{Attrs: []ExtAttrItem{}}
+			}
+		}
+	}
+	if enable {
+		b.Enable = Ptr(1)
+	}
+	return b
+}
+
+// users applies updates, moves, enables or disables.
+func (r *applyRun) users(list []plan.UserChange) {
+	r.pool(len(list), func(i int) {
+		u := list[i]
+		cur := r.member(u.UserID)
+		var base model.Person
+		if cur != nil {
+			base = cur.Person
+		} else if u.After != nil {
+			base = *u.After
+		} else if u.Before != nil {
+			base = *u.Before
+		}
+		switch u.Op {
+		case plan.OpUserEnable, plan.OpUserDisable:
+			enable := u.Op == plan.OpUserEnable
+			next := state.Member{Person: base}
+			if cur != nil {
+				next.Adopted = cur.Adopted
+			}
+			next.Person.Enabled = enable
+			if !enable {
+				next.DisabledAt = r.Now()
+			}
+			r.do(u.Op, u.UserID, u.Before, next.Person, func() (state.Mutation, error) {
+				v := 0
+				if enable {
+					v = 1
+				}
+				if err := r.Client.UpdateUser(r.ctx, UserUpdate{UserID: u.UserID, Enable: Ptr(v)}); err != nil {
+					return state.Mutation{}, err
+				}
+				return state.Mutation{PutMember: &next}, nil
+			})
+		default: // update, move, adopt
+			p := *u.After
+			depts, leader, main, err := r.departments(&p)
+			if err != nil {
+				r.tick()
+				r.fail(u.Op, u.UserID, err)
+				return
+			}
+			sent := p
+			sent.Enabled = base.Enabled
+			if u.Adopt {
+				sent.Enabled = true
+			}
+			fields := u.Fields
+			if slices.Contains(fields, "direct_leader") {
+				sent.DirectLeaders = nil
+				for _, l := range p.DirectLeaders {
+					if r.leaderExists(l) {
+						sent.DirectLeaders = append(sent.DirectLeaders, l)
+					}
+				}
+			} else if cur != nil {
+				sent.DirectLeaders = cur.Person.DirectLeaders
+			}
+			r.do(u.Op, u.UserID, u.Before, sent, func() (state.Mutation, error) {
+				err := r.Client.UpdateUser(r.ctx, updateBody(&sent, fields, depts, leader, main, u.Adopt && p.Enabled))
+				if err != nil {
+					return state.Mutation{}, err
+				}
+				return state.Mutation{PutMember: &state.Member{Person: sent, Adopted: u.Adopt || (cur != nil && cur.Adopted), DisabledAt: disabledAt(cur)}}, nil
+			})
+		}
+	})
+}
+
+func disabledAt(m *state.Member) time.Time {
+	if m == nil {
+		return time.Time{}
+	}
+	return m.DisabledAt
+}
+
+// leaderLinks sets direct_leader on members whose leader was created later
+// in this run than they were.
+func (r *applyRun) leaderLinks(ch *plan.Changes) {
+	var todo []plan.UserChange
+	for _, l := range [][]plan.UserChange{ch.UserCreates, ch.UserUpdates, ch.UserMoves} {
+		for _, u := range l {
+			if u.After == nil || len(u.After.DirectLeaders) == 0 {
+				continue
+			}
+			cur := r.member(u.UserID)
+			if cur == nil || slices.Equal(cur.Person.DirectLeaders, u.After.DirectLeaders) {
+				continue
+			}
+			todo = append(todo, u)
+		}
+	}
+	r.total += len(todo)
+	r.pool(len(todo), func(i int) {
+		u := todo[i]
+		cur := r.member(u.UserID)
+		var leaders []string
+		for _, l := range u.After.DirectLeaders {
+			if r.leaderExists(l) {
+				leaders = append(leaders, l)
+			}
+		}
+		next := *cur
+		next.Person.DirectLeaders = leaders
+		r.do(plan.OpUserUpdate, u.UserID, cur.Person, next.Person, func() (state.Mutation, error) {
+			if err := r.Client.UpdateUser(r.ctx, UserUpdate{UserID: u.UserID, DirectLeader: Ptr(leaders)}); err != nil {
+				return state.Mutation{}, err
+			}
+			return state.Mutation{PutMember: &next}, nil
+		})
+	})
+}
+
+// userDeletes deletes through user/batchdelete in chunks of ≤200. WeCom
+// fails a whole batch if one id is invalid, so a failed batch falls back to
+// single deletes, where 60111 (already gone) counts as done.
+func (r *applyRun) userDeletes(ch *plan.Changes) {
+	list := slices.Clone(ch.UserDeletes)
+	sort.Slice(list, func(i, j int) bool { return list[i].UserID < list[j].UserID })
+	for start := 0; start < len(list); start += MaxBatchDelete {
+		chunk := list[start:min(start+MaxBatchDelete, len(list))]
+		if why, ok := r.stoppedWhy(plan.OpUserDelete); ok {
+			for _, u := range chunk {
+				r.pending(u.Op, u.UserID, why)
+			}
+			continue
+		}
+		ids := make([]string, len(chunk))
+		for i, u := range chunk {
+			ids[i] = u.UserID
+		}
+		entries := make([]int64, len(chunk))
+		for i, u := range chunk {
+			id, err := r.Journal.Begin(r.ctx, r.RunID, string(u.Op), u.UserID, u.Before, nil)
+			if err != nil {
+				r.setAbort(fmt.Errorf("journal: %w", err))
+				return
+			}
+			entries[i] = id
+		}
+		err := r.Client.BatchDeleteUsers(r.ctx, ids)
+		if err == nil {
+			for i, u := range chunk {
+				if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], state.StatusDone, 0, "", state.Mutation{DeleteMember: u.UserID}); ferr != nil {
+					r.setAbort(ferr)
+					return
+				}
+				r.remember(state.Mutation{DeleteMember: u.UserID})
+				r.mu.Lock()
+				r.res.Done[u.Op]++
+				r.mu.Unlock()
+				r.tick()
+			}
+			continue
+		}
+		// Settle the batch entries as failed, then retry one by one.
+		for i := range chunk {
+			if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], state.StatusFailed, Code(err), "batchdelete: "+err.Error(), state.Mutation{}); ferr != nil {
+				r.setAbort(ferr)
+				return
+			}
+		}
+		if IsConfig(err) {
+			r.setAbort(err)
+			return
+		}
+		r.Log.Info("batchdelete failed; deleting one by one", zap.Int("count", len(chunk)), zap.Error(err))
+		r.pool(len(chunk), func(i int) {
+			u := chunk[i]
+			r.do(u.Op, u.UserID, u.Before, nil, func() (state.Mutation, error) {
+				err := r.Client.DeleteUser(r.ctx, u.UserID)
+				if IsCode(err, CodeUserNotFound) {
+					err = nil // already gone: the goal is reached
+				}
+				if err != nil {
+					return state.Mutation{}, err
+				}
+				return state.Mutation{DeleteMember: u.UserID}, nil
+			})
+		})
+	}
+}
+
+func (r *applyRun) deptDeletes(ch *plan.Changes) {
+	for _, d := range ch.DeptDeletes {
+		r.do(d.Op, d.Key, d.Before, nil, func() (state.Mutation, error) {
+			err := r.Client.DeleteDepartment(r.ctx, d.ID)
+			if IsCode(err, CodeDeptNotFound, CodeInvalidDeptID) {
+				err = nil // already gone
+			}
+			if err != nil {
+				return state.Mutation{}, err
+			}
+			return state.Mutation{DeleteDept: d.Key}, nil
+		})
+	}
+}
