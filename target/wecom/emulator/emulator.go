@@ -1,0 +1,418 @@
+// Package emulator is a WeCom (企业微信) contacts server that runs locally:
+// the same paths, methods, query parameters, JSON field names and errcodes
+// as https://qyapi.weixin.qq.com/cgi-bin/, with the invariants listed in
+// wecom-api.md §8 (token rules, roles, the department tree, userid and
+// mobile/email uniqueness, batch jobs, rate limits), plus fault injection.
+//
+// Tests mount it with httptest.NewServer(emu); the CLI `orgsync
+// wecom-emulator` serves it for demos and rehearsals. WeCom calls live under
+// /cgi-bin/; a small admin API (state dump, stats, faults, reset, token
+// expiry) lives under /emulator/ and never collides with a WeCom path.
+//
+// Where wecom-api.md marks a behaviour UNCONFIRMED the emulator picks the
+// documented guess and, where it matters to a client, makes it an Option.
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Role is what a secret's tokens may do.
+type Role string
+
+const (
+	// RoleContactsSyncEdit is the Contacts-Sync secret with "API编辑通讯录":
+	// every contacts read and write.
+	RoleContactsSyncEdit Role = "contacts_sync_edit"
+	// RoleContactsSyncRead is the Contacts-Sync secret, read only: writes
+	// give 48002.
+	RoleContactsSyncRead Role = "contacts_sync_read"
+	// RoleApp is a self-built app's secret: reads only, writes and
+	// user/list_id give 48002.
+	RoleApp Role = "app"
+)
+
+// SecretSpec is one secret the corp accepts on gettoken.
+type SecretSpec struct {
+	Secret string
+	Role   Role
+}
+
+// Fault kinds for Faults.Kinds.
+const (
+	FaultBusy        = "busy"          // errcode -1
+	FaultConflict    = "conflict"      // errcode 6000
+	FaultHTTP5xx     = "http5xx"       // HTTP 502 or 503 with an empty body
+	FaultDrop        = "drop"          // the connection is closed with no response
+	FaultConcurrency = "concurrency"   // errcode 45033
+	FaultTokenExpiry = "token_expired" // errcode 42001 and the caller's token expires; opt-in only
+)
+
+// defaultFaultKinds is what an empty Faults.Kinds means. token_expired is
+// not in it: it changes token state, so a test must ask for it.
+var defaultFaultKinds = []string{FaultBusy, FaultConflict, FaultHTTP5xx, FaultDrop, FaultConcurrency}
+
+// Faults configures random fault injection on WeCom API calls (not on
+// gettoken).
+type Faults struct {
+	Rate  float64  `json:"rate"`  // probability per call of injecting a fault, 0..1
+	Kinds []string `json:"kinds"` // subset of the Fault* kinds; empty = busy, conflict, http5xx, drop, concurrency
+}
+
+// Validate reports an out-of-range rate or an unknown kind.
+func (f Faults) Validate() error {
+	if f.Rate < 0 || f.Rate > 1 {
+		return fmt.Errorf("fault rate %v: want 0..1", f.Rate)
+	}
+	for _, k := range f.Kinds {
+		switch k {
+		case FaultBusy, FaultConflict, FaultHTTP5xx, FaultDrop, FaultConcurrency, FaultTokenExpiry:
+		default:
+			return fmt.Errorf("unknown fault kind %q: want busy, conflict, http5xx, drop, concurrency or token_expired", k)
+		}
+	}
+	return nil
+}
+
+// Options configure a Server. The zero value is a working emulator with one
+// Contacts-Sync edit secret "emulator-secret" for corp "wwemulator000000".
+type Options struct {
+	CorpID   string       // default "wwemulator000000"
+	CorpName string       // the root department's name; default "Emulated Corp"
+	Secrets  []SecretSpec // default one contacts_sync_edit secret "emulator-secret"
+
+	// RestrictedReads is the post-2022-08-15 "new IP" mode: user/get,
+	// user/list, user/simplelist, department/list and department/get give
+	// 48009 to Contacts-Sync tokens (app tokens may still read).
+	RestrictedReads bool
+	// RateLimitPerMinute is the per-API per-corp limit for one window
+	// (RateLimitWindow, default a minute). 0 = 10000, the real limit;
+	// negative = unlimited. Calls over it get 45009 until the window ends.
+	RateLimitPerMinute int
+	// RateLimitWindow is the length of one rate-limit window, aligned to
+	// multiples of itself (default time.Minute). Tests shorten it.
+	RateLimitWindow time.Duration
+	// MaxConcurrentPerAPI caps calls in flight per API; more get 45033.
+	// 0 = no cap.
+	MaxConcurrentPerAPI int
+	Latency             time.Duration // added to every WeCom call, gettoken included
+	Faults              Faults
+	DataFile            string        // load state at start if present; persist on Close and /emulator/save
+	TokenTTL            time.Duration // expires_in; default 7200s
+	Seed                int64         // seeds fault randomness, so a seed gives the same fault sequence
+	Now                 func() time.Time
+
+	// DeptNameMaxChars is the department name limit in characters: 64
+	// (default, current docs) or 32 (older docs' strict mode).
+	DeptNameMaxChars int
+	// LegacyDepartmentRequired makes user/create require a non-empty
+	// department list (60127), as older docs say. Otherwise a user created
+	// without one goes to the root department.
+	LegacyDepartmentRequired bool
+	// RejectUnicodeEscapes rejects JSON bodies containing \uXXXX escapes
+	// with 40033 (UNCONFIRMED whether today's server still does).
+	RejectUnicodeEscapes bool
+	// JobDelay is how long a batch job takes: status 1 for the first third,
+	// 2 until done, then 3 with its effects applied. 0 = 300ms; negative =
+	// done at once.
+	JobDelay time.Duration
+	MediaTTL time.Duration // how long a media_id stays valid; default 72h
+	// TrustedIPs, if set, is the only caller IPs allowed; others get 60020.
+	TrustedIPs []string
+	// CreatorUserID is the corp creator, who cannot be deleted (301005).
+	CreatorUserID string
+	// MaxSeats caps the member count; creating more gives 45024. 0 = no cap.
+	MaxSeats int
+	// MaxDirectLeaders caps direct_leader (docs say 1 today, 5 before);
+	// default 5; more gives 40058 (UNCONFIRMED code).
+	MaxDirectLeaders int
+}
+
+func (o *Options) setDefaults() {
+	if o.CorpID == "" {
+		o.CorpID = "wwemulator000000"
+	}
+	if o.CorpName == "" {
+		o.CorpName = "Emulated Corp"
+	}
+	if len(o.Secrets) == 0 {
+		o.Secrets = []SecretSpec{{Secret: "emulator-secret", Role: RoleContactsSyncEdit}}
+	}
+	if o.RateLimitPerMinute == 0 {
+		o.RateLimitPerMinute = 10000
+	}
+	if o.RateLimitWindow <= 0 {
+		o.RateLimitWindow = time.Minute
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = 7200 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DeptNameMaxChars <= 0 {
+		o.DeptNameMaxChars = 64
+	}
+	if o.JobDelay == 0 {
+		o.JobDelay = 300 * time.Millisecond
+	}
+	if o.MediaTTL <= 0 {
+		o.MediaTTL = 72 * time.Hour
+	}
+	if o.MaxDirectLeaders <= 0 {
+		o.MaxDirectLeaders = 5
+	}
+}
+
+// Stats counts calls since the start or the last ResetStats.
+type Stats struct {
+	Calls  map[string]int         `json:"calls"`  // by API, e.g. "user/create"; gettoken included
+	Errors map[string]map[int]int `json:"errors"` // API -> errcode -> count, 0 included
+	Writes int                    `json:"writes"` // calls to write APIs, successful or not
+	Faults map[string]int         `json:"faults"` // injected faults by kind
+}
+
+// Server is the emulator. It is an http.Handler and safe for concurrent use.
+type Server struct {
+	opts    Options
+	log     *zap.Logger
+	trusted map[string]bool
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	faults   Faults
+	tokens   map[string]*token
+	current  map[string]string // secret -> its live token
+	windows  map[string]*window
+	inflight map[string]int
+	stats    Stats
+	traceSeq uint64
+	dir      *directory
+	media    map[string]*mediaFile
+	jobs     *jobQueue
+}
+
+// New builds a server, loading Options.DataFile if it exists.
+func New(opts Options, log *zap.Logger) (*Server, error) {
+	opts.setDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	for _, sp := range opts.Secrets {
+		switch sp.Role {
+		case RoleContactsSyncEdit, RoleContactsSyncRead, RoleApp:
+		default:
+			return nil, fmt.Errorf("secret role %q: want contacts_sync_edit, contacts_sync_read or app", sp.Role)
+		}
+		if sp.Secret == "" {
+			return nil, errors.New("empty secret")
+		}
+	}
+	if err := opts.Faults.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:     opts,
+		log:      log,
+		trusted:  map[string]bool{},
+		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x9e3779b97f4a7c15)),
+		faults:   opts.Faults,
+		tokens:   map[string]*token{},
+		current:  map[string]string{},
+		windows:  map[string]*window{},
+		inflight: map[string]int{},
+		dir:      newDirectory(opts.CorpName),
+		media:    map[string]*mediaFile{},
+		jobs:     &jobQueue{purged: map[string]bool{}},
+	}
+	for _, ip := range opts.TrustedIPs {
+		s.trusted[ip] = true
+	}
+	s.ResetStats()
+	if opts.DataFile != "" {
+		if err := s.load(opts.DataFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("load emulator data: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// SetFaults replaces the fault settings. Invalid settings are ignored and
+// logged; the admin API validates before calling it.
+func (s *Server) SetFaults(f Faults) {
+	if err := f.Validate(); err != nil {
+		s.log.Warn("ignoring invalid fault settings", zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = Faults{Rate: f.Rate, Kinds: append([]string(nil), f.Kinds...)}
+}
+
+// Faults returns the current fault settings.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Faults{Rate: s.faults.Rate, Kinds: append([]string(nil), s.faults.Kinds...)}
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := Stats{Calls: map[string]int{}, Errors: map[string]map[int]int{}, Writes: s.stats.Writes, Faults: map[string]int{}}
+	for k, v := range s.stats.Calls {
+		out.Calls[k] = v
+	}
+	for k, m := range s.stats.Errors {
+		c := map[int]int{}
+		for code, n := range m {
+			c[code] = n
+		}
+		out.Errors[k] = c
+	}
+	for k, v := range s.stats.Faults {
+		out.Faults[k] = v
+	}
+	return out
+}
+
+// ResetStats zeroes the counters.
+func (s *Server) ResetStats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = Stats{Calls: map[string]int{}, Errors: map[string]map[int]int{}, Faults: map[string]int{}}
+}
+
+// State returns the directory: departments sorted by id, users by userid.
+func (s *Server) State() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceJobs()
+	return s.dir.snapshot()
+}
+
+// Reset empties the directory back to the root department and forgets
+// media and jobs. Tokens and stats are kept.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dir = newDirectory(s.opts.CorpName)
+	s.media = map[string]*mediaFile{}
+	s.jobs = &jobQueue{purged: map[string]bool{}}
+}
+
+// Activate marks a member as having joined WeCom (status 1 unless
+// disabled); from then on mobile updates are silently ignored, as on the
+// real server. It reports whether the user exists.
+func (s *Server) Activate(userid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.dir.users[strings.ToLower(userid)]
+	if u == nil {
+		return false
+	}
+	u.activated = true
+	if u.u.Status == StatusNotActive {
+		u.u.Status = StatusActive
+	}
+	return true
+}
+
+// Close persists the state to DataFile if one is set.
+func (s *Server) Close() error {
+	if s.opts.DataFile == "" {
+		return nil
+	}
+	return s.Save()
+}
+
+// Save writes the state to DataFile (atomically: temp file, then rename).
+func (s *Server) Save() error {
+	if s.opts.DataFile == "" {
+		return errors.New("no data file configured")
+	}
+	s.mu.Lock()
+	s.advanceJobs()
+	data, err := s.dir.marshalPersisted()
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encode emulator state: %w", err)
+	}
+	tmp := s.opts.DataFile + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write emulator state: %w", err)
+	}
+	if err := os.Rename(tmp, s.opts.DataFile); err != nil {
+		return fmt.Errorf("write emulator state: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) load(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	d, err := unmarshalPersisted(data, s.opts.CorpName)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.dir = d
+	s.mu.Unlock()
+	return nil
+}
+
+// ServeHTTP serves WeCom calls under /cgi-bin/ and the admin API under
+// /emulator/. Anything else is 404 with an empty body, like the real server.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/cgi-bin/"):
+		s.serveAPI(w, r, strings.TrimPrefix(p, "/cgi-bin/"))
+	case strings.HasPrefix(p, "/emulator/"):
+		s.serveAdmin(w, r, strings.TrimPrefix(p, "/emulator/"))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+// clientIP is the caller's address without the port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// errmsg adds the real server's suffix to a message.
+func (s *Server) errmsg(e *apiErr, ip string) string {
+	s.traceSeq++
+	// Not from rng: fault sequences must depend only on the seed and the calls.
+	trace := fmt.Sprintf("%d_%d_%08x", s.opts.Now().Unix(), s.traceSeq, uint32(s.traceSeq*2654435761))
+	return fmt.Sprintf("%s, hint: [%s], from ip: %s, more info at https://open.work.weixin.qq.com/devtool/query?e=%d",
+		e.message(), trace, ip, e.code)
+}
+
+// sortedKeys returns the map's keys in order (for deterministic output).
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
