@@ -79,7 +79,9 @@ func TestConfigErrors(t *testing.T) {
 			fix  string
 		}{
 			{"48002 on user/create names the Contacts-Sync edit secret", "user/create", 48002,
-				func(c *Client) error { return c.CreateUser(context.Background(), UserCreate{UserID: "a", Name: "A", Mobile: "13800000000"}) },
+				func(c *Client) error {
+					return c.CreateUser(context.Background(), UserCreate{UserID: "a", Name: "A", Mobile: "13800000000"})
+				},
 				"API编辑通讯录"},
 			{"48009 on user/get explains restricted reads", "user/get", 48009,
 				func(c *Client) error { _, err := c.GetUser(context.Background(), "a"); return err },
@@ -119,7 +121,9 @@ func TestAPIErrors(t *testing.T) {
 		f.on("user/create", func(int, *http.Request, []byte) any {
 			return wecomErr{60102, "userid existed, hint: [1700000000_1_abc], from ip: 1.2.3.4, more info at https://open.work.weixin.qq.com/devtool/query?e=60102"}
 		})
-		f.on("gettoken", func(int, *http.Request, []byte) any { return okBody{"access_token": "tokvalue001Z", "expires_in": 7200} })
+		f.on("gettoken", func(int, *http.Request, []byte) any {
+			return okBody{"access_token": "tokvalue001Z", "expires_in": 7200}
+		})
 		c, _ := newTestClient(t, f.srv.URL, nil)
 		err := c.CreateUser(context.Background(), UserCreate{UserID: "a", Name: "A", Mobile: "1"})
 		var ae *APIError
@@ -180,4 +184,3 @@ func TestAPIErrors(t *testing.T) {
 		}
 	})
 }
-
