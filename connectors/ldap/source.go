@@ -588,13 +588,5 @@ func (s *Source) resolveManagers(l *layout, out []pending) {
 	}
 }
 
-// normDN normalises a DN for comparison: parsed, re-serialised, lower-cased
-// (DN attribute values in both AD and OpenLDAP's usual schemas compare
-// case-insensitively). An unparsable DN is lower-cased as is.
-func normDN(dn string) string {
-	p, err := goldap.ParseDN(dn)
-	if err != nil {
-		return strings.ToLower(dn)
-	}
-	return strings.ToLower(p.String())
-}
+// normDN normalises a DN for comparison (attr.NormalizeDN).
+func normDN(dn string) string { return attr.NormalizeDN(dn) }

@@ -8,6 +8,7 @@ package attr
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -160,27 +161,30 @@ func EscapeFilter(s string) string { return goldap.EscapeFilter(s) }
 // never part of the path (a person's CN is not a department), and components
 // of baseDN are stripped. topFirst orders the path from the top of the tree
 // down ("总部/研发中心/后端组"); false gives the DN order ("后端组/研发中心/总部").
-// A DN that does not parse, or lies outside baseDN, yields its OUs anyway
-// (baseDN is only stripped when it is a suffix). Only OU components count:
-// CN=Users containers and DC components are not departments.
+// baseDN is only stripped when it is a suffix of dn (compared
+// case-insensitively). Only OU components count: CN=Users containers and DC
+// components are not departments. A "/" inside an OU name becomes "／" so
+// that it cannot split the path. A DN that does not parse yields "".
 func OUPath(dn, baseDN string, topFirst bool) string {
-	parsed, err := goldap.ParseDN(dn)
-	if err != nil || len(parsed.RDNs) == 0 {
+	rdns, ok := splitDN(dn)
+	if !ok || len(rdns) == 0 {
 		return ""
 	}
-	rdns := parsed.RDNs[1:] // drop the entry's own RDN
-	if base, err := goldap.ParseDN(baseDN); err == nil && baseDN != "" && len(base.RDNs) <= len(rdns) {
-		tail := &goldap.DN{RDNs: rdns[len(rdns)-len(base.RDNs):]}
-		if tail.EqualFold(base) {
-			rdns = rdns[:len(rdns)-len(base.RDNs)]
+	rdns = rdns[1:] // drop the entry's own RDN
+	if base, ok := splitDN(baseDN); ok && len(base) > 0 && len(base) <= len(rdns) {
+		tail := rdns[len(rdns)-len(base):]
+		same := true
+		for i := range base {
+			same = same && strings.EqualFold(tail[i].typ, base[i].typ) && strings.EqualFold(tail[i].value, base[i].value)
+		}
+		if same {
+			rdns = rdns[:len(rdns)-len(base)]
 		}
 	}
-	var parts []string
+	parts := make([]string, 0, len(rdns))
 	for _, r := range rdns {
-		for _, a := range r.Attributes {
-			if strings.EqualFold(a.Type, "ou") {
-				parts = append(parts, strings.ReplaceAll(a.Value, "/", "／"))
-			}
+		if strings.EqualFold(r.typ, "ou") {
+			parts = append(parts, strings.ReplaceAll(r.value, "/", "／"))
 		}
 	}
 	if topFirst {
@@ -189,4 +193,117 @@ func OUPath(dn, baseDN string, topFirst bool) string {
 		}
 	}
 	return strings.Join(parts, "/")
+}
+
+// NormalizeDN returns a form of dn for comparing DNs: attribute types and
+// values lower-cased, spaces around separators dropped, escapes decoded and
+// re-encoded canonically. DN-valued attributes (manager, member) compare
+// case-insensitively in both AD and OpenLDAP's usual schemas. A DN that does
+// not parse is only lower-cased.
+func NormalizeDN(dn string) string {
+	if simpleDN(dn) {
+		// Fast path (most DNs, and the hot path of a 50,000-entry read): no
+		// escapes, quotes or multi-valued RDNs, so splitting on the
+		// separators is exact.
+		var b strings.Builder
+		b.Grow(len(dn))
+		for i, rdn := range strings.Split(dn, ",") {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			t, v, _ := strings.Cut(rdn, "=")
+			b.WriteString(strings.ToLower(strings.TrimSpace(t)))
+			b.WriteByte('=')
+			b.WriteString(strings.ToLower(strings.TrimSpace(v)))
+		}
+		return b.String()
+	}
+	p, err := goldap.ParseDN(dn)
+	if err != nil {
+		return strings.ToLower(dn)
+	}
+	// Re-encode by hand rather than with DN.String, which hex-escapes
+	// non-ASCII: the result must equal the fast path's for the same DN.
+	var b strings.Builder
+	for i, r := range p.RDNs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		atts := make([]string, len(r.Attributes))
+		for j, a := range r.Attributes {
+			atts[j] = strings.ToLower(a.Type) + "=" + strings.ToLower(escapeDNValue(a.Value))
+		}
+		sort.Strings(atts) // a multi-valued RDN is a set
+		b.WriteString(strings.Join(atts, "+"))
+	}
+	return b.String()
+}
+
+// escapeDNValue escapes what RFC 4514 requires and nothing else.
+func escapeDNValue(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case strings.IndexByte(",+\"<>;=\\", c) >= 0,
+			(c == '#' || c == ' ') && i == 0,
+			c == ' ' && i == len(v)-1:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+type rdn struct{ typ, value string }
+
+// simpleDN reports whether dn can be split on "," and "=" alone: no
+// escapes, quotes, multi-valued RDNs, hex values, and every RDN has a type
+// and a value.
+func simpleDN(dn string) bool {
+	if dn == "" || strings.ContainsAny(dn, "\\\"+#;<>") {
+		return false
+	}
+	n := 0
+	for _, part := range strings.Split(dn, ",") {
+		t, v, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(t) == "" || strings.TrimSpace(v) == "" || strings.Contains(v, "=") {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// splitDN returns the RDNs of dn, leaf first, one element per RDN (for a
+// multi-valued RDN, its OU attribute if it has one, else its first). ok is
+// false when dn does not parse.
+func splitDN(dn string) ([]rdn, bool) {
+	if simpleDN(dn) {
+		parts := strings.Split(dn, ",")
+		out := make([]rdn, len(parts))
+		for i, p := range parts {
+			t, v, _ := strings.Cut(p, "=")
+			out[i] = rdn{strings.TrimSpace(t), strings.TrimSpace(v)}
+		}
+		return out, true
+	}
+	p, err := goldap.ParseDN(dn)
+	if err != nil {
+		return nil, false
+	}
+	var out []rdn
+	for _, r := range p.RDNs {
+		// A multi-valued RDN counts as one level: keep its OU, if any.
+		pick := r.Attributes[0]
+		for _, a := range r.Attributes {
+			if strings.EqualFold(a.Type, "ou") {
+				pick = a
+			}
+		}
+		out = append(out, rdn{pick.Type, pick.Value})
+	}
+	return out, true
 }

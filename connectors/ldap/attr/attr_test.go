@@ -132,6 +132,9 @@ func TestOUPath(t *testing.T) {
 		{"escaped commas in OU names survive", `CN=x,OU=R\2cD,` + base, base, true, "R,D"},
 		{"a slash in an OU name cannot split the path", "CN=x,OU=A/B," + base, base, true, "A／B"},
 		{"a malformed DN yields no path", "not a dn", base, true, ""},
+		{"spaces around separators are ignored", "CN=x, OU=销售部 , DC=corp,DC=example,DC=test", base, true, "销售部"},
+		{"a multi-valued RDN counts as one level", "CN=x,OU=销售部+L=北京," + base, base, true, "销售部"},
+		{"an empty base strips nothing", "CN=x,OU=A,DC=corp", "", true, "A"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,4 +149,28 @@ func TestEscapeFilter(t *testing.T) {
 	if got, want := EscapeFilter(`a*(b)\c`), `a\2a\28b\29\5cc`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
+}
+
+func TestNormalizeDN(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"case and spaces do not matter", "CN=李雷, OU=研发中心,DC=Corp,DC=test", "cn=李雷,ou=研发中心,dc=corp,dc=test"},
+		{"a hex-escaped comma equals a backslash-escaped one", `CN=Li\2c Lei,OU=A,DC=x`, `cn=Li\, Lei,ou=a,dc=x`},
+		{"hex-escaped UTF-8 equals raw UTF-8", `CN=\e6\9d\8e,DC=x`, `cn=李,dc=x`},
+		{"hex-escaped UTF-8 equals raw UTF-8 when escapes force the slow path", `CN=\e6\9d\8e\2c,DC=x`, `cn=李\,,dc=x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if NormalizeDN(tt.a) != NormalizeDN(tt.b) {
+				t.Fatalf("NormalizeDN(%q) = %q != NormalizeDN(%q) = %q", tt.a, NormalizeDN(tt.a), tt.b, NormalizeDN(tt.b))
+			}
+		})
+	}
+	t.Run("different DNs stay different", func(t *testing.T) {
+		if NormalizeDN("CN=a,DC=x") == NormalizeDN("CN=b,DC=x") {
+			t.Fatal("a and b normalised equal")
+		}
+	})
 }

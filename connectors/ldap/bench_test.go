@@ -1,0 +1,54 @@
+package ldap
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/connectors/conformance"
+	"github.com/orgsync/orgsync/internal/testservers"
+)
+
+// BenchmarkSlapdVsLdapsearch reads benchEntries people from a local slapd
+// with this source and with `ldapsearch -E pr=500/noprompt` (same server,
+// bind, base, filter and attribute list, output to /dev/null) and reports
+// our time over ldapsearch's as x_ldapsearch (aim: ≤ 1.2).
+func BenchmarkSlapdVsLdapsearch(b *testing.B) {
+	const benchEntries = 5000
+	testservers.Need(b, "slapd", "slapadd", "ldapsearch")
+	s := testservers.StartSlapd(b, testservers.SlapdOptions{Seed: peopleLDIF("ou=people,dc=example,dc=test", conformance.People(benchEntries))})
+	c := slapdConfig(s)
+	c.PageSize = 500
+	srcAny, err := c.Open("bench", zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := srcAny.(*Source)
+	ldapsearch, _ := testservers.LookPath("ldapsearch")
+	args := append([]string{"-x", "-LLL", "-H", s.URL, "-D", s.ServiceDN, "-w", s.ServicePassword,
+		"-b", c.BaseDN, "-E", "pr=500/noprompt", c.searchFilter()}, src.layout().request...)
+
+	var ours, theirs time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		batch, err := src.List(context.Background())
+		ours += time.Since(t0)
+		if err != nil || len(batch.Records) != benchEntries {
+			b.Fatalf("List: %v", err)
+		}
+		t0 = time.Now()
+		cmd := exec.Command(ldapsearch, args...)
+		if out, err := cmd.CombinedOutput(); err != nil { // buffered like our records, not printed
+			b.Fatalf("ldapsearch: %v: %.500s", err, out)
+		}
+		theirs += time.Since(t0)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(ours.Microseconds())/float64(b.N)/1000, "ms_ours")
+	b.ReportMetric(float64(theirs.Microseconds())/float64(b.N)/1000, "ms_ldapsearch")
+	b.ReportMetric(float64(ours)/float64(theirs), "x_ldapsearch")
+}
