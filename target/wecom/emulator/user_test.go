@@ -344,7 +344,7 @@ func TestUserListID(t *testing.T) {
 	}
 	t.Run("a cursor survives the deletion of the user it points at", func(t *testing.T) {
 		r := e.post("user/list_id", m{"limit": 3}) // user00 has two rows, user01 one
-		cursor := r.str("next_cursor") // points at user02
+		cursor := r.str("next_cursor")             // points at user02
 		expect(t, e.get("user/delete", "userid", "user02"), 0)
 		r = e.post("user/list_id", m{"limit": 1, "cursor": cursor})
 		expect(t, r, 0)
