@@ -1,0 +1,197 @@
+package wecom_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/state"
+	"github.com/orgsync/orgsync/target/wecom"
+	"github.com/orgsync/orgsync/target/wecom/emulator"
+)
+
+type applyEnv struct {
+	emu    *emulator.Server
+	client *wecom.Client
+	store  *state.Store
+}
+
+func newApplyEnv(t *testing.T, opts emulator.Options) *applyEnv {
+	t.Helper()
+	opts.Secrets = []emulator.SecretSpec{{Secret: "apply-secret", Role: emulator.RoleContactsSyncEdit}}
+	opts.CorpID = "wwapplytest"
+	opts.RestrictedReads = true
+	emu, err := emulator.New(opts, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwapplytest", Secret: config.Secret("apply-secret"),
+		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &applyEnv{emu: emu, client: c, store: st}
+}
+
+// current reads WeCom the way the engine does (simplelist + list_id).
+func (e *applyEnv) current(t *testing.T) plan.Current {
+	t.Helper()
+	ctx := context.Background()
+	refs, err := e.client.DepartmentSimpleList(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := plan.Current{Departments: map[int]plan.CurrentDept{}, Members: map[string]*plan.CurrentMember{}}
+	for _, r := range refs {
+		cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
+	}
+	rows, err := e.client.ListUserIDs(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		k := model.UserIDKey(r.UserID)
+		if cur.Members[k] == nil {
+			cur.Members[k] = &plan.CurrentMember{UserID: r.UserID}
+		}
+		cur.Members[k].Departments = append(cur.Members[k].Departments, r.Department)
+	}
+	return cur
+}
+
+// sync plans against the emulator and applies, returning the plan and result.
+func (e *applyEnv) sync(t *testing.T, desired model.Org, pol plan.Policy) (*plan.Changes, wecom.Result) {
+	t.Helper()
+	ctx := context.Background()
+	sh, err := e.store.LoadShadow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol.Mode == "" {
+		pol.Mode = plan.ModeSync
+	}
+	ch := plan.Calculate(plan.Input{Desired: desired, Current: e.current(t), Shadow: sh, Policy: pol, Now: time.Now()})
+	run, _ := e.store.StartRun(ctx)
+	a := &wecom.Applier{Client: e.client, Journal: e.store, RunID: run, Shadow: sh, RootID: 1, Concurrency: 4}
+	res, err := a.Apply(ctx, ch)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return ch, res
+}
+
+func company(n int) model.Org {
+	org := model.Org{Departments: []model.Department{
+		{Key: "总部", Name: "总部"},
+		{Key: "总部/研发", Name: "研发", ParentKey: "总部", Order: 20},
+		{Key: "总部/销售", Name: "销售", ParentKey: "总部", Order: 10},
+	}}
+	for i := 1; i <= n; i++ {
+		p := model.Person{Key: fmt.Sprintf("E%03d", i), UserID: fmt.Sprintf("u%03d", i), Name: fmt.Sprintf("员工%d", i),
+			Mobile: fmt.Sprintf("1380000%04d", i), Enabled: true, Departments: []string{"总部/研发"}}
+		if i%2 == 0 {
+			p.Departments = []string{"总部/销售"}
+		}
+		if i > 1 {
+			// Every member reports to the last person, created after them.
+			p.DirectLeaders = []string{fmt.Sprintf("u%03d", n)}
+		}
+		org.People = append(org.People, p)
+	}
+	return org
+}
+
+func TestApplyFirstSyncConvergesAndLinksLeadersCreatedLater(t *testing.T) {
+	env := newApplyEnv(t, emulator.Options{})
+	org := company(9)
+	ch, res := env.sync(t, org, plan.Policy{})
+	if res.Done[plan.OpDeptCreate] != 3 || res.Done[plan.OpUserCreate] != 9 || len(res.Failed) != 0 {
+		t.Fatalf("result = %+v (plan %d changes)", res, ch.Total())
+	}
+	snap := env.emu.State()
+	if len(snap.Users) != 9 {
+		t.Fatalf("emulator has %d users", len(snap.Users))
+	}
+	for _, u := range snap.Users {
+		if u.UserID != "u009" && u.UserID != "u001" && (len(u.DirectLeader) != 1 || u.DirectLeader[0] != "u009") {
+			t.Fatalf("%s direct_leader = %v, want [u009]", u.UserID, u.DirectLeader)
+		}
+	}
+	// The next plan is empty: zero write calls on a quiet night.
+	before := env.emu.Stats().Writes
+	ch2, _ := env.sync(t, org, plan.Policy{})
+	if !ch2.Empty() {
+		t.Fatalf("second plan not empty: %+v", ch2.Counts())
+	}
+	if w := env.emu.Stats().Writes - before; w != 0 {
+		t.Fatalf("second sync made %d write calls", w)
+	}
+}
+
+func TestApplyBatchDeleteSurvivesAnIDAlreadyGone(t *testing.T) {
+	env := newApplyEnv(t, emulator.Options{})
+	org := company(5)
+	env.sync(t, org, plan.Policy{})
+	// Everyone but u001 leaves; u003 is deleted by hand between plan and apply.
+	ctx := context.Background()
+	sh, _ := env.store.LoadShadow(ctx)
+	leaveOrg := org
+	leaveOrg.People = org.People[:1]
+	ch := plan.Calculate(plan.Input{Desired: leaveOrg, Current: env.current(t), Shadow: sh, Policy: plan.Policy{Mode: plan.ModeSync, Leavers: "delete"}, Now: time.Now()})
+	if len(ch.UserDeletes) != 4 {
+		t.Fatalf("plan deletes = %d", len(ch.UserDeletes))
+	}
+	if err := env.client.DeleteUser(ctx, "u003"); err != nil {
+		t.Fatal(err)
+	}
+	a := &wecom.Applier{Client: env.client, Journal: env.store, RunID: 2, Shadow: sh, RootID: 1}
+	res, err := a.Apply(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Done[plan.OpUserDelete] != 4 || len(res.Failed) != 0 {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := len(env.emu.State().Users); n != 1 {
+		t.Fatalf("emulator has %d users, want 1", n)
+	}
+}
+
+func TestApplyStopsCreatesAtTheSeatQuotaAndFinishesTheRest(t *testing.T) {
+	env := newApplyEnv(t, emulator.Options{MaxSeats: 4})
+	org := company(6)
+	for i := range org.People {
+		org.People[i].DirectLeaders = nil
+	}
+	_, res := env.sync(t, org, plan.Policy{})
+	if res.Done[plan.OpUserCreate] != 4 {
+		t.Fatalf("created %d, want 4 (the quota)", res.Done[plan.OpUserCreate])
+	}
+	if res.Done[plan.OpDeptCreate] != 3 {
+		t.Fatalf("departments created %d, want 3", res.Done[plan.OpDeptCreate])
+	}
+	quota := 0
+	for _, f := range append(res.Failed, res.Pending...) {
+		if f.Op == plan.OpUserCreate {
+			quota++
+		}
+	}
+	if quota != 2 {
+		t.Fatalf("failed+pending creates = %d, want 2: %+v", quota, res)
+	}
+}
