@@ -261,6 +261,10 @@ func (c *Client) exchange(ctx context.Context, r request, q url.Values) ([]byte,
 	if rb == nil { // cannot happen: every response passes through pacedTransport
 		return nil, 0, "", fmt.Errorf("wecom %s: internal error: unpaced response", r.api)
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, 0, "", fmt.Errorf("wecom %s: HTTP %d redirect to %q: set base_url to the final https:// address",
+			r.api, resp.StatusCode, scrub(resp.Header.Get("Location")))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, 0, "", fmt.Errorf("wecom %s: unexpected HTTP status %d %s", r.api, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}

@@ -199,6 +199,12 @@ func TestConformanceDepartments(t *testing.T) {
 	child, err := c.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "后端", ParentID: rd})
 	e.must(err)
 
+	t.Run("detail reads are allowed without restricted reads", func(t *testing.T) {
+		if ok, err := c.DetailReadsAllowed(ctx); !ok || e.check(err) != nil {
+			t.Errorf("DetailReadsAllowed = %v, %v; want true, nil", ok, err)
+		}
+	})
+
 	t.Run("get returns the name exactly as sent (raw UTF-8, & intact)", func(t *testing.T) {
 		d, err := c.GetDepartment(ctx, rd)
 		e.must(err)
@@ -615,6 +621,9 @@ func TestConformanceConfigErrors(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Code != 48009 || ce.API != name || !strings.Contains(err.Error(), "user/list_id") {
 				t.Errorf("%s: err = %v, want *ConfigError 48009", name, err)
 			}
+		}
+		if ok, err := c.DetailReadsAllowed(ctx); ok || e.check(err) != nil {
+			t.Errorf("DetailReadsAllowed = %v, %v; want false, nil", ok, err)
 		}
 		rows, err := c.ListUserIDs(ctx, 100)
 		e.must(err)

@@ -107,3 +107,20 @@ func (c *Client) GetDepartment(ctx context.Context, id int) (*Department, error)
 	}
 	return &out.Department, nil
 }
+
+// DetailReadsAllowed reports whether this secret may read member and
+// department details from this host (department/get of the root). A
+// Contacts-Sync secret used from a new IP since 2022-08-15 may not (48009):
+// a sync must then rely on its shadow state and the open reads
+// (user/list_id, department/simplelist).
+func (c *Client) DetailReadsAllowed(ctx context.Context) (bool, error) {
+	_, err := c.GetDepartment(ctx, 1)
+	switch {
+	case err == nil:
+		return true, nil
+	case IsCode(err, CodeRestrictedRead):
+		return false, nil
+	default:
+		return false, err
+	}
+}

@@ -368,3 +368,18 @@ func TestClientRateLimiter(t *testing.T) {
 		}
 	})
 }
+
+func TestRedirect(t *testing.T) {
+	t.Run("an http:// base URL's 301 is reported, not followed", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://qyapi.example"+r.URL.RequestURI(), http.StatusMovedPermanently)
+		}))
+		defer srv.Close()
+		c, logs := newTestClient(t, srv.URL, nil)
+		_, err := c.DepartmentSimpleList(context.Background(), 0)
+		if err == nil || !strings.Contains(err.Error(), "HTTP 301 redirect") || !strings.Contains(err.Error(), "base_url") {
+			t.Fatalf("err = %v", err)
+		}
+		assertNoCredentials(t, logs, []error{err})
+	})
+}
