@@ -36,6 +36,11 @@ const maxResponseBytes = 64 << 20
 // maxBanJitter spreads callers released at the end of a 45009 window.
 const maxBanJitter = 5 * time.Second
 
+// maxRefusalsPerCall bounds how many 45009 answers one call accepts before
+// it gives up with *BanError, even if other callers' successes keep
+// resetting the API's ban escalation in between.
+const maxRefusalsPerCall = 3
+
 // Client calls the WeCom contacts API. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
@@ -154,7 +159,6 @@ type request struct {
 	body      []byte // nil for GET
 	ctype     string
 	noToken   bool // gettoken itself
-	retryHint string
 }
 
 // jsonBody encodes v as raw UTF-8 JSON: no \uXXXX escapes for CJK (the
@@ -188,6 +192,7 @@ func (c *Client) get(ctx context.Context, api string, q url.Values, out any) err
 // exchange, one re-send after a token error, errcode handling.
 func (c *Client) call(ctx context.Context, r request, out any) error {
 	tokenRetried := false
+	refusals := 0 // 45009 answers to this call
 	for {
 		if err := c.waitBan(ctx, r.api); err != nil {
 			return err
@@ -224,7 +229,10 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			c.log.Debug("access token rejected, fetching a new one", zap.String("api", r.api), zap.Int("errcode", code))
 			continue
 		case code == CodeRateLimited:
-			c.recordBan(r.api, sentAt)
+			until := c.recordBan(r.api, sentAt)
+			if refusals++; refusals >= maxRefusalsPerCall {
+				return &BanError{API: r.api, Until: until}
+			}
 			continue // waitBan waits for the window or fails fast
 		default:
 			return newAPIError(r.api, code, c.redact(msg, tok))
@@ -277,19 +285,11 @@ func (c *Client) exchange(ctx context.Context, r request, q url.Values) ([]byte,
 // transportErr converts an error from the HTTP stack into one that never
 // carries the request URL (which holds the token or the secret).
 func (c *Client) transportErr(api string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &transportError{api: api, msg: scrub(err.Error()), err: err}
-	}
-	cause := err
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		cause = ue.Err
+		return &transportError{api: api, msg: scrub(fmt.Sprintf("%s %s: %v", ue.Op, api, ue.Err)), err: ue.Err}
 	}
-	msg := scrub(err.Error())
-	if ue != nil {
-		msg = scrub(fmt.Sprintf("%s %s: %v", ue.Op, api, ue.Err))
-	}
-	return &transportError{api: api, msg: msg, err: cause}
+	return &transportError{api: api, msg: scrub(err.Error()), err: err}
 }
 
 // redact removes the secret and the given token from s (errmsg echoes).
@@ -385,13 +385,14 @@ func (c *Client) waitBan(ctx context.Context, api string) error {
 // window count once, late answers do not start a new one). The first window
 // ends at the next minute boundary (WeCom's minute block); each repeat
 // doubles from two minutes up to an hour (the hour block).
-func (c *Client) recordBan(api string, sentAt time.Time) {
+func (c *Client) recordBan(api string, sentAt time.Time) time.Time {
 	st := c.api(api)
 	now := c.clock.Now()
 	st.mu.Lock()
 	if sentAt.Before(st.banUntil) {
+		until := st.banUntil
 		st.mu.Unlock()
-		return
+		return until
 	}
 	st.strikes++
 	strikes := st.strikes
@@ -406,6 +407,7 @@ func (c *Client) recordBan(api string, sentAt time.Time) {
 	st.mu.Unlock()
 	c.count(func(s *Stats) { s.Bans[api]++ })
 	c.log.Warn("wecom rate limit hit (45009), pausing api", zap.String("api", api), zap.Time("until", until), zap.Int("in_a_row", strikes))
+	return until
 }
 
 func (c *Client) clearBan(api string) {

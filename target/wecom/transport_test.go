@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -164,6 +167,27 @@ func TestRedaction(t *testing.T) {
 	})
 }
 
+func TestTimeoutError(t *testing.T) {
+	t.Run("a timeout is reported without the *url.Error that holds the URL", func(t *testing.T) {
+		f := newFake(t)
+		f.on("user/get", func(int, *http.Request, []byte) any { time.Sleep(300 * time.Millisecond); return okBody{} })
+		c, logs := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 50 * time.Millisecond; c.MaxRetries = NoRetries })
+		_, err := c.GetUser(context.Background(), "a")
+		if err == nil {
+			t.Fatal("want a timeout")
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			t.Errorf("error unwraps to *url.Error %q", ue.URL)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("err = %v, want a net.Error with Timeout()", err)
+		}
+		assertNoCredentials(t, logs, []error{err}, "tokvalue001Z")
+	})
+}
+
 func TestRawUTF8JSON(t *testing.T) {
 	t.Run("CJK and <&> go on the wire unescaped", func(t *testing.T) {
 		f := newFake(t)
@@ -275,6 +299,22 @@ func TestRateLimitBan(t *testing.T) {
 		_ = c.CreateUser(ctx, UserCreate{UserID: "c", Name: "C", Mobile: "3"})
 		if got := f.count("user/create"); got != 3 {
 			t.Errorf("attempts after the ban = %d, want 3", got)
+		}
+	})
+
+	t.Run("one call gives up after three refusals even if others keep succeeding", func(t *testing.T) {
+		f := newFake(t)
+		clk := newFakeClock(start)
+		var cp atomic.Pointer[Client]
+		f.on("user/create", func(int, *http.Request, []byte) any {
+			cp.Load().clearBan("user/create") // as another caller's success would
+			return wecomErr{45009, "api freq out of limit"}
+		})
+		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk })
+		cp.Store(c)
+		err := c.CreateUser(context.Background(), UserCreate{UserID: "a", Name: "A", Mobile: "1"})
+		if !errors.Is(err, ErrRateLimited) || f.count("user/create") != maxRefusalsPerCall {
+			t.Fatalf("err=%v attempts=%d, want BanError after %d", err, f.count("user/create"), maxRefusalsPerCall)
 		}
 	})
 
