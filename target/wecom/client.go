@@ -153,12 +153,12 @@ func infoFrom(ctx context.Context) *callInfo {
 
 // request is one logical call.
 type request struct {
-	api       string
-	method    string
-	query     url.Values
-	body      []byte // nil for GET
-	ctype     string
-	noToken   bool // gettoken itself
+	api     string
+	method  string
+	query   url.Values
+	body    []byte // nil for GET
+	ctype   string
+	noToken bool // gettoken itself
 }
 
 // jsonBody encodes v as raw UTF-8 JSON: no \uXXXX escapes for CJK (the
