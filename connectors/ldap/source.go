@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -76,8 +75,8 @@ type Source struct {
 	afterPage func(page int)
 	// now is the clock for "expired" (tests).
 	now func() time.Time
-	// rangeStep, when > 0 (tests), asks for ranges of this many values
-	// instead of letting the server choose ("attr;range=N-*").
+	// rangeStep, when > 0 (tests), asks for multi-valued attributes in
+	// ranges of this many values instead of letting the server choose.
 	rangeStep int
 }
 
@@ -92,7 +91,7 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 	}
 	defer conn.Close()
 	// A cancelled context closes the connection, which fails the
-	// outstanding request at once.
+	// outstanding read at once.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
@@ -103,6 +102,7 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrRead, usedURL, err)
 	}
+	conn.unbind()
 	return b, nil
 }
 
@@ -114,10 +114,10 @@ func (s *Source) timeout() time.Duration {
 }
 
 // connect dials the URLs in order and binds on the first that answers.
-// Failover is for servers that cannot be reached; a refused bind is final
-// (the next server would refuse the same credentials, and trying them
-// everywhere only locks the account sooner).
-func (s *Source) connect(ctx context.Context) (*goldap.Conn, string, error) {
+// Failover is for servers that cannot be reached (or whose TLS handshake
+// fails); a refused bind is final: the next server would refuse the same
+// credentials, and trying them everywhere only locks the account sooner.
+func (s *Source) connect(ctx context.Context) (*wireConn, string, error) {
 	var errs []error
 	for _, raw := range s.cfg.URL {
 		if err := ctx.Err(); err != nil {
@@ -138,65 +138,44 @@ func (s *Source) connect(ctx context.Context) (*goldap.Conn, string, error) {
 	return nil, "", fmt.Errorf("could not connect to any LDAP server: %w", errors.Join(errs...))
 }
 
-func (s *Source) dial(ctx context.Context, raw string) (*goldap.Conn, error) {
+func (s *Source) dial(ctx context.Context, raw string) (*wireConn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	host := u.Hostname()
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "389"
+		if u.Scheme == "ldaps" {
+			port = "636"
+		}
+	}
 	var tc *tls.Config
 	if u.Scheme == "ldaps" || s.cfg.StartTLS {
 		if tc, err = s.tlsConfig(host); err != nil {
 			return nil, err
 		}
 	}
-	// Bound the whole connect+TLS handshake+bind by the timeout; the
-	// deadline is cleared before the search, which has its own per-page
-	// watchdog.
-	d := &net.Dialer{Timeout: s.timeout()}
-	opts := []goldap.DialOpt{goldap.DialWithDialer(d)}
+	dctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	var nc net.Conn
+	d := &net.Dialer{}
 	if u.Scheme == "ldaps" {
-		opts = append(opts, goldap.DialWithTLSConfig(tc))
-	}
-	done := make(chan struct{})
-	var conn *goldap.Conn
-	go func() {
-		defer close(done)
-		conn, err = goldap.DialURL(raw, opts...)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		go func() {
-			<-done
-			if conn != nil {
-				conn.Close()
-			}
-		}()
-		return nil, ctx.Err()
+		nc, err = (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(dctx, "tcp", net.JoinHostPort(host, port))
+	} else {
+		nc, err = d.DialContext(dctx, "tcp", net.JoinHostPort(host, port))
 	}
 	if err != nil {
 		return nil, err
 	}
+	conn := newWireConn(nc, s.timeout())
 	if s.cfg.StartTLS {
-		if err := s.withDeadline(conn, func() error { return conn.StartTLS(tc) }); err != nil {
+		if err := conn.startTLS(tc); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("start_tls: %w", err)
+			return nil, err
 		}
 	}
 	return conn, nil
-}
-
-// withDeadline runs op, closing conn if it takes longer than the timeout.
-func (s *Source) withDeadline(conn *goldap.Conn, op func() error) error {
-	var fired atomic.Bool
-	t := time.AfterFunc(s.timeout(), func() { fired.Store(true); conn.Close() })
-	err := op()
-	t.Stop()
-	if fired.Load() {
-		return fmt.Errorf("no answer within %s: %w", s.timeout(), err)
-	}
-	return err
 }
 
 func (s *Source) tlsConfig(host string) (*tls.Config, error) {
@@ -218,9 +197,9 @@ func (s *Source) tlsConfig(host string) (*tls.Config, error) {
 	return tc, nil
 }
 
-func (s *Source) bind(conn *goldap.Conn) error {
+func (s *Source) bind(conn *wireConn) error {
 	if s.cfg.Anonymous {
-		return s.withDeadline(conn, func() error { return conn.UnauthenticatedBind("") })
+		return conn.bind("", "")
 	}
 	pw := s.cfg.BindPassword
 	if s.cfg.BindPasswordFile != "" {
@@ -230,8 +209,12 @@ func (s *Source) bind(conn *goldap.Conn) error {
 			return fmt.Errorf("bind_password_file: %w", err)
 		}
 	}
-	err := s.withDeadline(conn, func() error { return conn.Bind(s.cfg.BindDN, pw.Reveal()) })
-	if err != nil {
+	if pw.Empty() {
+		// An empty password is an unauthenticated bind that many servers
+		// accept as anonymous: never send one by accident.
+		return errors.New("bind: empty password")
+	}
+	if err := conn.bind(s.cfg.BindDN, pw.Reveal()); err != nil {
 		return fmt.Errorf("bind as %s: %w", s.cfg.BindDN, err)
 	}
 	return nil
@@ -240,16 +223,32 @@ func (s *Source) bind(conn *goldap.Conn) error {
 // layout is how records are built: the requested attribute list and, for
 // each record column, where its value comes from.
 type layout struct {
-	names     []string // record Names (shared by every record)
-	request   []string // attributes asked of the server
-	cols      []column // one per configured attribute (+ key)
-	keyCol    int      // index in cols of the key attribute, -1 without
-	mgrAttr   string   // lower-case manager attribute
-	multi     map[string]bool
-	baseDN    string
-	topFirst  bool
-	multiSeen map[string]int // attribute → entries where a single-valued attribute had several values
+	names    []string // record Names (shared by every record)
+	request  []string // attributes asked of the server
+	cols     []column // one per configured attribute (+ key)
+	keyCol   int      // index in cols of the key attribute, -1 without
+	baseDN   string
+	topFirst bool
+	// slotOf maps a lower-case attribute name to its slot; slots 0..len(cols)-1
+	// are the columns, then the derivation attributes.
+	slotOf map[string]int
+	// exact caches slotOf by the server's spelling, so that the hot path
+	// looks names up without lower-casing or allocating.
+	exact     map[string][2]int
+	nslots    int
+	multiSeen map[string]int // column → entries where a single-valued attribute had several values
 }
+
+// Slots of the attributes read only to derive fields.
+const (
+	slotUAC = iota
+	slotLockout
+	slotExpires
+	slotNSLock
+	slotPwdLocked
+	slotManager
+	nDerivSlots
+)
 
 type column struct {
 	name  string // as configured
@@ -261,12 +260,13 @@ type column struct {
 func (s *Source) layout() *layout {
 	c := &s.cfg
 	l := &layout{keyCol: -1, baseDN: c.BaseDN, topFirst: c.OUPathOrder != "bottom_first",
-		multi: map[string]bool{}, multiSeen: map[string]int{}}
+		slotOf: map[string]int{}, exact: map[string][2]int{}, multiSeen: map[string]int{}}
+	multi := map[string]bool{}
 	for _, a := range defaultMultiValued {
-		l.multi[strings.ToLower(a)] = true
+		multi[strings.ToLower(a)] = true
 	}
 	for _, a := range c.MultiValued {
-		l.multi[strings.ToLower(a)] = true
+		multi[strings.ToLower(a)] = true
 	}
 	cols := append([]string(nil), c.Attributes...)
 	if c.KeyAttribute != "" {
@@ -280,25 +280,65 @@ func (s *Source) layout() *layout {
 	}
 	for i, a := range cols {
 		la := strings.ToLower(a)
-		l.cols = append(l.cols, column{name: a, lower: la, multi: l.multi[la], dec: binaryDecoders[la]})
+		l.cols = append(l.cols, column{name: a, lower: la, multi: multi[la], dec: binaryDecoders[la]})
 		l.names = append(l.names, a)
+		l.slotOf[la] = i
+		if s.rangeStep > 0 && multi[la] {
+			// Tests: ask for the first range explicitly, as AD answers
+			// unasked for attributes with more than MaxValRange values.
+			a = fmt.Sprintf("%s;range=0-%d", a, s.rangeStep-1)
+		}
+		l.request = append(l.request, a)
 		if c.KeyAttribute != "" && strings.EqualFold(a, c.KeyAttribute) {
 			l.keyCol = i
 		}
 	}
 	l.names = append(l.names, derivedFields...)
-	l.mgrAttr = strings.ToLower(c.ManagerAttribute)
-	if l.mgrAttr == "" {
-		l.mgrAttr = defaultMgrAtt
+	mgr := strings.ToLower(c.ManagerAttribute)
+	if mgr == "" {
+		mgr = defaultMgrAtt
 	}
-	req := map[string]bool{}
-	for _, a := range append(append([]string(nil), cols...), l.mgrAttr, aUAC, aLockoutTime, aExpires, aNSLock, aPwdLockedAt) {
-		if !req[strings.ToLower(a)] {
-			req[strings.ToLower(a)] = true
+	n := len(l.cols)
+	for i, a := range []string{aUAC, aLockoutTime, aExpires, aNSLock, aPwdLockedAt, mgr} {
+		if _, dup := l.slotOf[a]; !dup {
 			l.request = append(l.request, a)
 		}
+		// A derivation attribute that is also a column gets its own slot
+		// too; both point at the same received attribute.
+		l.slotOf[a+"\x00deriv"] = n + i
 	}
+	l.nslots = n + nDerivSlots
 	return l
+}
+
+// lookup returns the slots an attribute name received from the server fills
+// (a column, a derivation attribute, or both), and for a ranged attribute
+// ("member;range=0-1499") its range.
+func (l *layout) lookup(name []byte) (col, deriv int, rng *rangeInfo) {
+	if i, ok := l.exact[string(name)]; ok {
+		return i[0], i[1], nil
+	}
+	lower := strings.ToLower(string(name))
+	base := lower
+	if b, lo, hi, ok := parseRange(lower); ok {
+		base, rng = b, &rangeInfo{attr: b, lo: lo, hi: hi}
+	}
+	col, deriv = -1, -1
+	if i, ok := l.slotOf[base]; ok {
+		col = i
+	}
+	if i, ok := l.slotOf[base+"\x00deriv"]; ok {
+		deriv = i
+	}
+	if rng == nil && len(l.exact) < 1024 {
+		l.exact[string(name)] = [2]int{col, deriv}
+	}
+	return col, deriv, rng
+}
+
+type rangeInfo struct {
+	attr   string
+	lo, hi int
 }
 
 // pending is one entry read, before manager resolution.
@@ -307,62 +347,73 @@ type pending struct {
 	manager string // normalised manager DN
 }
 
-func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*connectors.Batch, error) {
+// pendingRange is a ranged attribute to complete after the current page.
+type pendingRange struct {
+	rec, col int
+	dn       string
+	attr     string
+	hi       int
+}
+
+func (s *Source) read(ctx context.Context, conn *wireConn, usedURL string) (*connectors.Batch, error) {
 	scope, _ := s.cfg.scope()
 	l := s.layout()
 	filter := s.cfg.searchFilter()
+	compiled, err := goldap.CompileFilter(filter)
+	if err != nil {
+		return nil, fmt.Errorf("filter %q: %w", filter, err)
+	}
 	pageSize := s.cfg.PageSize
 	if pageSize == 0 {
 		pageSize = DefaultPageSize
 	}
-	paging := goldap.NewControlPaging(uint32(pageSize))
-	req := goldap.NewSearchRequest(s.cfg.BaseDN, scope, goldap.NeverDerefAliases, 0, 0, false,
-		filter, l.request, []goldap.Control{paging})
+	req := &searchReq{base: s.cfg.BaseDN, scope: scope, filter: compiled, attrs: l.request, pageSize: pageSize}
 	s.log.Debug("ldap search", zap.String("url", usedURL), zap.String("base_dn", s.cfg.BaseDN),
 		zap.String("filter", filter), zap.Int("page_size", pageSize))
 
-	var out []pending
-	referrals := 0
 	now := time.Now
 	if s.now != nil {
 		now = s.now
 	}
 	t := now()
+	var out []pending
+	var ranges []pendingRange
+	referrals := 0
+	slots := make([]int, l.nslots)
 	for page := 1; ; page++ {
-		var res *goldap.SearchResult
-		err := s.withDeadline(conn, func() error {
-			var err error
-			res, err = conn.Search(req)
-			return err
+		pr, err := conn.search(ctx, req, func(dn []byte, attrs []rawAttr) error {
+			p, err := s.record(l, slots, dn, attrs, t, func(col int, r *rangeInfo) {
+				ranges = append(ranges, pendingRange{rec: len(out), col: col, attr: r.attr, hi: r.hi})
+			})
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, len(out), err)
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		referrals += len(res.Referrals)
-		for _, e := range res.Entries {
-			p, err := s.record(conn, l, e, t)
-			if err != nil {
+		referrals += pr.referrals
+		for _, r := range ranges {
+			if err := s.completeRange(ctx, conn, l, &out[r.rec], r); err != nil {
 				return nil, err
 			}
-			out = append(out, p)
 		}
+		ranges = ranges[:0]
 		if s.afterPage != nil {
 			s.afterPage(page)
 		}
-		ctrl, _ := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging)
-		if ctrl == nil {
+		if !pr.paged {
 			if page == 1 {
 				break // the server ignored paging and sent everything at once
 			}
 			return nil, fmt.Errorf("search page %d: the server dropped the paged results control", page)
 		}
-		if len(ctrl.Cookie) == 0 {
+		if len(pr.cookie) == 0 {
 			break
 		}
-		paging.SetCookie(ctrl.Cookie)
+		req.cookie = pr.cookie
 	}
 	if referrals > 0 {
 		s.log.Debug("skipped search continuation references", zap.Int("count", referrals))
@@ -385,112 +436,116 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 	return b, nil
 }
 
-// record builds the record of one entry. Ranged attributes
-// ("member;range=0-1499") are completed with further base searches.
-func (s *Source) record(conn *goldap.Conn, l *layout, e *goldap.Entry, now time.Time) (pending, error) {
-	byName := make(map[string]*goldap.EntryAttribute, len(e.Attributes))
-	for _, a := range e.Attributes {
-		name := strings.ToLower(a.Name)
-		if base, lo, _, ok := parseRange(name); ok && lo == 0 {
-			full, err := s.completeRange(conn, e.DN, base, a)
-			if err != nil {
-				return pending{}, err
-			}
-			byName[base] = full
-			continue
-		}
-		byName[name] = a
+// record builds the record of one entry. A ranged column
+// ("member;range=0-1499") is reported to onRange, to be completed after the
+// page, since the connection is busy with the search until then.
+func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now time.Time, onRange func(col int, r *rangeInfo)) (pending, error) {
+	for i := range slots {
+		slots[i] = -1
 	}
+	for i := range attrs {
+		col, deriv, rng := l.lookup(attrs[i].name)
+		if rng != nil {
+			if rng.lo != 0 {
+				return pending{}, fmt.Errorf("%s: attribute %s starts at range %d", dnb, attrs[i].name, rng.lo)
+			}
+			if col >= 0 && rng.hi >= 0 {
+				onRange(col, rng)
+			}
+		}
+		if col >= 0 {
+			slots[col] = i
+		}
+		if deriv >= 0 {
+			slots[deriv] = i
+		}
+	}
+	dn := string(dnb)
 	vals := make([]any, len(l.names))
 	for i, c := range l.cols {
-		a := byName[c.lower]
+		var v [][]byte
+		if slots[i] >= 0 {
+			v = attrs[slots[i]].vals
+		}
 		switch {
 		case c.multi:
-			var list []string
-			if a != nil {
-				list = decodeAll(a, c.dec)
+			list := make([]string, len(v))
+			for j, b := range v {
+				list[j] = decode(b, c.dec)
 			}
 			vals[i] = list
-		case a == nil || len(a.Values) == 0:
+		case len(v) == 0:
 			vals[i] = ""
 		default:
-			if len(a.Values) > 1 {
+			if len(v) > 1 {
 				l.multiSeen[c.name]++
 			}
-			if c.dec != nil {
-				vals[i] = c.dec(a.ByteValues[0])
-			} else {
-				vals[i] = a.Values[0]
-			}
+			vals[i] = decode(v[0], c.dec)
 		}
 	}
 	n := len(l.cols)
-	first := func(name string) (string, bool) {
-		if a := byName[name]; a != nil && len(a.Values) > 0 {
-			return a.Values[0], true
+	first := func(slot int) (string, bool) {
+		if i := slots[n+slot]; i >= 0 && len(attrs[i].vals) > 0 {
+			return string(attrs[i].vals[0]), true
 		}
 		return "", false
 	}
-	vals[n] = e.DN
-	vals[n+1] = attr.OUPath(e.DN, l.baseDN, l.topFirst)
+	vals[n] = dn
+	vals[n+1] = attr.OUPath(dn, l.baseDN, l.topFirst)
 	vals[n+2] = ""
-	uac, hasUAC := first(aUAC)
+	uac, hasUAC := first(slotUAC)
 	if hasUAC {
 		vals[n+2] = strconv.FormatBool(attr.UACDisabled(uac))
 	}
-	vals[n+3] = lockedValue(byName, hasUAC, uac)
+	vals[n+3] = lockedValue(first, hasUAC, uac)
 	vals[n+4] = ""
-	if exp, ok := first(aExpires); ok {
+	if exp, ok := first(slotExpires); ok {
 		vals[n+4] = strconv.FormatBool(attr.Expired(exp, now))
 	}
 	vals[n+5] = "" // manager_key, filled by resolveManagers
 	p := pending{rec: connectors.Record{
-		Origin: model.Origin{Source: s.name, Locator: e.DN},
+		Origin: model.Origin{Source: s.name, Locator: dn},
 		Names:  l.names,
 		Values: vals,
 	}}
-	if m, ok := first(l.mgrAttr); ok {
+	if m, ok := first(slotManager); ok {
 		p.manager = normDN(m)
 	}
 	return p, nil
 }
 
-// lockedValue derives "locked": AD's lockoutTime (non-zero: locked until
-// the domain's lockout duration passes, which the DC clears on the next
-// logon attempt; we report what the directory says) or the LOCKOUT flag,
-// OpenLDAP's nsAccountLock or ppolicy's pwdAccountLockedTime.
-func lockedValue(byName map[string]*goldap.EntryAttribute, hasUAC bool, uac string) string {
+func decode(b []byte, dec func([]byte) string) string {
+	if dec != nil {
+		return dec(b)
+	}
+	return string(b)
+}
+
+// lockedValue derives "locked": AD's lockoutTime (non-zero: locked; the DC
+// clears it lazily after the lockout duration, we report what the directory
+// says) or the LOCKOUT flag, OpenLDAP's nsAccountLock or ppolicy's
+// pwdAccountLockedTime.
+func lockedValue(first func(int) (string, bool), hasUAC bool, uac string) string {
 	known := hasUAC
 	locked := hasUAC && attr.UACHas(uac, attr.UACLockout)
-	if a := byName[aLockoutTime]; a != nil && len(a.Values) > 0 {
+	if v, ok := first(slotLockout); ok {
 		known = true
-		_, set := attr.ADTimeToTime(a.Values[0])
+		_, set := attr.ADTimeToTime(v)
 		locked = locked || set
 	}
-	if a := byName[aNSLock]; a != nil && len(a.Values) > 0 {
+	if v, ok := first(slotNSLock); ok {
 		known = true
-		locked = locked || strings.EqualFold(a.Values[0], "true")
+		locked = locked || strings.EqualFold(v, "true")
 	}
-	if a := byName[aPwdLockedAt]; a != nil && len(a.Values) > 0 {
+	if v, ok := first(slotPwdLocked); ok {
 		known = true
-		_, set := attr.GeneralizedTime(a.Values[0])
+		_, set := attr.GeneralizedTime(v)
 		locked = locked || set
 	}
 	if !known {
 		return ""
 	}
 	return strconv.FormatBool(locked)
-}
-
-func decodeAll(a *goldap.EntryAttribute, dec func([]byte) string) []string {
-	if dec == nil {
-		return a.Values
-	}
-	out := make([]string, len(a.ByteValues))
-	for i, b := range a.ByteValues {
-		out[i] = dec(b)
-	}
-	return out
 }
 
 // parseRange splits "member;range=0-1499" into ("member", 0, 1499) and
@@ -520,53 +575,55 @@ func parseRange(name string) (base string, lo, hi int, ok bool) {
 	return base, lo, hi, true
 }
 
-// completeRange fetches the rest of a ranged attribute (AD returns at most
-// MaxValRange values, 1500 by default, of a large multi-valued attribute
-// such as member, as "member;range=0-1499"), asking for the next range
-// until the server answers with a range ending in "*".
-func (s *Source) completeRange(conn *goldap.Conn, dn, base string, first *goldap.EntryAttribute) (*goldap.EntryAttribute, error) {
-	full := &goldap.EntryAttribute{Name: base}
-	cur := first
-	for i := 0; ; i++ {
-		_, lo, hi, ok := parseRange(strings.ToLower(cur.Name))
-		if !ok || lo != len(full.Values) {
-			return nil, fmt.Errorf("%s: attribute %s: unexpected range %q after %d values", dn, base, cur.Name, len(full.Values))
-		}
-		full.Values = append(full.Values, cur.Values...)
-		full.ByteValues = append(full.ByteValues, cur.ByteValues...)
-		if hi < 0 {
-			return full, nil
-		}
+// completeRange fetches the rest of a ranged attribute. AD returns at most
+// MaxValRange values (1500 by default) of a large multi-valued attribute
+// such as member, named "member;range=0-1499"; the next ones are asked for
+// as "member;range=1500-*" until the server answers with a range ending in
+// "*". The values are appended to the record's column (a list).
+func (s *Source) completeRange(ctx context.Context, conn *wireConn, l *layout, p *pending, r pendingRange) error {
+	c := l.cols[r.col]
+	dn := p.rec.Origin.Locator
+	list, _ := p.rec.Values[r.col].([]string)
+	if !c.multi {
+		return fmt.Errorf("%s: attribute %s came in ranges; list it in multi_valued", dn, c.name)
+	}
+	filter, _ := goldap.CompileFilter("(objectClass=*)")
+	hi := r.hi
+	for i := 0; hi >= 0; i++ {
 		if i > 100000 {
-			return nil, fmt.Errorf("%s: attribute %s: too many ranges", dn, base)
+			return fmt.Errorf("%s: attribute %s: too many ranges", dn, c.name)
 		}
-		next := fmt.Sprintf("%s;range=%d-*", base, hi+1)
+		next := fmt.Sprintf("%s;range=%d-*", r.attr, hi+1)
 		if s.rangeStep > 0 {
-			next = fmt.Sprintf("%s;range=%d-%d", base, hi+1, hi+s.rangeStep)
+			next = fmt.Sprintf("%s;range=%d-%d", r.attr, hi+1, hi+s.rangeStep)
 		}
-		var res *goldap.SearchResult
-		err := s.withDeadline(conn, func() error {
-			var err error
-			res, err = conn.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-				0, 0, false, "(objectClass=*)", []string{next}, nil))
-			return err
-		})
+		got := false
+		_, err := conn.search(ctx, &searchReq{base: dn, scope: goldap.ScopeBaseObject, filter: filter, attrs: []string{next}},
+			func(_ []byte, attrs []rawAttr) error {
+				for _, a := range attrs {
+					b, lo, h, ok := parseRange(strings.ToLower(string(a.name)))
+					if !ok || b != r.attr {
+						continue
+					}
+					if lo != len(list) {
+						return fmt.Errorf("%s: attribute %s: range starts at %d after %d values", dn, c.name, lo, len(list))
+					}
+					for _, v := range a.vals {
+						list = append(list, decode(v, c.dec))
+					}
+					hi, got = h, true
+				}
+				return nil
+			})
 		if err != nil {
-			return nil, fmt.Errorf("%s: read %s: %w", dn, next, err)
+			return fmt.Errorf("%s: read %s: %w", dn, next, err)
 		}
-		if len(res.Entries) != 1 {
-			return nil, fmt.Errorf("%s: read %s: got %d entries", dn, next, len(res.Entries))
-		}
-		cur = nil
-		for _, a := range res.Entries[0].Attributes {
-			if b, _, _, ok := parseRange(strings.ToLower(a.Name)); ok && b == base {
-				cur = a
-			}
-		}
-		if cur == nil {
-			return nil, fmt.Errorf("%s: read %s: no ranged values returned", dn, next)
+		if !got {
+			return fmt.Errorf("%s: read %s: no ranged values returned", dn, next)
 		}
 	}
+	p.rec.Values[r.col] = list
+	return nil
 }
 
 // resolveManagers fills manager_key from the key attribute of the entry
