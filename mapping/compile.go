@@ -1,0 +1,322 @@
+package mapping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/orgsync/orgsync/connectors/csv"
+)
+
+// program is one compiled rule.
+type program struct {
+	name   string // "user.email", "user.extattr.工号"
+	rule   Rule
+	prog   *vm.Program
+	column string   // set when the rule is just a column name: read it without the VM
+	idents []string // columns the rule reads
+	allEnv bool     // the rule uses $env: it may read any column
+}
+
+// Mapper is a compiled mapping. It is safe for concurrent use.
+type Mapper struct {
+	cfg    Config
+	region string
+	sep    string
+
+	key, userid, name, department, mainDepartment, position, mobile, email, bizMail,
+	alias, telephone, gender, enabled, directLeader, leaderOf, isLeader *program
+	extattr []*program // sorted by attribute name
+
+	table                         *DepartmentTable
+	tCode, tName, tParent, tOrder *program
+	userPrograms, tablePrograms   []*program
+	userIdents, tableIdents       []string
+	userAllEnv, tableAllEnv       bool
+	replace                       string
+	fenv                          *funcEnv
+}
+
+// Compile checks the configuration and compiles every rule once. Every
+// problem is reported (errors.Join), each naming the rule and its YAML line.
+// Lookup files are read here.
+func Compile(cfg Config) (*Mapper, error) {
+	m := &Mapper{cfg: cfg, region: cfg.MobileRegion, sep: cfg.Departments.Separator, replace: cfg.DepartmentNameReplace}
+	if m.region == "" {
+		m.region = "CN"
+	}
+	if m.sep == "" {
+		m.sep = "/"
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	m.fenv = &funcEnv{lookups: map[string]map[string]string{}, region: m.region}
+	for name, tab := range cfg.Lookups {
+		m.fenv.lookups[name] = tab
+	}
+	for _, name := range sortedKeys(cfg.LookupFiles) {
+		lf := cfg.LookupFiles[name]
+		if _, dup := m.fenv.lookups[name]; dup {
+			bad("mapping.lookup_files.%s: a lookup table %q is also defined in lookups", name, name)
+			continue
+		}
+		tab, err := readLookup(m.resolve(lf.Path), lf)
+		if err != nil {
+			bad("mapping.lookup_files.%s: %w", name, err)
+			continue
+		}
+		m.fenv.lookups[name] = tab
+	}
+	opts := append([]expr.Option{expr.Env(map[string]any{}), expr.AllowUndefinedVariables()}, exprOptions(functions(m.fenv))...)
+	compile := func(name string, r Rule, required bool) *program {
+		if r.IsZero() {
+			if required {
+				bad("mapping.%s: required", name)
+			}
+			return nil
+		}
+		p, err := compileRule(name, r, opts, m.fenv)
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		return p
+	}
+	u := cfg.User
+	m.key = compile("key", cfg.Key, true)
+	m.userid = compile("user.userid", u.UserID, true)
+	m.name = compile("user.name", u.Name, true)
+	m.department = compile("user.department", u.Department, false)
+	m.mainDepartment = compile("user.main_department", u.MainDepartment, false)
+	m.position = compile("user.position", u.Position, false)
+	m.mobile = compile("user.mobile", u.Mobile, false)
+	m.email = compile("user.email", u.Email, false)
+	m.bizMail = compile("user.biz_mail", u.BizMail, false)
+	m.alias = compile("user.alias", u.Alias, false)
+	m.telephone = compile("user.telephone", u.Telephone, false)
+	m.gender = compile("user.gender", u.Gender, false)
+	m.enabled = compile("user.enabled", u.Enabled, false)
+	m.directLeader = compile("user.direct_leader", u.DirectLeader, false)
+	m.leaderOf = compile("user.leader_of", u.LeaderOf, false)
+	m.isLeader = compile("user.is_leader", u.IsLeader, false)
+	if m.mobile == nil && m.email == nil && !u.UserID.IsZero() {
+		bad("mapping.user: set mobile or email (WeCom needs one of them for every member)")
+	}
+	if !u.LeaderOf.IsZero() && !u.IsLeader.IsZero() {
+		bad("mapping.user.is_leader%s: set leader_of or is_leader, not both", u.IsLeader.at())
+	}
+	for _, name := range sortedKeys(u.ExtAttr) {
+		if strings.TrimSpace(name) == "" {
+			bad("mapping.user.extattr: an attribute needs a name")
+			continue
+		}
+		if p := compile("user.extattr."+name, u.ExtAttr[name], true); p != nil {
+			m.extattr = append(m.extattr, p)
+		}
+	}
+
+	d := cfg.Departments
+	switch d.From {
+	case "", "path":
+		if d.Table != nil {
+			bad("mapping.departments.table: set only with from: table")
+		}
+	case "table":
+		t := d.Table
+		if t == nil {
+			bad("mapping.departments.table: required with from: table")
+			break
+		}
+		m.table = t
+		if (t.Source == "") == (t.File == "") {
+			bad("mapping.departments.table: set source (a configured source's name) or file, exactly one")
+		}
+		m.tCode = compile("departments.table.code", t.Code, true)
+		m.tName = compile("departments.table.name", t.Name, true)
+		m.tParent = compile("departments.table.parent", t.Parent, true)
+		m.tOrder = compile("departments.table.order", t.Order, false)
+	default:
+		bad("mapping.departments.from: %q: want path or table", d.From)
+	}
+	if d.RootDepth < 0 || d.RootDepth >= maxDepth {
+		bad("mapping.departments.root_depth: %d: want 1 to %d", d.RootDepth, maxDepth-1)
+	}
+	if strings.ContainsAny(m.replace, forbiddenDeptChars) {
+		bad("mapping.department_name_replace: %q itself contains a forbidden character (%s)", m.replace, forbiddenDeptChars)
+	}
+	if d.MultiSeparator != "" && d.MultiSeparator == m.sep {
+		bad("mapping.departments.multi_separator: %q is also the path separator", d.MultiSeparator)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	m.userPrograms = nonNil(m.key, m.userid, m.name, m.department, m.mainDepartment, m.position, m.mobile, m.email,
+		m.bizMail, m.alias, m.telephone, m.gender, m.enabled, m.directLeader, m.leaderOf, m.isLeader)
+	m.userPrograms = append(m.userPrograms, m.extattr...)
+	m.userIdents, m.userAllEnv = identsOf(m.userPrograms)
+	if m.table != nil {
+		m.tablePrograms = nonNil(m.tCode, m.tName, m.tParent, m.tOrder)
+		m.tableIdents, m.tableAllEnv = identsOf(m.tablePrograms)
+	}
+	return m, nil
+}
+
+func (m *Mapper) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || m.cfg.BaseDir == "" {
+		return p
+	}
+	return filepath.Join(m.cfg.BaseDir, p)
+}
+
+// compileRule compiles one rule and finds the columns it reads.
+func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*program, error) {
+	prog, err := expr.Compile(r.Expr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mapping.%s%s: %s: %s", name, r.at(), r.Expr, oneLine(err.Error()))
+	}
+	p := &program{name: name, rule: r, prog: prog}
+	v := &identVisitor{declared: map[string]bool{}}
+	root := prog.Node()
+	ast.Walk(&root, v)
+	if v.badLookup != "" {
+		if _, ok := fenv.lookups[v.badLookup]; !ok {
+			return nil, fmt.Errorf("mapping.%s%s: %s: no lookup table %q (have: %s)", name, r.at(), r.Expr, v.badLookup,
+				strings.Join(sortedKeys(fenv.lookups), ", "))
+		}
+	}
+	for _, id := range v.idents {
+		if !v.declared[id] {
+			p.idents = append(p.idents, id)
+		}
+	}
+	p.allEnv = v.allEnv
+	if id, ok := root.(*ast.IdentifierNode); ok && id.Value != "$env" && !v.declared[id.Value] {
+		p.column = id.Value
+	}
+	return p, nil
+}
+
+// identVisitor collects the names a rule reads from the record.
+type identVisitor struct {
+	idents    []string
+	declared  map[string]bool // let-bound names and called functions are not columns
+	allEnv    bool
+	badLookup string // the first constant table name passed to lookup
+}
+
+func (v *identVisitor) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "$env" {
+			v.allEnv = true
+			return
+		}
+		v.idents = append(v.idents, n.Value)
+	case *ast.VariableDeclaratorNode:
+		v.declared[n.Name] = true
+	case *ast.CallNode:
+		id, ok := n.Callee.(*ast.IdentifierNode)
+		if ok {
+			v.declared[id.Value] = true // a function, not a column
+		}
+		if ok && id.Value == "lookup" && len(n.Arguments) > 0 {
+			if s, ok := n.Arguments[0].(*ast.StringNode); ok && v.badLookup == "" {
+				v.badLookup = s.Value
+			}
+		}
+	}
+}
+
+func identsOf(ps []*program) ([]string, bool) {
+	seen := map[string]bool{}
+	var out []string
+	all := false
+	for _, p := range ps {
+		all = all || p.allEnv
+		for _, id := range p.idents {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		if p.column != "" && !seen[p.column] {
+			seen[p.column] = true
+			out = append(out, p.column)
+		}
+	}
+	sort.Strings(out)
+	return out, all
+}
+
+func nonNil(ps ...*program) []*program {
+	var out []*program
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n | ", " | ")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readLookup reads a lookup table from a CSV/XLSX file's key and value
+// columns with the csv connector (encodings, BOMs, Excel files).
+func readLookup(path string, lf LookupFile) (map[string]string, error) {
+	if path == "" || lf.Key == "" || lf.Value == "" {
+		return nil, errors.New("path, key and value are required")
+	}
+	b, err := readTableFile("lookup", path, lf.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		if i == 0 {
+			for _, col := range []string{lf.Key, lf.Value} {
+				if _, ok := r.Get(col); !ok {
+					return nil, fmt.Errorf("%s has no column %q (columns: %s)", path, col, strings.Join(r.Names, ", "))
+				}
+			}
+		}
+		k := strings.TrimSpace(r.String(lf.Key))
+		if prev, dup := out[k]; dup && prev != r.String(lf.Value) {
+			return nil, fmt.Errorf("%s: key %q appears twice with different values", r.Origin.Locator, k)
+		}
+		out[k] = r.String(lf.Value)
+	}
+	return out, nil
+}
+
+// readTableFile reads a small CSV/XLSX file mapping needs (lookup table,
+// department table) with the csv connector; name is the origins' source.
+func readTableFile(name, path, encoding string) (*connectorsBatch, error) {
+	settle := zeroDuration
+	src, err := (&csv.Config{Path: path, Encoding: encoding, Settle: &settle}).Open(name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return src.List(context.Background())
+}

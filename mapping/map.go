@@ -1,0 +1,758 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/model"
+)
+
+type connectorsBatch = connectors.Batch
+
+var zeroDuration time.Duration
+
+// RecordError is one record the mapping cannot use. The record is left out
+// of the Org; Key and UserID are filled whenever they could be computed so
+// that the engine can protect the WeCom member (never treat it as absent).
+type RecordError struct {
+	Origin model.Origin `json:"origin"`
+	Key    string       `json:"key,omitempty"`
+	UserID string       `json:"userid,omitempty"`
+	Field  string       `json:"field,omitempty"`
+	Value  string       `json:"value,omitempty"`
+	Rule   string       `json:"rule,omitempty"`
+	Msg    string       `json:"msg"`
+}
+
+// Error reads like
+// `hr:employees.csv:12: mobile "12x": not a possible phone number (rule e164(手机, "CN"))`.
+func (e RecordError) Error() string {
+	var b strings.Builder
+	if o := e.Origin.String(); o != "" {
+		b.WriteString(o)
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		fmt.Fprintf(&b, " %q: ", e.Value)
+	}
+	b.WriteString(e.Msg)
+	if e.Rule != "" {
+		b.WriteString(" (rule ")
+		b.WriteString(e.Rule)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// evalErr is a rule's failure on one record.
+type evalErr struct {
+	value string
+	msg   string
+}
+
+// evaluator runs rules against records. One per goroutine: it reuses one
+// env map and one VM for every record instead of allocating per record.
+type evaluator struct {
+	m      *Mapper
+	idents []string // columns the rules read
+	allEnv bool     // some rule uses $env: load every column
+	env    map[string]any
+	vm     vm.VM
+
+	names   []string // header of the bound batch
+	colIdx  []int    // idents[i] → position in names, -1 missing
+	missing map[string]bool
+	rec     *connectors.Record
+}
+
+func (m *Mapper) newEvaluator(idents []string, allEnv bool) *evaluator {
+	return &evaluator{m: m, idents: idents, allEnv: allEnv, env: make(map[string]any, len(idents)+8)}
+}
+
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// bind prepares the column positions for a record's header; records of one
+// batch share it, so this runs once per batch.
+func (e *evaluator) bind(names []string) {
+	if e.colIdx != nil && sameSlice(names, e.names) {
+		return
+	}
+	e.names = names
+	e.colIdx = make([]int, len(e.idents))
+	e.missing = map[string]bool{}
+	clear(e.env)
+	pos := make(map[string]int, len(names))
+	for i := len(names) - 1; i >= 0; i-- {
+		pos[names[i]] = i // the first of duplicate names wins
+	}
+	for i, id := range e.idents {
+		j, ok := pos[id]
+		if !ok {
+			j = -1
+			e.missing[id] = true
+		}
+		e.colIdx[i] = j
+	}
+}
+
+func (e *evaluator) load(r *connectors.Record) {
+	e.bind(r.Names)
+	e.rec = r
+	if e.allEnv {
+		for i, n := range r.Names {
+			if i < len(r.Values) {
+				e.env[n] = r.Values[i]
+			}
+		}
+	}
+	for i, id := range e.idents {
+		var v any
+		if j := e.colIdx[i]; j >= 0 && j < len(r.Values) {
+			v = r.Values[j]
+		}
+		e.env[id] = v
+	}
+}
+
+// eval runs p on the loaded record.
+func (e *evaluator) eval(p *program) (any, *evalErr) {
+	for _, id := range p.idents {
+		if e.missing[id] {
+			return nil, &evalErr{msg: fmt.Sprintf("the source has no column %q (columns: %s)", id, strings.Join(e.names, ", "))}
+		}
+	}
+	if p.column != "" {
+		if e.missing[p.column] {
+			return nil, &evalErr{msg: fmt.Sprintf("the source has no column %q (columns: %s)", p.column, strings.Join(e.names, ", "))}
+		}
+		return e.env[p.column], nil
+	}
+	out, err := e.vm.Run(p.prog, e.env)
+	if err != nil {
+		var ve *ValueError
+		if errors.As(err, &ve) {
+			return nil, &evalErr{value: ve.Value, msg: ve.Msg}
+		}
+		msg := err.Error()
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		return nil, &evalErr{msg: oneLine(msg)}
+	}
+	return out, nil
+}
+
+// str runs p and renders the result as a string; a nil program yields "".
+func (e *evaluator) str(p *program) (string, *evalErr) {
+	if p == nil {
+		return "", nil
+	}
+	v, err := e.eval(p)
+	if err != nil {
+		return "", err
+	}
+	return toString(v), nil
+}
+
+// row is one person record being mapped.
+type row struct {
+	rec        *connectors.Record
+	p          model.Person
+	leaderKeys []string
+	errs       []RecordError
+	keyOK      bool
+	useridOK   bool
+	deptOK     bool
+}
+
+func (r *row) fail(field, value string, p *program, msg string) {
+	e := RecordError{Origin: r.rec.Origin, Field: field, Value: value, Msg: msg}
+	if p != nil {
+		e.Rule = p.rule.Expr
+	}
+	r.errs = append(r.errs, e)
+}
+
+// Map maps every record of the person batches (and reads the department
+// table when departments come from one) into the desired Org. Records that
+// break a rule or WeCom's limits are left out and reported; the rest form a
+// consistent Org (unique keys and userids, resolvable leaders, no cycles).
+//
+// People keep the order of the records; departments are sorted by key.
+// Problems come in record order (department table rows first).
+func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
+	var dt *deptTable
+	if m.table != nil {
+		dt = m.buildTable(batches)
+	}
+	var recs []*connectors.Record
+	for _, b := range batches {
+		if b == nil || (m.table != nil && m.table.Source != "" && b.Source == m.table.Source) {
+			continue
+		}
+		for i := range b.Records {
+			recs = append(recs, &b.Records[i])
+		}
+	}
+	rows := make([]row, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	if len(recs) < 4096 || workers < 2 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := m.newEvaluator(m.userIdents, m.userAllEnv)
+			cache := map[string]deptRef{}
+			for i := lo; i < hi; i++ {
+				rows[i].rec = recs[i]
+				m.mapRow(ev, &rows[i], dt, cache)
+			}
+		}()
+	}
+	wg.Wait()
+
+	m.crossCheck(rows)
+
+	var org model.Org
+	var problems []RecordError
+	if dt != nil {
+		problems = append(problems, dt.errs...)
+		org.Departments = dt.departments()
+	} else {
+		var keys []string
+		first := map[string]model.Origin{}
+		for i := range rows {
+			r := &rows[i]
+			if !r.deptOK {
+				continue
+			}
+			for _, k := range r.p.Departments {
+				if _, ok := first[k]; !ok {
+					first[k] = r.rec.Origin
+					keys = append(keys, k)
+				}
+			}
+		}
+		org.Departments = pathDepartments(keys, first)
+	}
+	org.People = make([]model.Person, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if len(r.errs) == 0 {
+			org.People = append(org.People, r.p)
+			continue
+		}
+		for _, e := range r.errs {
+			if r.keyOK {
+				e.Key = r.p.Key
+			}
+			if r.useridOK {
+				e.UserID = r.p.UserID
+			}
+			problems = append(problems, e)
+		}
+	}
+	return org, problems
+}
+
+var (
+	useridRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_@.-]*$`)
+	emailRE  = regexp.MustCompile(`^[^@\s,;<>"()\[\]]+@[^@\s,;<>"()\[\]]+\.[^@\s,;<>"()\[\].]+$`)
+	phoneRE  = regexp.MustCompile(`^[0-9+\-,]+$`)
+)
+
+// mapRow evaluates every rule on one record and applies the per-record
+// WeCom rules. Every problem is recorded, not just the first.
+func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
+	ev.load(r.rec)
+	p := &r.p
+	p.Origin = r.rec.Origin
+
+	key, err := ev.str(m.key)
+	if err != nil {
+		r.fail("key", err.value, m.key, err.msg)
+	} else if key = strings.TrimSpace(key); key == "" {
+		r.fail("key", key, m.key, "empty key")
+	} else {
+		p.Key, r.keyOK = key, true
+	}
+
+	uid, err := ev.str(m.userid)
+	switch {
+	case err != nil:
+		r.fail("userid", err.value, m.userid, err.msg)
+	default:
+		uid = strings.TrimSpace(uid)
+		if msg := checkUserID(uid); msg != "" {
+			r.fail("userid", uid, m.userid, msg)
+		} else {
+			p.UserID, r.useridOK = uid, true
+		}
+	}
+
+	if name, err := ev.str(m.name); err != nil {
+		r.fail("name", err.value, m.name, err.msg)
+	} else if name = model.NormalizeName(name); name == "" || runeLen(name) > 64 {
+		r.fail("name", name, m.name, fmt.Sprintf("must be 1 to 64 characters (has %d)", runeLen(name)))
+	} else {
+		p.Name = name
+	}
+
+	m.mapDepartments(ev, r, dt, cache)
+
+	p.Position = m.text(ev, r, "position", m.position, 128, "characters")
+	p.Alias = m.text(ev, r, "alias", m.alias, 64, "characters")
+	if tel := m.text(ev, r, "telephone", m.telephone, 32, "bytes"); tel != "" {
+		if !phoneRE.MatchString(tel) {
+			r.fail("telephone", tel, m.telephone, "may hold only digits, +, - and ,")
+		} else {
+			p.Telephone = tel
+		}
+	}
+
+	if raw, err := ev.str(m.mobile); err != nil {
+		r.fail("mobile", err.value, m.mobile, err.msg)
+	} else if mob, msg := normalizeMobile(raw, m.region); msg != "" {
+		r.fail("mobile", raw, m.mobile, msg)
+	} else {
+		p.Mobile = mob
+	}
+	p.Email = m.email1(ev, r, "email", m.email)
+	p.BizMail = m.email1(ev, r, "biz_mail", m.bizMail)
+	if p.Mobile == "" && p.Email == "" && !r.failed("mobile") && !r.failed("email") {
+		r.fail("mobile", "", m.mobile, "no mobile and no email: WeCom needs at least one")
+	}
+
+	if g, err := ev.str(m.gender); err != nil {
+		r.fail("gender", err.value, m.gender, err.msg)
+	} else if gg, ok := normalizeGender(g); !ok {
+		r.fail("gender", g, m.gender, "want 男/女, M/F, male/female or 1/2")
+	} else {
+		p.Gender = gg
+	}
+
+	p.Enabled = true
+	if m.enabled != nil {
+		v, err := ev.eval(m.enabled)
+		if err != nil {
+			r.fail("enabled", err.value, m.enabled, err.msg)
+		} else if b, ok := boolValue(v); !ok {
+			r.fail("enabled", toString(v), m.enabled, "not a yes/no value (want a comparison like 状态 != \"离职\", or true/false, 1/0, 是/否)")
+		} else {
+			p.Enabled = b
+		}
+	}
+
+	if m.directLeader != nil {
+		v, err := ev.eval(m.directLeader)
+		if err != nil {
+			r.fail("direct_leader", err.value, m.directLeader, err.msg)
+		} else {
+			for _, k := range toStrings(v) {
+				if k = strings.TrimSpace(k); k != "" && !contains(r.leaderKeys, k) {
+					r.leaderKeys = append(r.leaderKeys, k)
+				}
+			}
+		}
+	}
+
+	for _, x := range m.extattr {
+		name := strings.TrimPrefix(x.name, "user.extattr.")
+		v, err := ev.str(x)
+		if err != nil {
+			r.fail("extattr."+name, err.value, x, err.msg)
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if n := runeLen(v); n > 64 {
+			r.fail("extattr."+name, v, x, fmt.Sprintf("is %d characters, WeCom allows 64", n))
+			continue
+		}
+		p.ExtAttrs = append(p.ExtAttrs, model.ExtAttr{Name: name, Value: v})
+	}
+}
+
+func (r *row) failed(field string) bool {
+	for _, e := range r.errs {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// text evaluates an optional free-text field with a length limit.
+func (m *Mapper) text(ev *evaluator, r *row, field string, p *program, limit int, unit string) string {
+	v, err := ev.str(p)
+	if err != nil {
+		r.fail(field, err.value, p, err.msg)
+		return ""
+	}
+	v = strings.TrimSpace(v)
+	n := len(v)
+	if unit == "characters" {
+		n = runeLen(v)
+	}
+	if n > limit {
+		r.fail(field, v, p, fmt.Sprintf("is %d %s, WeCom allows %d", n, unit, limit))
+		return ""
+	}
+	return v
+}
+
+func (m *Mapper) email1(ev *evaluator, r *row, field string, p *program) string {
+	raw, err := ev.str(p)
+	if err != nil {
+		r.fail(field, err.value, p, err.msg)
+		return ""
+	}
+	e := model.NormalizeEmail(raw)
+	if e == "" {
+		return ""
+	}
+	if len(e) < 6 || len(e) > 64 {
+		r.fail(field, raw, p, fmt.Sprintf("is %d bytes, WeCom wants 6 to 64", len(e)))
+		return ""
+	}
+	if !emailRE.MatchString(e) {
+		r.fail(field, raw, p, "not an email address")
+		return ""
+	}
+	return e
+}
+
+// checkUserID applies WeCom's userid rules: 1–64 bytes of letters, digits
+// and _ - @ ., starting with a letter or digit.
+func checkUserID(uid string) string {
+	switch {
+	case uid == "":
+		return "empty userid"
+	case len(uid) > 64:
+		return fmt.Sprintf("is %d bytes, WeCom allows 64", len(uid))
+	case !isAlnum(uid[0]):
+		return "must start with a letter or digit"
+	case !useridRE.MatchString(uid):
+		return "may hold only letters, digits and _ - @ ."
+	}
+	return ""
+}
+
+var (
+	yesWords = map[string]bool{"1": true, "true": true, "t": true, "yes": true, "y": true, "是": true, "启用": true,
+		"在职": true, "正常": true, "enabled": true, "active": true, "on": true}
+	noWords = map[string]bool{"0": true, "false": true, "f": true, "no": true, "n": true, "否": true, "禁用": true,
+		"离职": true, "停用": true, "disabled": true, "inactive": true, "off": true}
+)
+
+// boolValue reads an enabled value. Unknown strings are not guessed: a
+// wrong guess would disable people.
+func boolValue(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case int:
+		return x != 0, x == 0 || x == 1
+	case float64:
+		return x != 0, x == 0 || x == 1
+	}
+	s := strings.ToLower(strings.TrimSpace(toString(v)))
+	switch {
+	case yesWords[s]:
+		return true, true
+	case noWords[s]:
+		return false, true
+	}
+	return false, false
+}
+
+// mapDepartments resolves department, main_department and leader_of.
+func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
+	p := &r.p
+	resolve := func(v any) (deptRef, string) {
+		vals := toStrings(v)
+		raw := strings.Join(vals, ";")
+		if ref, ok := cache[raw]; ok {
+			return ref, raw
+		}
+		var ref deptRef
+		if dt != nil {
+			ref = dt.resolveCodes(vals)
+		} else {
+			for _, s := range vals {
+				one := m.resolvePaths(s)
+				if one.msg != "" {
+					ref = one
+					break
+				}
+				for _, k := range one.keys {
+					if !contains(ref.keys, k) {
+						ref.keys = append(ref.keys, k)
+					}
+				}
+			}
+		}
+		cache[raw] = ref
+		return ref, raw
+	}
+	r.deptOK = true
+	if m.department != nil {
+		v, err := ev.eval(m.department)
+		if err != nil {
+			r.fail("department", err.value, m.department, err.msg)
+			r.deptOK = false
+		} else if ref, raw := resolve(v); ref.msg != "" {
+			r.fail("department", raw, m.department, ref.msg)
+			r.deptOK = false
+		} else {
+			p.Departments = ref.keys
+		}
+	}
+	if m.mainDepartment != nil {
+		v, err := ev.eval(m.mainDepartment)
+		if err != nil {
+			r.fail("main_department", err.value, m.mainDepartment, err.msg)
+		} else if ref, raw := resolve(v); ref.msg != "" {
+			r.fail("main_department", raw, m.mainDepartment, ref.msg)
+		} else if len(ref.keys) > 1 {
+			r.fail("main_department", raw, m.mainDepartment, "names more than one department")
+		} else if len(ref.keys) == 1 {
+			if !contains(p.Departments, ref.keys[0]) && r.deptOK {
+				r.fail("main_department", raw, m.mainDepartment, "is not one of the person's departments")
+			} else {
+				p.MainDepartment = ref.keys[0]
+			}
+		}
+	}
+	switch {
+	case m.leaderOf != nil:
+		v, err := ev.eval(m.leaderOf)
+		if err != nil {
+			r.fail("leader_of", err.value, m.leaderOf, err.msg)
+		} else if ref, raw := resolve(v); ref.msg != "" {
+			r.fail("leader_of", raw, m.leaderOf, ref.msg)
+		} else {
+			for _, k := range ref.keys {
+				if !contains(p.Departments, k) {
+					if r.deptOK {
+						r.fail("leader_of", raw, m.leaderOf, fmt.Sprintf("department %q is not one of the person's departments", k))
+					}
+					break
+				}
+			}
+			p.LeaderOf = ref.keys
+		}
+	case m.isLeader != nil:
+		v, err := ev.eval(m.isLeader)
+		if err != nil {
+			r.fail("is_leader", err.value, m.isLeader, err.msg)
+		} else if b, ok := boolValue(v); !ok && !blank(v) {
+			r.fail("is_leader", toString(v), m.isLeader, "not a yes/no value")
+		} else if b {
+			p.LeaderOf = append([]string(nil), p.Departments...)
+		}
+	}
+	if len(p.Departments) > 100 {
+		r.fail("department", fmt.Sprint(len(p.Departments)), m.department, "more than WeCom's 100 departments per member")
+	}
+}
+
+// crossCheck applies the rules that span records: duplicate keys,
+// case-insensitive userid clashes, direct leaders that must resolve to an
+// accepted person, and manager cycles. A rejected leader rejects the people
+// who report to them (their direct_leader could not be applied).
+func (m *Mapper) crossCheck(rows []row) {
+	byKey := make(map[string][]int, len(rows))
+	byUID := make(map[string][]int, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.keyOK {
+			byKey[r.p.Key] = append(byKey[r.p.Key], i)
+		}
+		if r.useridOK {
+			k := model.UserIDKey(r.p.UserID)
+			byUID[k] = append(byUID[k], i)
+		}
+	}
+	for key, idx := range byKey {
+		if len(idx) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			rows[i].fail("key", key, m.key, "duplicate key: every row with it is rejected ("+rowList(rows, idx)+")")
+		}
+	}
+	for _, idx := range byUID {
+		if len(idx) < 2 {
+			continue
+		}
+		keys := map[string]bool{}
+		for _, i := range idx {
+			keys[rows[i].p.Key] = true
+		}
+		if len(keys) < 2 {
+			continue // the same key twice: reported as a duplicate key
+		}
+		for _, i := range idx {
+			rows[i].fail("userid", rows[i].p.UserID, m.userid,
+				"userid clashes with another record's (WeCom compares userids case-insensitively): "+rowList(rows, idx))
+		}
+	}
+
+	// Leaders.
+	leaders := make([][]int, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		for _, lk := range r.leaderKeys {
+			idx, ok := byKey[lk]
+			switch {
+			case !ok:
+				r.fail("direct_leader", lk, m.directLeader, "no record has this key")
+			case len(idx) > 1:
+				r.fail("direct_leader", lk, m.directLeader, "the leader's key is duplicated")
+			case idx[0] == i:
+				r.fail("direct_leader", lk, m.directLeader, "manager cycle: the person is their own leader")
+			default:
+				leaders[i] = append(leaders[i], idx[0])
+			}
+		}
+	}
+	for _, scc := range cycles(leaders) {
+		var keys []string
+		for _, i := range scc {
+			keys = append(keys, rows[i].p.Key)
+		}
+		sort.Strings(keys)
+		for _, i := range scc {
+			rows[i].fail("direct_leader", strings.Join(rows[i].leaderKeys, ","), m.directLeader,
+				"manager cycle: "+strings.Join(keys, " → ")+" lead each other")
+		}
+	}
+	// A person whose leader is rejected cannot get that leader applied.
+	state := make([]uint8, len(rows)) // 0 unknown, 1 visiting, 2 ok, 3 rejected
+	var rejected func(i int) bool
+	rejected = func(i int) bool {
+		switch state[i] {
+		case 1, 2:
+			return false
+		case 3:
+			return true
+		}
+		state[i] = 1
+		bad := len(rows[i].errs) > 0
+		for _, l := range leaders[i] {
+			if rejected(l) && !bad {
+				rows[i].fail("direct_leader", rows[l].p.Key, m.directLeader,
+					fmt.Sprintf("the leader's record (%s) is rejected", rows[l].rec.Origin))
+				bad = true
+			}
+		}
+		if bad {
+			state[i] = 3
+		} else {
+			state[i] = 2
+		}
+		return bad
+	}
+	for i := range rows {
+		rejected(i)
+	}
+	for i := range rows {
+		r := &rows[i]
+		for _, l := range leaders[i] {
+			r.p.DirectLeaders = append(r.p.DirectLeaders, rows[l].p.UserID)
+		}
+	}
+}
+
+func rowList(rows []row, idx []int) string {
+	var o []string
+	for _, i := range idx {
+		o = append(o, rows[i].rec.Origin.Locator)
+	}
+	if len(o) > 5 {
+		o = append(o[:5], fmt.Sprintf("and %d more", len(o)-5))
+	}
+	return "rows " + strings.Join(o, ", ")
+}
+
+// cycles returns the strongly connected components with more than one
+// member (Tarjan), i.e. the people who lead each other in a loop.
+func cycles(edges [][]int) [][]int {
+	n := len(edges)
+	index := make([]int, n)
+	low := make([]int, n)
+	on := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var out [][]int
+	var st []int
+	next := 0
+	var strong func(v int)
+	strong = func(v int) {
+		index[v], low[v] = next, next
+		next++
+		st = append(st, v)
+		on[v] = true
+		for _, w := range edges[v] {
+			if index[w] < 0 {
+				strong(w)
+				low[v] = min(low[v], low[w])
+			} else if on[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []int
+			for {
+				w := st[len(st)-1]
+				st = st[:len(st)-1]
+				on[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			if len(comp) > 1 {
+				sort.Ints(comp)
+				out = append(out, comp)
+			}
+		}
+	}
+	for v := 0; v < n; v++ {
+		if index[v] < 0 && len(edges[v]) > 0 {
+			strong(v)
+		}
+	}
+	return out
+}
+
+func truncate(s string) string {
+	r := []rune(s)
+	if len(r) <= 40 {
+		return s
+	}
+	return string(r[:40]) + "…"
+}
