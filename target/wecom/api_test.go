@@ -26,12 +26,13 @@ func TestValidate(t *testing.T) {
 	t.Run("reports every bad value, not just the first", func(t *testing.T) {
 		err := Config{
 			BaseURL: "ftp://example.com", CorpID: "ww1", Secret: "s",
-			RatePerMinute: 10000, Concurrency: -1, MaxRetries: 20, Timeout: -time.Second,
+			RatePerMinute: 10000, RatePerHour: 150000, Concurrency: -1, MaxRetries: 20, Timeout: -time.Second,
 			RetryWaitMin: 2 * time.Second, RetryWaitMax: time.Second,
 		}.Validate()
 		for _, want := range []string{
 			`base_url "ftp://example.com" must start with https://`,
 			"rate_per_minute 10000 must stay below WeCom's limit of 10000",
+			"rate_per_hour 150000 must stay below WeCom's limit of 150000",
 			"concurrency must not be negative",
 			"max_retries 20 is too many",
 			"timeout must not be negative",
@@ -48,7 +49,7 @@ func TestValidate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.cfg.BaseURL != DefaultBaseURL || c.cfg.RatePerMinute != 6000 || c.cfg.Concurrency != 8 ||
+		if c.cfg.BaseURL != DefaultBaseURL || c.cfg.RatePerMinute != 6000 || c.cfg.RatePerHour != 140000 || c.cfg.Concurrency != 8 ||
 			c.cfg.MaxRetries != 3 || c.cfg.MaxBanWait != 70*time.Second {
 			t.Errorf("defaults = %+v", c.cfg)
 		}

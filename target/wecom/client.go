@@ -66,6 +66,44 @@ type apiState struct {
 	mu       sync.Mutex
 	banUntil time.Time
 	strikes  int // 45009 windows in a row without a success between them
+	hour     hourWindow
+}
+
+// hourWindow counts calls per clock minute over the last hour, for the
+// per-API hourly limit (WeCom counts 150,000/h besides 10,000/min).
+type hourWindow struct {
+	minute [60]int64 // the Unix minute each slot counts
+	n      [60]int
+}
+
+// used returns the calls in the hour ending with minute now.
+func (h *hourWindow) used(now int64) int {
+	total := 0
+	for i := range h.minute {
+		if h.minute[i] > now-60 && h.minute[i] <= now {
+			total += h.n[i]
+		}
+	}
+	return total
+}
+
+func (h *hourWindow) add(now int64) {
+	i := now % 60
+	if h.minute[i] != now {
+		h.minute[i], h.n[i] = now, 0
+	}
+	h.n[i]++
+}
+
+// freeAt is when the oldest counted minute leaves the window.
+func (h *hourWindow) freeAt(now int64) time.Time {
+	oldest := now
+	for i := range h.minute {
+		if h.n[i] > 0 && h.minute[i] > now-60 && h.minute[i] < oldest {
+			oldest = h.minute[i]
+		}
+	}
+	return time.Unix((oldest+60)*60, 0)
 }
 
 // New validates cfg and builds a Client. It makes no network call.
@@ -208,6 +246,9 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 				return err
 			}
 			q.Set("access_token", tok)
+		}
+		if err := c.hourGate(ctx, r.api); err != nil {
+			return err
 		}
 		sentAt := c.clock.Now()
 		raw, code, msg, err := c.exchange(ctx, r, q)
@@ -376,6 +417,33 @@ func (c *Client) waitBan(ctx context.Context, api string) error {
 		c.count(func(s *Stats) { s.BanWaits[api]++ })
 		if err := c.clock.Sleep(ctx, d); err != nil {
 			return fmt.Errorf("wecom %s: waiting for the 45009 window to end: %w", api, err)
+		}
+	}
+}
+
+// hourGate counts a call against the API's hourly budget, waiting for
+// room when it comes within MaxBanWait and failing with *BanError
+// otherwise, so the client never earns WeCom's one-hour block.
+func (c *Client) hourGate(ctx context.Context, api string) error {
+	st := c.api(api)
+	for {
+		now := c.clock.Now()
+		minute := now.Unix() / 60
+		st.mu.Lock()
+		if st.hour.used(minute) < c.cfg.RatePerHour {
+			st.hour.add(minute)
+			st.mu.Unlock()
+			return nil
+		}
+		until := st.hour.freeAt(minute)
+		st.mu.Unlock()
+		d := until.Sub(now)
+		if d > c.cfg.MaxBanWait {
+			return &BanError{API: api, Until: until}
+		}
+		c.count(func(s *Stats) { s.RateLimitWaits[api]++; s.RateLimitWaitTime += d })
+		if err := c.clock.Sleep(ctx, d); err != nil {
+			return fmt.Errorf("wecom %s: waiting for the hourly budget: %w", api, err)
 		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 // Defaults applied by New to zero-valued Config fields.
 const (
 	DefaultBaseURL       = "https://qyapi.weixin.qq.com"
-	DefaultRatePerMinute = 6000 // per API; WeCom allows 10,000/min per corp per API
+	DefaultRatePerMinute = 6000   // per API; WeCom allows 10,000/min per corp per API
+	DefaultRatePerHour   = 140000 // per API; WeCom allows 150,000/h per corp per API
 	DefaultConcurrency   = 8
 	DefaultTimeout       = 30 * time.Second
 	DefaultMaxRetries    = 3
@@ -26,6 +27,8 @@ const (
 	// MaxRatePerMinute is WeCom's published per-corp, per-API limit. The
 	// client refuses to be configured at or above it.
 	MaxRatePerMinute = 10000
+	// MaxRatePerHour is WeCom's published per-corp, per-API hourly limit.
+	MaxRatePerHour = 150000
 	// NoRetries as Config.MaxRetries turns transport retries off.
 	NoRetries = -1
 )
@@ -38,12 +41,16 @@ type Config struct {
 	// rights; an app secret can read but every write fails with 48002.
 	Secret config.Secret
 
-	RatePerMinute int           // client-side limit per API, default 6000, must be < 10000
-	Concurrency   int           // requests in flight across all APIs, default 8
-	Timeout       time.Duration // per HTTP attempt, default 30s
-	MaxRetries    int           // retries of -1/6000/45033/5xx/network errors, default 3; NoRetries disables
-	RetryWaitMin  time.Duration // first backoff, default 500ms (jittered, doubling)
-	RetryWaitMax  time.Duration // backoff cap, default 8s
+	RatePerMinute int // client-side limit per API, default 6000, must be < 10000
+	// RatePerHour caps calls per API in any sliding hour, default 140000
+	// (< 150000). A call that would exceed it waits for room if that is
+	// within MaxBanWait, else fails with *BanError, as a 45009 would.
+	RatePerHour  int
+	Concurrency  int           // requests in flight across all APIs, default 8
+	Timeout      time.Duration // per HTTP attempt, default 30s
+	MaxRetries   int           // retries of -1/6000/45033/5xx/network errors, default 3; NoRetries disables
+	RetryWaitMin time.Duration // first backoff, default 500ms (jittered, doubling)
+	RetryWaitMax time.Duration // backoff cap, default 8s
 	// MaxBanWait is how long a call may wait for a 45009 window to end
 	// before failing with *BanError instead; default 70s (one minute window
 	// plus jitter).
@@ -109,6 +116,11 @@ func (c Config) Validate() error {
 	} else if c.RatePerMinute >= MaxRatePerMinute {
 		add("rate_per_minute %d must stay below WeCom's limit of %d calls per minute per API", c.RatePerMinute, MaxRatePerMinute)
 	}
+	if c.RatePerHour < 0 {
+		add("rate_per_hour must not be negative, got %d", c.RatePerHour)
+	} else if c.RatePerHour >= MaxRatePerHour {
+		add("rate_per_hour %d must stay below WeCom's limit of %d calls per hour per API", c.RatePerHour, MaxRatePerHour)
+	}
 	if c.Concurrency < 0 {
 		add("concurrency must not be negative, got %d", c.Concurrency)
 	}
@@ -141,6 +153,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RatePerMinute == 0 {
 		c.RatePerMinute = DefaultRatePerMinute
+	}
+	if c.RatePerHour == 0 {
+		c.RatePerHour = DefaultRatePerHour
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency

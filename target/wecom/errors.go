@@ -39,7 +39,11 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("wecom %s: errcode %d (%s): configuration error: %s", e.API, e.Code, e.Msg, e.Fix)
+	msg := ""
+	if e.Msg != "" {
+		msg = " (" + e.Msg + ")"
+	}
+	return fmt.Sprintf("wecom %s: errcode %d%s: configuration error: %s", e.API, e.Code, msg, e.Fix)
 }
 
 // Unwrap exposes the APIError so errors.As(err, **APIError) and Code work.

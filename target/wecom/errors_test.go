@@ -144,6 +144,18 @@ func TestAPIErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("a configuration error reads as one sentence with its fix", func(t *testing.T) {
+		err := newAPIError("user/create", 48002, "api forbidden, hint: [x], from ip: 1.1.1.1")
+		want := "wecom user/create: errcode 48002 (api forbidden): configuration error: " + fixEditSecret
+		if err.Error() != want {
+			t.Errorf("got  %q\nwant %q", err.Error(), want)
+		}
+		err = newAPIError("gettoken", 40013, "")
+		if strings.Contains(err.Error(), "()") {
+			t.Errorf("empty errmsg leaves %q", err.Error())
+		}
+	})
+
 	t.Run("Code is 0 for errors that are not WeCom answers", func(t *testing.T) {
 		if Code(errors.New("x")) != 0 || Code(nil) != 0 || IsCode(nil, 0) {
 			t.Error("Code of a plain error must be 0")

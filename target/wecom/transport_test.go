@@ -361,6 +361,55 @@ func TestRateLimitBan(t *testing.T) {
 	})
 }
 
+func TestHourlyBudget(t *testing.T) {
+	t.Run("the hourly budget fails fast when room is far, and refills an hour later", func(t *testing.T) {
+		f := newFake(t)
+		clk := newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk; c.RatePerHour = 5 })
+		ctx := context.Background()
+		for i := range 5 {
+			clk.Advance(time.Minute)
+			if err := c.DeleteUser(ctx, "a"); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		err := c.DeleteUser(ctx, "a")
+		var be *BanError
+		if !errors.As(err, &be) || f.count("user/delete") != 5 {
+			t.Fatalf("6th call: err=%v calls=%d", err, f.count("user/delete"))
+		}
+		if want := time.Date(2026, 1, 1, 13, 1, 0, 0, time.UTC); !be.Until.Equal(want) {
+			t.Errorf("Until = %s, want %s (the first call's minute leaving the hour)", be.Until, want)
+		}
+		if err := c.DeleteDepartment(ctx, 2); err != nil {
+			t.Errorf("another API's budget is separate: %v", err)
+		}
+		clk.Advance(be.Until.Sub(clk.Now()))
+		if err := c.DeleteUser(ctx, "a"); err != nil {
+			t.Errorf("after the oldest minute left the hour: %v", err)
+		}
+	})
+
+	t.Run("the hourly budget waits when room comes within MaxBanWait", func(t *testing.T) {
+		f := newFake(t)
+		clk := newFakeClock(time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC))
+		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk; c.RatePerHour = 2 })
+		ctx := context.Background()
+		for range 2 {
+			if err := c.DeleteUser(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Advance(59 * time.Minute) // 12:59:30: both calls' minute leaves at 13:00
+		if err := c.DeleteUser(ctx, "a"); err != nil {
+			t.Fatalf("err = %v", err)
+		}
+		if now := clk.Now(); !now.Equal(time.Date(2026, 1, 1, 13, 0, 0, 0, time.UTC)) {
+			t.Errorf("resumed at %s, want 13:00:00", now)
+		}
+	})
+}
+
 func TestClientRateLimiter(t *testing.T) {
 	t.Run("calls beyond the per-API burst wait and are counted", func(t *testing.T) {
 		f := newFake(t)
