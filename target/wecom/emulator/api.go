@@ -62,14 +62,16 @@ var apis = map[string]apiSpec{
 	"user/batchdelete":      {post: true, write: true, okMsg: "deleted", handle: (*Server).userBatchdelete},
 	"user/get": {detail: true, okMsg: "ok", handle: (*Server).userGet, defaults: []field{
 		{"department", emptyArr}, {"order", emptyArr}, {"is_leader_in_dept", emptyArr}, {"direct_leader", emptyArr}}},
-	"user/list":          {detail: true, okMsg: "ok", defaults: []field{{"userlist", emptyArr}}, handle: (*Server).userList},
-	"user/simplelist":    {detail: true, okMsg: "ok", defaults: []field{{"userlist", emptyArr}}, handle: (*Server).userSimplelist},
-	"user/list_id":       {post: true, syncOnly: true, okMsg: "ok", defaults: []field{{"dept_user", emptyArr}}, handle: (*Server).userListID},
-	"media/upload":       {upload: true, write: false, okMsg: "", handle: (*Server).mediaUpload},
-	"batch/syncuser":     {post: true, write: true, okMsg: "ok", handle: (*Server).batchSyncuser},
-	"batch/replaceuser":  {post: true, write: true, okMsg: "ok", handle: (*Server).batchReplaceuser},
-	"batch/replaceparty": {post: true, write: true, okMsg: "ok", handle: (*Server).batchReplaceparty},
-	"batch/getresult":    {okMsg: "ok", defaults: []field{{"result", emptyArr}}, handle: (*Server).batchGetresult},
+	"user/list":                {detail: true, okMsg: "ok", defaults: []field{{"userlist", emptyArr}}, handle: (*Server).userList},
+	"user/simplelist":          {detail: true, okMsg: "ok", defaults: []field{{"userlist", emptyArr}}, handle: (*Server).userSimplelist},
+	"user/getuserid":           {post: true, okMsg: "ok", handle: (*Server).userGetuserid},
+	"user/get_userid_by_email": {post: true, okMsg: "ok", handle: (*Server).userGetuseridByEmail},
+	"user/list_id":             {post: true, syncOnly: true, okMsg: "ok", defaults: []field{{"dept_user", emptyArr}}, handle: (*Server).userListID},
+	"media/upload":             {upload: true, write: false, okMsg: "", handle: (*Server).mediaUpload},
+	"batch/syncuser":           {post: true, write: true, okMsg: "ok", handle: (*Server).batchSyncuser},
+	"batch/replaceuser":        {post: true, write: true, okMsg: "ok", handle: (*Server).batchReplaceuser},
+	"batch/replaceparty":       {post: true, write: true, okMsg: "ok", handle: (*Server).batchReplaceparty},
+	"batch/getresult":          {okMsg: "ok", defaults: []field{{"result", emptyArr}}, handle: (*Server).batchGetresult},
 }
 
 // countsAsWrite lists the APIs Stats.Writes counts: every call that can
@@ -292,15 +294,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api string) {
 		s.stats.Writes++
 	}
 	resp, fault := s.handleLocked(r, api, spec, ip, raw, file, readErr)
+	status := http.StatusBadGateway
+	if fault == FaultHTTP5xx && s.rng.IntN(2) == 1 {
+		status = http.StatusServiceUnavailable
+	}
 	s.mu.Unlock()
 
 	switch fault {
 	case FaultHTTP5xx:
-		if s.rngStatus() {
-			w.WriteHeader(http.StatusBadGateway)
-		} else {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
+		w.WriteHeader(status)
 		return
 	case FaultDrop:
 		if hj, ok := w.(http.Hijacker); ok {
@@ -312,12 +314,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api string) {
 		panic(http.ErrAbortHandler)
 	}
 	writeJSON(w, resp)
-}
-
-func (s *Server) rngStatus() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rng.IntN(2) == 0
 }
 
 // handleLocked runs the checks in the real server's order (token before

@@ -353,3 +353,29 @@ func TestUserListID(t *testing.T) {
 		}
 	})
 }
+
+func TestUserLookups(t *testing.T) {
+	e := newEnv(t, Options{})
+	expect(t, e.post("user/create", m{"userid": "Zhao", "name": "Zhao", "mobile": "+86 13800000001",
+		"email": "zhao@example.com", "biz_mail": "zhao@corp.example.com"}), 0)
+	for _, c := range []struct {
+		name, api string
+		body      m
+		want      int
+	}{
+		{"0: getuserid by mobile without +86", "user/getuserid", m{"mobile": "13800000001"}, 0},
+		{"46004: getuserid for an unknown mobile", "user/getuserid", m{"mobile": "13900000000"}, 46004},
+		{"40058: getuserid without mobile", "user/getuserid", m{}, 40058},
+		{"0: get_userid_by_email, company mail by default", "user/get_userid_by_email", m{"email": "ZHAO@corp.example.com"}, 0},
+		{"0: get_userid_by_email, personal mail with email_type 2", "user/get_userid_by_email", m{"email": "zhao@example.com", "email_type": 2}, 0},
+		{"46004: personal mail looked up as company mail", "user/get_userid_by_email", m{"email": "zhao@example.com"}, 46004},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.post(c.api, c.body)
+			expect(t, r, c.want)
+			if c.want == 0 && r.str("userid") != "Zhao" {
+				t.Fatalf("userid %q", r.str("userid"))
+			}
+		})
+	}
+}

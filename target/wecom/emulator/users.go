@@ -787,3 +787,47 @@ func (s *Server) userListID(c *call) (obj, *apiErr) {
 	}
 	return obj{{"next_cursor", next}, {"dept_user", rows}}, nil
 }
+
+// userGetuserid is user/getuserid: mobile to userid, compared like the
+// uniqueness rule (46004 when nobody has it).
+func (s *Server) userGetuserid(c *call) (obj, *apiErr) {
+	mobile, _, ok := c.b.str("mobile")
+	mobile = strings.TrimSpace(mobile)
+	if !ok || mobile == "" {
+		return nil, errf(40058, "mobile missing")
+	}
+	if !validMobile(mobile) {
+		return nil, errf(60103, "mobile invalid: %s", mobile)
+	}
+	key, found := s.dir.mobiles[normMobile(mobile)]
+	if !found {
+		return nil, errc(46004)
+	}
+	return obj{{"userid", s.dir.users[key].u.UserID}}, nil
+}
+
+// userGetuseridByEmail is user/get_userid_by_email: email_type 1 (the
+// default) searches biz_mail, 2 the personal email.
+func (s *Server) userGetuseridByEmail(c *call) (obj, *apiErr) {
+	email, _, ok := c.b.str("email")
+	email = strings.TrimSpace(email)
+	if !ok || email == "" {
+		return nil, errf(40058, "email missing")
+	}
+	typ, present, ok := c.b.int("email_type")
+	if !present {
+		typ = 1
+	}
+	index := s.dir.bizMails
+	switch {
+	case !ok || (typ != 1 && typ != 2):
+		return nil, errf(40058, "invalid email_type, want 1 or 2")
+	case typ == 2:
+		index = s.dir.emails
+	}
+	key, found := index[strings.ToLower(email)]
+	if !found {
+		return nil, errc(46004)
+	}
+	return obj{{"userid", s.dir.users[key].u.UserID}}, nil
+}

@@ -304,6 +304,7 @@ var errMessages = map[int]string{
 	45024:  "account number exceeds limit",
 	45026:  "trigger delete user protection",
 	45033:  "api concurrent out of limit",
+	46004:  "user no exist",
 	48002:  "api forbidden",
 	48009:  "api forbidden for contact assistant",
 	50100:  "invalid cursor",
