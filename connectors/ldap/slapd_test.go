@@ -253,6 +253,24 @@ func TestSlapdFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("cancelling the context mid-read fails the read", func(t *testing.T) {
+		s := testservers.StartSlapd(t, testservers.SlapdOptions{Seed: seed})
+		c := slapdConfig(s)
+		c.PageSize = 100
+		src := openSource(t, c)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		src.afterPage = func(page int) {
+			if page == 2 {
+				cancel()
+			}
+		}
+		b, err := src.List(ctx)
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrRead) {
+			t.Fatalf("err = %v (batch %v), want a cancelled ErrRead", err, b)
+		}
+	})
+
 	t.Run("an unreachable server fails the read", func(t *testing.T) {
 		s := testservers.StartSlapd(t, testservers.SlapdOptions{Seed: seed})
 		c := slapdConfig(s)
