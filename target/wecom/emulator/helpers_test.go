@@ -42,7 +42,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	emu   *Server
 	srv   *httptest.Server
 	clock *fakeClock
@@ -190,7 +190,7 @@ func (e *env) upload(typ, field, filename string, data []byte) resp {
 }
 
 // expect fails unless r has errcode want.
-func expect(t *testing.T, r resp, want int) {
+func expect(t testing.TB, r resp, want int) {
 	t.Helper()
 	if r.code() != want {
 		t.Fatalf("errcode %d, want %d: %v", r.code(), want, r)
