@@ -54,8 +54,8 @@ const (
 )
 
 // sambaPidFile records the DC this package started (pid and dir), so that a
-// later run can kill a DC left behind by a crashed test binary, and only
-// that one.
+// later run can kill a DC left behind by a crashed test binary (one that
+// escaped Pdeathsig, e.g. a helper that reparented), and only that one.
 var sambaPidFile = filepath.Join(os.TempDir(), "orgsync-testservers-samba.pid")
 
 // SambaUsable reports why a Samba DC cannot be started here (nil: it can).
@@ -215,8 +215,7 @@ func clearLeftoverSamba() error {
 	if err != nil || len(lines) < 2 || pid <= 1 {
 		return fmt.Errorf("port 389 is in use and %s is malformed", sambaPidFile)
 	}
-	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if !bytes.Contains(cmdline, []byte("samba")) || !bytes.Contains(cmdline, []byte(lines[1])) {
+	if !ownedSamba(pid, lines[1]) {
 		return fmt.Errorf("port 389 is in use by a process these helpers did not start (pid file names %d)", pid)
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -230,6 +229,27 @@ func clearLeftoverSamba() error {
 	}
 	_ = os.Remove(sambaPidFile)
 	return nil
+}
+
+// ownedSamba reports whether pid is a samba process working on dir: its
+// comm is "samba" and it holds a file under dir open. (Samba rewrites its
+// command line into "samba: root process", so that cannot tell.)
+func ownedSamba(pid int, dir string) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "samba" || dir == "" {
+		return false
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil &&
+			strings.HasPrefix(target, strings.TrimSuffix(dir, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // writeTestPKI writes ca.pem, cert.pem and key.pem (mode 0600, as samba
