@@ -228,6 +228,10 @@ func clearLeftoverSamba() error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	_ = os.Remove(sambaPidFile)
+	// The crashed run could not remove its provisioning dir either.
+	if filepath.Dir(lines[1]) == filepath.Clean(os.TempDir()) && strings.HasPrefix(filepath.Base(lines[1]), "orgsync-samba-") {
+		_ = os.RemoveAll(lines[1])
+	}
 	return nil
 }
 
