@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/orgsync/orgsync/engine"
+	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/state"
+)
+
+// openEngine loads the config, builds and opens the engine. Config problems
+// exit 2; a locked state store exits 1.
+func openEngine(ctx context.Context, g *globals, path string) (*engine.Engine, *zap.Logger, error) {
+	log, err := g.logger()
+	if err != nil {
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	if path == "" {
+		return nil, nil, withExit(ExitUsage, errors.New("no config: pass -c FILE (see 'orgsync validate --help')"))
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	e, err := engine.Build(cfg, log)
+	if err != nil {
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	if err := e.Open(ctx); err != nil {
+		if errors.Is(err, state.ErrLocked) {
+			return nil, nil, withExit(ExitFailed, err)
+		}
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	return e, log, nil
+}
+
+// signalContext is cancelled on SIGINT/SIGTERM so a run stops at a change
+// boundary, journaled.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func addConfigFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "config", "c", "", "configuration file (YAML); required")
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var cfgPath string
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "validate -c FILE",
+		Short: "Check a configuration: syntax, rules, then connectivity (sources readable, WeCom token obtainable)",
+		Long: `validate checks, in order, and reports every problem it finds:
+
+  1. the YAML (unknown keys are errors) and every value, with file:line;
+  2. each source's config and every mapping rule (expressions are compiled);
+  3. unless --offline: that each source can be read, and that the WeCom secret
+     gets a token and can read the managed department tree.
+
+Nothing is written to WeCom or to the state store.`,
+		Example: `  orgsync validate -c /etc/orgsync/orgsync.yaml
+  orgsync validate -c orgsync.yaml --offline    # syntax and rules only`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			e, err := engine.Build(cfg, log)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			fmt.Fprintf(g.stdout, "config %s: ok (%d sources, mapping compiled)\n", cfgPath, len(cfg.Sources))
+			if offline {
+				return nil
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			checks, err := e.Check(ctx)
+			for _, c := range checks {
+				fmt.Fprintln(g.stdout, c)
+			}
+			if err != nil {
+				return withExit(ExitFailed, err)
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&offline, "offline", false, "check syntax and rules only; contact no source and not WeCom")
+	return cmd
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var cfgPath, out, output string
+	var allow int
+	cmd := &cobra.Command{
+		Use:   "plan -c FILE [--out plan.json] [--output text|json]",
+		Short: "Show what a sync would change, writing nothing",
+		Long: `plan reads the sources and WeCom, computes the changes a sync would make and
+runs the safety guard, then prints them: counts first, then each change with
+before → after and the reason. Nothing is written to WeCom or the state store.
+
+Save it with --out and apply exactly that reviewed plan later with
+'orgsync sync --plan FILE' (which refuses if anything changed meanwhile).
+
+Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
+		Example: `  orgsync plan -c orgsync.yaml
+  orgsync plan -c orgsync.yaml --out tonight.json && orgsync sync -c orgsync.yaml --plan tonight.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			e, _, err := openEngine(ctx, g, cfgPath)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			p, err := e.Prepare(ctx, allow)
+			if err != nil {
+				return withExit(ExitFailed, err)
+			}
+			if out != "" {
+				b, _ := json.MarshalIndent(p.Changes, "", "  ")
+				if err := os.WriteFile(out, append(b, '\n'), 0o640); err != nil {
+					return withExit(ExitFailed, err)
+				}
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(g.stdout)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(map[string]any{"changes": p.Changes, "rejected": p.Rejected, "source_problems": p.Problems, "refusal": refusalText(p.Refusal)})
+			default:
+				printPlan(g.stdout, p)
+				if out != "" {
+					fmt.Fprintf(g.stdout, "\nplan saved to %s; apply it with: orgsync sync -c %s --plan %s\n", out, cfgPath, out)
+				}
+			}
+			if p.Refusal != nil {
+				return withExit(ExitRefused, p.Refusal)
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&out, "out", "", "also save the plan as JSON to this file, for 'sync --plan'")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "plan as if up to N disables+deletes over the thresholds were approved")
+	return cmd
+}
+
+func refusalText(r *plan.RefusedError) string {
+	if r == nil {
+		return ""
+	}
+	return r.Reason
+}
+
+func newSyncCmd(g *globals) *cobra.Command {
+	var cfgPath, planFile, output string
+	var dry bool
+	var allow int
+	cmd := &cobra.Command{
+		Use:   "sync -c FILE [--plan plan.json] [--dry-run] [--output text|json]",
+		Short: "Run one full sync: read, map, plan, guard, apply, record",
+		Long: `sync runs one full sync and records it in the state store (see 'orgsync history').
+
+Safety: a source that fails or reads incompletely holds every disable and
+delete (creates and updates still go ahead); disables/deletes over
+policy.max_disables / policy.max_deletes refuse the whole run (exit 3) until
+an admin approves it with --allow-destructive N; only members orgsync created
+or adopted are ever changed; every call is journaled, so an interrupted run
+(even kill -9) converges on the next run without duplicates.
+
+Exit codes: 0 success, 1 the run or some changes failed, 2 usage or config
+error, 3 refused by the guard (or --plan no longer matches).`,
+		Example: `  orgsync sync -c /etc/orgsync/orgsync.yaml
+  orgsync sync -c orgsync.yaml --dry-run
+  orgsync sync -c orgsync.yaml --allow-destructive 40     # approve a big leaver night
+  orgsync sync -c orgsync.yaml --plan reviewed.json --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			e, log, err := openEngine(ctx, g, cfgPath)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			opts := engine.Options{DryRun: dry, AllowDestructive: allow}
+			if planFile != "" {
+				b, err := os.ReadFile(planFile)
+				if err != nil {
+					return withExit(ExitUsage, err)
+				}
+				var ch plan.Changes
+				if err := json.Unmarshal(b, &ch); err != nil {
+					return withExit(ExitUsage, fmt.Errorf("plan file %s: %w", planFile, err))
+				}
+				opts.Plan = &ch
+			}
+			bar := newProgress(g.stderr)
+			opts.Progress = bar.update
+			rep, err := e.RunOnce(ctx, opts)
+			bar.done()
+			if rep != nil {
+				switch output {
+				case "json":
+					enc := json.NewEncoder(g.stdout)
+					enc.SetEscapeHTML(false)
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(rep)
+				default:
+					if rep.Plan != nil && (dry || output == "text") {
+						printChanges(g.stdout, rep.Plan, 50)
+					}
+					printReport(g.stdout, rep)
+				}
+			}
+			if err != nil {
+				log.Debug("sync ended with an error", zap.Error(err))
+				var refused *plan.RefusedError
+				if errors.As(err, &refused) || errors.Is(err, engine.ErrDrift) {
+					return withExit(ExitRefused, err)
+				}
+				return withExit(ExitFailed, err)
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&planFile, "plan", "", "apply exactly this reviewed plan (from 'plan --out'); refuse if the world changed since")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "compute and guard the plan, print it, write nothing")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json (the run report)")
+	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "approve up to N disables+deletes over the max_disables/max_deletes thresholds for this run")
+	return cmd
+}
+
+// progress draws a one-line progress bar on a terminal; elsewhere it stays
+// silent (the logs carry progress).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	mu    sync.Mutex
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) update(done, total int) {
+	if !p.tty || total == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if done < total && time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	filled := width * done / total
+	fmt.Fprintf(p.w, "\rapplying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
+	p.drawn = true
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

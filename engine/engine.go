@@ -1,0 +1,511 @@
+// Package engine runs one sync: read target and state → settle what a killed
+// run left pending → read sources → map → plan → guard → apply → record.
+// RunOnce is the only thing that runs a sync; the CLI's plan stops after the
+// guard, sync runs everything, and the daemon calls RunOnce on schedule.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/connectors/registry"
+	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/mapping"
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/state"
+	"github.com/orgsync/orgsync/target/wecom"
+)
+
+// Run statuses (the report's "status").
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusRefused   = "refused"
+)
+
+// ErrDrift is returned by RunOnce with Options.Plan when the world changed
+// since the reviewed plan was made.
+var ErrDrift = errors.New("the reviewed plan no longer matches: sources or WeCom changed since it was made")
+
+type namedSource struct {
+	name string
+	src  connectors.Source
+}
+
+// Engine holds what a run needs, built once from a config.
+type Engine struct {
+	cfg     *config.File
+	log     *zap.Logger
+	sources []namedSource
+	mapper  *mapping.Mapper
+	client  *wecom.Client
+	store   *state.Store
+	policy  plan.Policy
+	maxDis  plan.Threshold
+	maxDel  plan.Threshold
+	now     func() time.Time
+	mu      sync.Mutex // one run at a time per engine
+	// wrapJournal, in tests, interposes on the journal (crash injection).
+	wrapJournal func(*state.Store) wecom.Journal
+}
+
+// Build validates everything a config names that config.Load cannot
+// (source configs, mapping rules) and reports every problem at once as
+// config.Problems. It opens nothing.
+func Build(cfg *config.File, log *zap.Logger) (*Engine, error) {
+	e := &Engine{cfg: cfg, log: log, now: time.Now}
+	var probs config.Problems
+	for i, s := range cfg.Sources {
+		c, err := registry.Decode(s.Type, &s.Config)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("sources.%d (%s, line %d): %v", i, s.Name, s.Line, err))
+			continue
+		}
+		src, err := c.Open(s.Name, log.Named("source").With(zap.String("source", s.Name)))
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("sources.%d (%s): %v", i, s.Name, err))
+			continue
+		}
+		e.sources = append(e.sources, namedSource{name: s.Name, src: src})
+	}
+	if m, err := compileMapping(cfg); err != nil {
+		probs = append(probs, err.Error())
+	} else {
+		e.mapper = m
+	}
+	p := cfg.Policy
+	e.policy = plan.Policy{
+		Mode: plan.Mode(p.Mode), Leavers: p.Leavers, DeleteAfter: p.DeleteAfter.D(),
+		Protected: p.Protected, RootDepartmentID: cfg.Target.Config.RootDepartmentID,
+	}
+	for _, a := range p.Adopt {
+		if a == "userid" {
+			e.policy.AdoptUserID = true
+		}
+	}
+	var err error
+	if e.maxDis, err = plan.ParseThreshold(p.MaxDisables); err != nil {
+		probs = append(probs, "policy.max_disables: "+err.Error())
+	}
+	if e.maxDel, err = plan.ParseThreshold(p.MaxDeletes); err != nil {
+		probs = append(probs, "policy.max_deletes: "+err.Error())
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return e, nil
+}
+
+// compileMapping decodes the mapping block strictly and compiles its rules;
+// relative file paths in it resolve against the config file's directory.
+func compileMapping(cfg *config.File) (*mapping.Mapper, error) {
+	mc, err := mapping.Decode(&cfg.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	mc.BaseDir = filepath.Dir(cfg.Path)
+	m, err := mapping.Compile(mc)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	return m, nil
+}
+
+// Open connects the engine to WeCom (client; no call yet) and opens the
+// state store (taking its lock).
+func (e *Engine) Open(ctx context.Context) error {
+	if err := e.openClient(); err != nil {
+		return err
+	}
+	st, err := state.Open(ctx, e.cfg.State.Path)
+	if err != nil {
+		return err
+	}
+	e.store = st
+	return nil
+}
+
+func (e *Engine) openClient() error {
+	if e.client != nil {
+		return nil
+	}
+	secret, err := e.cfg.WeComSecret()
+	if err != nil {
+		return err
+	}
+	t := e.cfg.Target.Config
+	c, err := wecom.New(wecom.Config{
+		BaseURL: t.BaseURL, CorpID: t.CorpID, Secret: secret,
+		RatePerMinute: t.RatePerMinute, Concurrency: t.Concurrency, Timeout: t.Timeout.D(),
+	}, e.log.Named("wecom"))
+	if err != nil {
+		return fmt.Errorf("wecom client: %w", err)
+	}
+	e.client = c
+	return nil
+}
+
+// Close releases the state store.
+func (e *Engine) Close() error {
+	if e.store != nil {
+		return e.store.Close()
+	}
+	return nil
+}
+
+// Store exposes the state store (history, explain).
+func (e *Engine) Store() *state.Store { return e.store }
+
+// Client exposes the WeCom client (validate's connectivity check, metrics).
+func (e *Engine) Client() *wecom.Client { return e.client }
+
+// SetClock replaces the engine's clock (tests of leaver clocks).
+func (e *Engine) SetClock(now func() time.Time) {
+	e.now = now
+	if e.store != nil {
+		e.store.SetClock(now)
+	}
+}
+
+// Options change one run.
+type Options struct {
+	DryRun           bool          // plan and guard only; nothing written to WeCom or state
+	AllowDestructive int           // approve up to N disables+deletes over the thresholds
+	Plan             *plan.Changes // apply exactly this reviewed plan; refuse on drift
+	Progress         func(done, total int)
+}
+
+// Prepared is a computed, guarded plan and what went into it.
+type Prepared struct {
+	Changes  *plan.Changes
+	Desired  model.Org
+	Rejected []mapping.RecordError
+	Problems []string       // source errors and incomplete reads
+	Records  map[string]int // records read per source
+	Refusal  *plan.RefusedError
+	Shadow   *state.Shadow
+	Current  plan.Current
+}
+
+// Prepare reads everything and computes the guarded plan, writing nothing.
+func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, error) {
+	shadow, err := e.store.LoadShadow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := e.loadCurrent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.prepare(ctx, shadow, cur, allowDestructive)
+}
+
+func (e *Engine) prepare(ctx context.Context, shadow *state.Shadow, cur plan.Current, allowDestructive int) (*Prepared, error) {
+	p := &Prepared{Shadow: shadow, Current: cur, Records: map[string]int{}}
+	batches := e.readSources(ctx, p)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	desired, rejected := e.mapper.Map(batches)
+	p.Desired, p.Rejected = desired, rejected
+	protected := map[string]bool{}
+	for _, r := range rejected {
+		if r.Key != "" {
+			protected[r.Key] = true
+		}
+		if r.UserID != "" {
+			protected[model.UserIDKey(r.UserID)] = true
+		}
+	}
+	p.Changes = plan.Calculate(plan.Input{
+		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
+		Policy: e.policy, Now: e.now(),
+	})
+	err := plan.Guard(p.Changes, plan.GuardInput{
+		SourceProblems: p.Problems, DesiredPeople: len(desired.People) + len(rejected),
+		ManagedMembers: len(shadow.Members), MaxDisables: e.maxDis, MaxDeletes: e.maxDel,
+		AllowDestructive: allowDestructive,
+	})
+	var refused *plan.RefusedError
+	if errors.As(err, &refused) {
+		p.Refusal = refused
+	} else if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readSources reads every source concurrently. A failed or incomplete
+// source adds a problem (which holds all disables and deletes) and
+// contributes what it has only if it returned a batch.
+func (e *Engine) readSources(ctx context.Context, p *Prepared) []*connectors.Batch {
+	batches := make([]*connectors.Batch, len(e.sources))
+	errs := make([]error, len(e.sources))
+	var wg sync.WaitGroup
+	for i, s := range e.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			b, err := s.src.List(ctx)
+			batches[i], errs[i] = b, err
+			n := 0
+			if b != nil {
+				n = len(b.Records)
+			}
+			e.log.Info("source read", zap.String("source", s.name), zap.Int("records", n), zap.Duration("took", time.Since(start)), zap.Error(err))
+		}()
+	}
+	wg.Wait()
+	var out []*connectors.Batch
+	for i, s := range e.sources {
+		b, err := batches[i], errs[i]
+		switch {
+		case err != nil:
+			p.Problems = append(p.Problems, fmt.Sprintf("%s: %v", s.name, err))
+			continue
+		case b == nil:
+			p.Problems = append(p.Problems, fmt.Sprintf("%s: no data", s.name))
+			continue
+		case !b.Complete:
+			p.Problems = append(p.Problems, fmt.Sprintf("%s: incomplete read: %s", s.name, b.Incomplete))
+		}
+		if b.Source == "" {
+			b.Source = s.name
+		}
+		p.Records[s.name] = len(b.Records)
+		for _, w := range b.Warnings {
+			e.log.Warn("source warning", zap.String("source", s.name), zap.String("warning", w))
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// loadCurrent reads WeCom's state within the managed scope through the two
+// reads the 2022 restrictions leave open (department/simplelist,
+// user/list_id), plus department names when full reads are configured.
+func (e *Engine) loadCurrent(ctx context.Context) (plan.Current, error) {
+	root := e.cfg.Target.Config.RootDepartmentID
+	refs, err := e.client.DepartmentSimpleList(ctx, root)
+	if err != nil {
+		return plan.Current{}, fmt.Errorf("read WeCom departments: %w", err)
+	}
+	cur := plan.Current{Departments: make(map[int]plan.CurrentDept, len(refs)), Members: map[string]*plan.CurrentMember{}}
+	for _, r := range refs {
+		cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
+	}
+	if _, ok := cur.Departments[root]; !ok {
+		return plan.Current{}, fmt.Errorf("the managed root department %d does not exist in WeCom (target.config.root_department_id)", root)
+	}
+	if e.cfg.Target.Config.FullReads {
+		full, err := e.client.ListDepartments(ctx, root)
+		if err != nil {
+			return plan.Current{}, fmt.Errorf("read WeCom department names (full_reads: true): %w", err)
+		}
+		for _, d := range full {
+			if c, ok := cur.Departments[d.ID]; ok {
+				c.Name = d.Name
+				cur.Departments[d.ID] = c
+			}
+		}
+	}
+	err = e.client.ListUserIDPages(ctx, 10000, func(rows []wecom.DeptUser) error {
+		for _, r := range rows {
+			if _, ok := cur.Departments[r.Department]; !ok {
+				continue // outside the managed scope
+			}
+			k := model.UserIDKey(r.UserID)
+			m := cur.Members[k]
+			if m == nil {
+				m = &plan.CurrentMember{UserID: r.UserID}
+				cur.Members[k] = m
+			}
+			m.Departments = append(m.Departments, r.Department)
+		}
+		return nil
+	})
+	if err != nil {
+		return plan.Current{}, fmt.Errorf("read WeCom members: %w", err)
+	}
+	return cur, nil
+}
+
+// settlePending resolves journal entries a killed run left pending: a
+// create whose object now exists in WeCom was made by that run (department
+// ids are assigned by orgsync, so they are recognisable); anything else is
+// settled as failed and simply planned again, which is idempotent.
+func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, error) {
+	pend, err := e.store.Pending(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, en := range pend {
+		status, mut := state.StatusFailed, state.Mutation{}
+		switch plan.Op(en.Op) {
+		case plan.OpUserCreate:
+			if cur.Members[model.UserIDKey(en.Object)] != nil {
+				var p model.Person
+				if json.Unmarshal(en.After, &p) == nil && p.UserID != "" {
+					status, mut = state.StatusResolved, state.Mutation{PutMember: &state.Member{Person: p}}
+				}
+			}
+		case plan.OpDeptCreate:
+			var d model.Department
+			if json.Unmarshal(en.After, &d) == nil && d.ID > 0 {
+				if _, ok := cur.Departments[d.ID]; ok {
+					status, mut = state.StatusResolved, state.Mutation{PutDept: &state.Dept{Department: d}}
+				}
+			}
+		case plan.OpUserDelete:
+			if cur.Members[model.UserIDKey(en.Object)] == nil {
+				status, mut = state.StatusResolved, state.Mutation{DeleteMember: en.Object}
+			}
+		case plan.OpDeptDelete:
+			var d model.Department
+			if json.Unmarshal(en.Before, &d) == nil {
+				if _, ok := cur.Departments[d.ID]; !ok {
+					status, mut = state.StatusResolved, state.Mutation{DeleteDept: en.Object}
+				}
+			}
+		}
+		if err := e.store.Resolve(ctx, en.ID, status, mut); err != nil {
+			return 0, err
+		}
+		e.log.Info("settled a change left pending by an interrupted run", zap.String("op", en.Op), zap.String("object", en.Object), zap.String("status", status))
+	}
+	return len(pend), nil
+}
+
+// RunOnce runs one sync and records it. The returned report is never nil
+// once the state store is open; err is set when the run failed as a whole.
+// A guard refusal returns the report with status refused and a
+// *plan.RefusedError.
+func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	started := e.now()
+	callsBefore := apiCalls(e.client.Stats())
+	rep := &Report{StartedAt: started, DryRun: o.DryRun, Changes: map[string]int{}}
+	finish := func(status string, err error) (*Report, error) {
+		rep.Status = status
+		rep.FinishedAt = e.now()
+		rep.APICalls = apiCalls(e.client.Stats()) - callsBefore
+		if err != nil && rep.Error == "" {
+			rep.Error = err.Error()
+		}
+		if !o.DryRun && rep.RunID != 0 {
+			if ferr := e.store.FinishRun(context.WithoutCancel(ctx), rep.RunID, status, rep); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+		return rep, err
+	}
+	if !o.DryRun {
+		id, err := e.store.StartRun(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.RunID = id
+	}
+	cur, err := e.loadCurrent(ctx)
+	if err != nil {
+		return finish(StatusFailed, err)
+	}
+	if !o.DryRun {
+		if n, err := e.settlePending(ctx, cur); err != nil {
+			return finish(StatusFailed, err)
+		} else if n > 0 {
+			rep.Settled = n
+		}
+	}
+	shadow, err := e.store.LoadShadow(ctx)
+	if err != nil {
+		return finish(StatusFailed, err)
+	}
+	prep, err := e.prepare(ctx, shadow, cur, o.AllowDestructive)
+	if err != nil {
+		return finish(StatusFailed, err)
+	}
+	rep.fill(prep)
+	if o.Plan != nil && !samePlan(o.Plan, prep.Changes) {
+		rep.Refusal = ErrDrift.Error()
+		return finish(StatusRefused, ErrDrift)
+	}
+	if prep.Refusal != nil {
+		rep.Refusal = prep.Refusal.Reason
+		return finish(StatusRefused, prep.Refusal)
+	}
+	if o.DryRun {
+		for op, n := range prep.Changes.Counts() {
+			rep.Changes[string(op)] = n
+		}
+		return finish(StatusSucceeded, nil)
+	}
+	var journal wecom.Journal = e.store
+	if e.wrapJournal != nil {
+		journal = e.wrapJournal(e.store)
+	}
+	ap := &wecom.Applier{
+		Client: e.client, Journal: journal, Log: e.log.Named("apply"), RunID: rep.RunID,
+		Shadow: shadow, RootID: e.cfg.Target.Config.RootDepartmentID, Invite: e.cfg.Policy.Invite,
+		Concurrency: e.cfg.Target.Config.Concurrency, Now: e.now, Progress: o.Progress,
+	}
+	res, err := ap.Apply(ctx, prep.Changes)
+	for op, n := range res.Done {
+		rep.Changes[string(op)] = n
+	}
+	rep.Failures, rep.Pending = res.Failed, res.Pending
+	rep.Failed = len(res.Failed)
+	if err != nil {
+		return finish(StatusFailed, err)
+	}
+	if ctx.Err() != nil {
+		return finish(StatusFailed, ctx.Err())
+	}
+	if rep.Failed > 0 {
+		return finish(StatusFailed, fmt.Errorf("%d of %d changes failed", rep.Failed, prep.Changes.Total()))
+	}
+	return finish(StatusSucceeded, nil)
+}
+
+// samePlan reports whether a reviewed plan equals a fresh one in every
+// change (notices aside).
+func samePlan(a, b *plan.Changes) bool {
+	strip := func(c *plan.Changes) []byte {
+		cp := *c
+		cp.Notices = nil
+		j, _ := json.Marshal(cp)
+		var v any
+		_ = json.Unmarshal(j, &v)
+		out, _ := json.Marshal(v)
+		return out
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+// apiCalls counts every HTTP attempt the client made (answered or not).
+func apiCalls(s wecom.Stats) int {
+	n := 0
+	for _, m := range []map[string]map[int]int{s.Calls, s.HTTPStatus} {
+		for _, codes := range m {
+			for _, c := range codes {
+				n += c
+			}
+		}
+	}
+	for _, c := range s.TransportErrors {
+		n += c
+	}
+	return n
+}

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
+)
+
+// Explain tells, line by line, what the prepared plan does with one person
+// (by source key or userid) and why.
+func Explain(p *Prepared, who, cfgPath string) []string {
+	var out []string
+	say := func(f string, a ...any) { out = append(out, fmt.Sprintf(f, a...)) }
+	uk := model.UserIDKey(who)
+	var person *model.Person
+	for i := range p.Desired.People {
+		q := &p.Desired.People[i]
+		if q.Key == who || model.UserIDKey(q.UserID) == uk {
+			person = q
+			break
+		}
+	}
+	userid := who
+	if person != nil {
+		userid = person.UserID
+		say("source record: %s (key %s)", person.Origin, person.Key)
+		b, _ := json.MarshalIndent(person, "  ", "  ")
+		say("mapped to:\n  %s", b)
+	}
+	for _, r := range p.Rejected {
+		if r.Key == who || (r.UserID != "" && model.UserIDKey(r.UserID) == uk) {
+			say("REJECTED record: %s", r.Error())
+			say("  its WeCom member (if any) is protected: left exactly as it is until the record is fixed")
+			if r.UserID != "" {
+				userid = r.UserID
+			}
+		}
+	}
+	k := model.UserIDKey(userid)
+	if m := p.Shadow.Members[k]; m != nil {
+		state := "enabled"
+		if !m.Person.Enabled {
+			state = "disabled"
+			if !m.DisabledAt.IsZero() {
+				state += " since " + m.DisabledAt.UTC().Format("2006-01-02")
+			}
+		}
+		how := "created by orgsync"
+		if m.Adopted {
+			how = "adopted by orgsync"
+		}
+		say("orgsync manages WeCom member %s (%s), last applied: %s, departments [%s]", m.Person.UserID, how, state, strings.Join(m.Person.Departments, ", "))
+	} else {
+		say("orgsync does not manage a WeCom member %q", userid)
+	}
+	if c := p.Current.Members[k]; c != nil {
+		say("WeCom now has %s in department ids %v", c.UserID, c.Departments)
+	} else {
+		say("WeCom now has no member %q in the managed scope", userid)
+	}
+	found := false
+	for _, l := range [][]plan.UserChange{p.Changes.UserCreates, p.Changes.UserUpdates, p.Changes.UserMoves, p.Changes.UserEnables, p.Changes.UserDisables, p.Changes.UserDeletes} {
+		for _, u := range l {
+			if model.UserIDKey(u.UserID) == k || (person != nil && u.Key == person.Key) {
+				found = true
+				extra := ""
+				if len(u.Fields) > 0 {
+					extra = " fields " + strings.Join(u.Fields, ", ")
+				}
+				say("next sync: %s%s, because %s", u.Op, extra, u.Reason)
+			}
+		}
+	}
+	for _, h := range p.Changes.Held {
+		if model.UserIDKey(h.Object) == k {
+			found = true
+			say("next sync: %s HELD by the guard: %s", h.Op, h.Reason)
+		}
+	}
+	for _, n := range p.Changes.Notices {
+		if model.UserIDKey(n.Object) == k {
+			found = true
+			say("note: %s", n.Msg)
+		}
+	}
+	if !found {
+		switch {
+		case person == nil && p.Shadow.Members[k] == nil:
+			say("next sync: nothing; %q is in no source and not managed by orgsync (see 'orgsync plan -c %s' for the full picture)", who, cfgPath)
+		default:
+			say("next sync: no change; WeCom already matches the source")
+		}
+	}
+	if p.Refusal != nil {
+		say("note: the guard would refuse this run as a whole: %s", p.Refusal.Reason)
+	}
+	return out
+}
+
+// Check tests connectivity for `validate`: each source is read, and WeCom
+// answers with the configured secret. It returns a line per check and an
+// error if any failed.
+func (e *Engine) Check(ctx context.Context) ([]string, error) {
+	var lines []string
+	var failed []string
+	for _, s := range e.sources {
+		b, err := s.src.List(ctx)
+		switch {
+		case err != nil:
+			lines = append(lines, fmt.Sprintf("source %s: FAILED: %v", s.name, err))
+			failed = append(failed, s.name)
+		case !b.Complete:
+			lines = append(lines, fmt.Sprintf("source %s: INCOMPLETE: %s (%d records)", s.name, b.Incomplete, len(b.Records)))
+			failed = append(failed, s.name)
+		default:
+			lines = append(lines, fmt.Sprintf("source %s: ok, %d records from %s", s.name, len(b.Records), b.Location))
+		}
+	}
+	if err := e.openClient(); err != nil {
+		return append(lines, "wecom: FAILED: "+err.Error()), err
+	}
+	root := e.cfg.Target.Config.RootDepartmentID
+	refs, err := e.client.DepartmentSimpleList(ctx, root)
+	if err != nil {
+		lines = append(lines, fmt.Sprintf("wecom %s: FAILED: %v", e.cfg.Target.Config.BaseURL, err))
+		failed = append(failed, "wecom")
+	} else {
+		lines = append(lines, fmt.Sprintf("wecom %s: ok, token obtained, %d departments under the managed root %d", e.cfg.Target.Config.BaseURL, len(refs), root))
+	}
+	if len(failed) > 0 {
+		return lines, fmt.Errorf("checks failed: %s", strings.Join(failed, ", "))
+	}
+	return lines, nil
+}

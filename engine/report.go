@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/orgsync/orgsync/mapping"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/target/wecom"
+)
+
+// Report is the outcome of one run; `--output json` prints it and the state
+// store keeps it. Its top-level shape is a stable interface for scripts.
+type Report struct {
+	RunID           int64          `json:"run_id"`
+	Status          string         `json:"status"` // succeeded | failed | refused
+	DryRun          bool           `json:"dry_run,omitempty"`
+	StartedAt       time.Time      `json:"started_at"`
+	FinishedAt      time.Time      `json:"finished_at"`
+	Changes         map[string]int `json:"changes"` // applied (planned, for a dry run) per op
+	Held            int            `json:"held"`
+	Failed          int            `json:"failed"`
+	RejectedRecords int            `json:"rejected_records"`
+	APICalls        int            `json:"api_calls"`
+	Unowned         int            `json:"unowned_members"`
+	Settled         int            `json:"settled_pending,omitempty"`
+	SourceRecords   map[string]int `json:"source_records"`
+	SourceProblems  []string       `json:"source_problems,omitempty"`
+	Refusal         string         `json:"refusal,omitempty"`
+	Error           string         `json:"error,omitempty"`
+
+	HeldChanges []plan.Held           `json:"held_changes,omitempty"`
+	Failures    []wecom.ItemResult    `json:"failures,omitempty"`
+	Pending     []wecom.ItemResult    `json:"pending,omitempty"`
+	Rejected    []mapping.RecordError `json:"rejected,omitempty"`
+
+	Plan *plan.Changes `json:"-"`
+}
+
+// maxListed bounds the per-item lists kept in a report.
+const maxListed = 200
+
+func (r *Report) fill(p *Prepared) {
+	for _, op := range plan.AllOps {
+		r.Changes[string(op)] = 0
+	}
+	r.Plan = p.Changes
+	r.Held = len(p.Changes.Held)
+	r.HeldChanges = head(p.Changes.Held)
+	r.RejectedRecords = len(p.Rejected)
+	r.Rejected = head(p.Rejected)
+	r.Unowned = p.Changes.Unowned
+	r.SourceRecords = p.Records
+	r.SourceProblems = p.Problems
+}
+
+func head[T any](s []T) []T {
+	if len(s) > maxListed {
+		return s[:maxListed]
+	}
+	return s
+}
