@@ -25,7 +25,8 @@ func newWecomEmulatorCmd(g *globals) *cobra.Command {
 		faultKinds, trustedIPs                  []string
 		restricted, legacyDept, strictNames     bool
 		rejectEscapes                           bool
-		rateLimit, maxSeats                     int
+		rateLimit, rateLimitHour, maxSeats      int
+		badSecretBan                            int
 		latency, tokenTTL, jobDelay             time.Duration
 		faultRate                               float64
 		seed                                    int64
@@ -70,7 +71,7 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 			}
 			opts := emulator.Options{
 				CorpID: corpID, CorpName: corpName, RestrictedReads: restricted,
-				RateLimitPerMinute: rateLimit, Latency: latency, DataFile: data, TokenTTL: tokenTTL,
+				RateLimitPerMinute: rateLimit, RateLimitPerHour: rateLimitHour, BadSecretBan: badSecretBan, Latency: latency, DataFile: data, TokenTTL: tokenTTL,
 				Faults: emulator.Faults{Rate: faultRate, Kinds: faultKinds}, Seed: seed,
 				LegacyDepartmentRequired: legacyDept, RejectUnicodeEscapes: rejectEscapes,
 				JobDelay: jobDelay, TrustedIPs: trustedIPs, CreatorUserID: creator, MaxSeats: maxSeats,
@@ -116,6 +117,8 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 	f.StringVar(&data, "data", "", "JSON file to load the directory from at start and save it to on exit")
 	f.BoolVar(&restricted, "restricted-reads", false, "post-2022 new-IP mode: user/get, user/list, user/simplelist, department/list and department/get answer 48009 to Contacts-Sync secrets")
 	f.IntVar(&rateLimit, "rate-limit", 0, "calls per API per minute before 45009 for the rest of the minute (0 = 10000, WeCom's limit; negative = unlimited)")
+	f.IntVar(&rateLimitHour, "rate-limit-hour", 0, "calls per API per clock hour before 45009 for the rest of the hour (0 = 150000, WeCom's limit; negative = unlimited)")
+	f.IntVar(&badSecretBan, "bad-secret-ban", 0, "after this many gettoken calls with a wrong secret from one IP in an hour, block that IP's gettoken with 45009 for the rest of the hour (0 = off)")
 	f.DurationVar(&latency, "latency", 0, "delay added to every WeCom call, e.g. 50ms")
 	f.Float64Var(&faultRate, "fault-rate", 0, "probability (0..1) that a WeCom call (not gettoken) gets an injected fault")
 	f.StringSliceVar(&faultKinds, "faults", nil, "fault kinds for --fault-rate, comma-separated: busy (-1), conflict (6000), http5xx (502/503), drop (connection closed), concurrency (45033), token_expired (42001); default all but token_expired")

@@ -141,7 +141,10 @@ func (s *Server) serveGettoken(w http.ResponseWriter, r *http.Request) {
 	s.stats.Calls["gettoken"]++
 	var e *apiErr
 	var spec SecretSpec
+	banKey := "gettoken-failures#" + ip
 	switch {
+	case s.opts.BadSecretBan > 0 && s.windows.peek(banKey, s.opts.Now(), time.Hour) >= s.opts.BadSecretBan:
+		e = errf(45009, "api freq out of limit: too many invalid credentials from this ip, blocked for the rest of the hour")
 	case secret == "":
 		e = errc(41004)
 	case corpid == "":
@@ -158,6 +161,9 @@ func (s *Server) serveGettoken(w http.ResponseWriter, r *http.Request) {
 		}
 		if !found {
 			e = errc(40001)
+			if s.opts.BadSecretBan > 0 {
+				s.windows.count(banKey, s.opts.Now(), time.Hour)
+			}
 		}
 	}
 	if e != nil {
@@ -216,21 +222,43 @@ func (s *Server) checkToken(q url.Values) (*token, *apiErr) {
 	return t, nil
 }
 
-// rateLimited counts a call in its API's window and reports whether the
-// window's limit is exceeded. Windows are aligned to multiples of their
-// length, so a 45009 lasts until the window ends.
+// rateLimited counts a call in its API's minute and hour windows and
+// reports whether either limit is exceeded. Windows are aligned to
+// multiples of their length, so a 45009 lasts until the window ends.
 func (s *Server) rateLimited(api string) bool {
-	if s.opts.RateLimitPerMinute < 0 {
-		return false
+	now := s.opts.Now()
+	over := false
+	if s.opts.RateLimitPerMinute >= 0 {
+		over = s.windows.count(api, now, s.opts.RateLimitWindow) > s.opts.RateLimitPerMinute
 	}
-	start := s.opts.Now().Truncate(s.opts.RateLimitWindow)
-	w := s.windows[api]
+	if s.opts.RateLimitPerHour >= 0 {
+		over = s.windows.count(api+"#hour", now, time.Hour) > s.opts.RateLimitPerHour || over
+	}
+	return over
+}
+
+// windows are fixed, aligned counting windows by key.
+type windows map[string]*window
+
+// count adds one to key's window at now and returns the window's count.
+func (ws windows) count(key string, now time.Time, length time.Duration) int {
+	start := now.Truncate(length)
+	w := ws[key]
 	if w == nil || !w.start.Equal(start) {
 		w = &window{start: start}
-		s.windows[api] = w
+		ws[key] = w
 	}
 	w.n++
-	return w.n > s.opts.RateLimitPerMinute
+	return w.n
+}
+
+// peek returns key's count in the window at now without adding to it.
+func (ws windows) peek(key string, now time.Time, length time.Duration) int {
+	w := ws[key]
+	if w == nil || !w.start.Equal(now.Truncate(length)) {
+		return 0
+	}
+	return w.n
 }
 
 type window struct {

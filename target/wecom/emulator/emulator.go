@@ -100,6 +100,15 @@ type Options struct {
 	// (RateLimitWindow, default a minute). 0 = 10000, the real limit;
 	// negative = unlimited. Calls over it get 45009 until the window ends.
 	RateLimitPerMinute int
+	// RateLimitPerHour is the per-API per-corp limit per clock hour: 0 =
+	// 150000, the real limit; negative = unlimited. A negative
+	// RateLimitPerMinute turns it off too unless it is set above 0.
+	RateLimitPerHour int
+	// BadSecretBan, if above 0, is how many gettoken calls with a wrong
+	// secret one IP may make in a clock hour; after that gettoken answers
+	// 45009 to that IP for the rest of the hour (the real server's
+	// wrong-secret IP block). 0 = off.
+	BadSecretBan int
 	// RateLimitWindow is the length of one rate-limit window, aligned to
 	// multiples of itself (default time.Minute). Tests shorten it.
 	RateLimitWindow time.Duration
@@ -149,6 +158,12 @@ func (o *Options) setDefaults() {
 	if len(o.Secrets) == 0 {
 		o.Secrets = []SecretSpec{{Secret: "emulator-secret", Role: RoleContactsSyncEdit}}
 	}
+	if o.RateLimitPerHour == 0 {
+		o.RateLimitPerHour = 150000
+		if o.RateLimitPerMinute < 0 {
+			o.RateLimitPerHour = -1
+		}
+	}
 	if o.RateLimitPerMinute == 0 {
 		o.RateLimitPerMinute = 10000
 	}
@@ -194,7 +209,7 @@ type Server struct {
 	faults   Faults
 	tokens   map[string]*token
 	current  map[string]string // secret -> its live token
-	windows  map[string]*window
+	windows  windows
 	inflight map[string]int
 	stats    Stats
 	traceSeq uint64
@@ -230,7 +245,7 @@ func New(opts Options, log *zap.Logger) (*Server, error) {
 		faults:   opts.Faults,
 		tokens:   map[string]*token{},
 		current:  map[string]string{},
-		windows:  map[string]*window{},
+		windows:  windows{},
 		inflight: map[string]int{},
 		dir:      newDirectory(opts.CorpName),
 		media:    map[string]*mediaFile{},

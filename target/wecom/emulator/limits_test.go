@@ -38,6 +38,38 @@ func TestRateLimit(t *testing.T) {
 	})
 }
 
+func TestRateLimitPerHour(t *testing.T) {
+	e := newEnv(t, Options{RateLimitPerMinute: 2, RateLimitPerHour: 3})
+	t.Run("45009: over the hourly limit, across minute windows, until the hour ends", func(t *testing.T) {
+		expect(t, e.get("department/simplelist"), 0)
+		expect(t, e.get("department/simplelist"), 0)
+		e.clock.Advance(time.Minute)
+		expect(t, e.get("department/simplelist"), 0)
+		expect(t, e.get("department/simplelist"), 45009)
+		e.clock.Advance(58 * time.Minute)
+		expect(t, e.get("department/simplelist"), 45009)
+		e.clock.Advance(time.Minute)
+		expect(t, e.get("department/simplelist"), 0)
+	})
+}
+
+func TestBadSecretBan(t *testing.T) {
+	e := newEnv(t, Options{BadSecretBan: 2})
+	get := func(secret string) resp {
+		return e.raw(http.MethodGet, "/cgi-bin/gettoken?corpid="+testCorp+"&corpsecret="+secret, nil, "")
+	}
+	t.Run("45009: gettoken from an IP after repeated wrong secrets, even with the right one", func(t *testing.T) {
+		expect(t, get("wrong"), 40001)
+		expect(t, get("wrong"), 40001)
+		expect(t, get("wrong"), 45009)
+		expect(t, get(editSecret), 45009)
+	})
+	t.Run("0: the block ends with the hour", func(t *testing.T) {
+		e.clock.Advance(time.Hour)
+		expect(t, get(editSecret), 0)
+	})
+}
+
 func TestRateLimitUnlimited(t *testing.T) {
 	e := newEnv(t, Options{RateLimitPerMinute: -1})
 	for i := 0; i < 50; i++ {
