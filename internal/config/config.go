@@ -121,6 +121,11 @@ const (
 	DefaultStatePath   = "/var/lib/orgsync/state.db"
 	DefaultMaxDisables = "5%"
 	DefaultMaxDeletes  = "20"
+	// DefaultRatePerMinute paces each WeCom API at 92% of WeCom's
+	// per-corp 10,000/min: fast enough that N writes take at most
+	// 1.1 × N / 10,000 minutes (DESIGN §5), with headroom for other
+	// callers of the same corp; the client still honours 45009.
+	DefaultRatePerMinute = 9200
 )
 
 // Problems is every problem found in a config, each with its location.
@@ -228,6 +233,9 @@ func (f *File) applyDefaults() {
 	}
 	if t.Config.BaseURL == "" {
 		t.Config.BaseURL = DefaultBaseURL
+	}
+	if t.Config.RatePerMinute == 0 {
+		t.Config.RatePerMinute = DefaultRatePerMinute
 	}
 	if t.Config.RootDepartmentID == 0 {
 		t.Config.RootDepartmentID = 1

@@ -412,8 +412,50 @@ func extattr(p *model.Person) *ExtAttr {
 // a direct_leader that is not (yet) a member.
 func (r *applyRun) leaderExists(userid string) bool { return r.member(userid) != nil }
 
+// createWaves orders creates so that a direct leader created in this run
+// is created in an earlier wave than the members reporting to them; the
+// link then goes into the create call instead of a later update. A leader
+// cycle (mapping rejects those) ends up in the last wave.
+func createWaves(list []plan.UserChange) [][]plan.UserChange {
+	creating := make(map[string]int, len(list))
+	for i, u := range list {
+		creating[model.UserIDKey(u.UserID)] = i
+	}
+	wave := make([]int, len(list)) // 0 = not computed yet
+	var depth func(i, guard int) int
+	depth = func(i, guard int) int {
+		if wave[i] > 0 {
+			return wave[i]
+		}
+		d := 1
+		if guard < 32 {
+			for _, l := range list[i].After.DirectLeaders {
+				if j, ok := creating[model.UserIDKey(l)]; ok && j != i {
+					d = max(d, depth(j, guard+1)+1)
+				}
+			}
+		}
+		wave[i] = d
+		return d
+	}
+	var waves [][]plan.UserChange
+	for i := range list {
+		d := depth(i, 0)
+		for len(waves) < d {
+			waves = append(waves, nil)
+		}
+		waves[d-1] = append(waves[d-1], list[i])
+	}
+	return waves
+}
+
 func (r *applyRun) userCreates(ch *plan.Changes) {
-	list := ch.UserCreates
+	for _, wave := range createWaves(ch.UserCreates) {
+		r.createWave(wave)
+	}
+}
+
+func (r *applyRun) createWave(list []plan.UserChange) {
 	r.pool(len(list), func(i int) {
 		u := list[i]
 		p := *u.After

@@ -107,8 +107,8 @@ func company(n int) model.Org {
 		if i%2 == 0 {
 			p.Departments = []string{"总部/销售"}
 		}
-		if i > 1 {
-			// Every member reports to the last person, created after them.
+		if i > 1 && i < n {
+			// Every member reports to the last person, listed after them.
 			p.DirectLeaders = []string{fmt.Sprintf("u%03d", n)}
 		}
 		org.People = append(org.People, p)
@@ -131,6 +131,10 @@ func TestApplyFirstSyncConvergesAndLinksLeadersCreatedLater(t *testing.T) {
 		if u.UserID != "u009" && u.UserID != "u001" && (len(u.DirectLeader) != 1 || u.DirectLeader[0] != "u009") {
 			t.Fatalf("%s direct_leader = %v, want [u009]", u.UserID, u.DirectLeader)
 		}
+	}
+	// Leaders are created before their reports, so no link needs an update.
+	if n := env.emu.Stats().Calls["user/update"]; n != 0 {
+		t.Fatalf("first sync made %d user/update calls; leader links belong in the creates", n)
 	}
 	// The next plan is empty: zero write calls on a quiet night.
 	before := env.emu.Stats().Writes
