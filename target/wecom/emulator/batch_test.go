@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -276,4 +278,49 @@ func TestBatchReplaceparty(t *testing.T) {
 			t.Fatalf("departments %v: want %d deleted and %d kept", ids, emptyGone, busyGone)
 		}
 	})
+}
+
+// TestImportTemplates loads the sample files in testdata (UTF-8 with a BOM,
+// the community template headers) the way an admin would: replaceparty,
+// then syncuser, polling getresult.
+func TestImportTemplates(t *testing.T) {
+	e := newEnv(t, Options{JobDelay: time.Second})
+	run := func(api, file string) resp {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.submit(api, string(data))
+		expect(t, r, 0)
+		e.clock.Advance(time.Second)
+		res := e.result(r.str("jobid"))
+		if res["status"].(float64) != 3 {
+			t.Fatalf("%s: %v", api, res)
+		}
+		for _, row := range res.list("result") {
+			if c := row.(map[string]any)["errcode"].(float64); c != 0 {
+				t.Errorf("%s: row %v", api, row)
+			}
+		}
+		return res
+	}
+	run("batch/replaceparty", "departments.csv")
+	run("batch/syncuser", "users.csv")
+	st := e.emu.State()
+	if len(st.Departments) != 5 || st.Departments[0].Name != "示例公司" || st.Departments[2].ParentID != 2 {
+		t.Fatalf("departments %+v", st.Departments)
+	}
+	if len(st.Users) != 4 {
+		t.Fatalf("users %+v", st.Users)
+	}
+	if d := e.get("department/get", "id", "2")["department"].(map[string]any); fmt.Sprint(d["department_leader"]) != "[zhangsan]" {
+		t.Errorf("研发部 leaders %v", d["department_leader"])
+	}
+	if u := e.get("user/get", "userid", "zhaoliu"); u["status"].(float64) != StatusDisabled {
+		t.Errorf("赵六 (禁用=1) status %v", u["status"])
+	}
+	if u := e.get("user/get", "userid", "lisi"); u.str("gender") != "2" || u.str("telephone") != "010-12345678" {
+		t.Errorf("李四 %v", u)
+	}
 }

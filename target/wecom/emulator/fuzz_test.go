@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -13,6 +15,11 @@ func FuzzParseImportCSV(f *testing.F) {
 	f.Add([]byte("部门名称,部门ID,父部门ID,排序\nCorp,1,0,\nA,2,1,5\nB,3,2,\n"))
 	f.Add([]byte("\"unterminated\n"))
 	f.Add([]byte{})
+	for _, name := range []string{"users.csv", "departments.csv"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if tb, e := parseImportCSV(data, userColumns, "userid"); e == nil {
 			if !tb.has("userid") || len(tb.rows) == 0 {
