@@ -278,8 +278,12 @@ func (d *directory) snapshot() Snapshot {
 // (activation, creation order).
 
 type persistedDept struct {
-	Department
-	Seq uint64 `json:"seq"`
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	NameEn   string `json:"name_en,omitempty"`
+	ParentID int64  `json:"parentid"`
+	Order    uint32 `json:"order"`
+	Seq      uint64 `json:"seq"`
 }
 
 type persistedUser struct {
@@ -298,8 +302,8 @@ func (d *directory) marshalPersisted() ([]byte, error) {
 	p := persisted{Version: 1}
 	snap := d.snapshot()
 	for _, x := range snap.Departments {
-		x.DepartmentLeader = nil
-		p.Departments = append(p.Departments, persistedDept{Department: x, Seq: d.depts[x.ID].seq})
+		p.Departments = append(p.Departments, persistedDept{ID: x.ID, Name: x.Name, NameEn: x.NameEn,
+			ParentID: x.ParentID, Order: x.Order, Seq: d.depts[x.ID].seq})
 	}
 	for _, u := range snap.Users {
 		r := d.users[strings.ToLower(u.UserID)]
