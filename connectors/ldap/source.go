@@ -237,6 +237,14 @@ type layout struct {
 	exact     map[string][2]int
 	nslots    int
 	multiSeen map[string]int // column → entries where a single-valued attribute had several values
+
+	// Caches for the hot path: people share OUs, managers and groups, so
+	// the department path of a parent DN, the normal form of a manager DN
+	// and the values of multi-valued attributes (objectClass, memberOf) are
+	// computed or allocated once per read, not once per entry.
+	ouPaths map[string]string
+	mgrNorm map[string]string
+	intern  map[string]string
 }
 
 // Slots of the attributes read only to derive fields.
@@ -260,7 +268,8 @@ type column struct {
 func (s *Source) layout() *layout {
 	c := &s.cfg
 	l := &layout{keyCol: -1, baseDN: c.BaseDN, topFirst: c.OUPathOrder != "bottom_first",
-		slotOf: map[string]int{}, exact: map[string][2]int{}, multiSeen: map[string]int{}}
+		slotOf: map[string]int{}, exact: map[string][2]int{}, multiSeen: map[string]int{},
+		ouPaths: map[string]string{}, mgrNorm: map[string]string{}, intern: map[string]string{}}
 	multi := map[string]bool{}
 	for _, a := range defaultMultiValued {
 		multi[strings.ToLower(a)] = true
@@ -471,7 +480,7 @@ func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now
 		case c.multi:
 			list := make([]string, len(v))
 			for j, b := range v {
-				list[j] = decode(b, c.dec)
+				list[j] = l.internValue(b, c.dec)
 			}
 			vals[i] = list
 		case len(v) == 0:
@@ -491,7 +500,7 @@ func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now
 		return "", false
 	}
 	vals[n] = dn
-	vals[n+1] = attr.OUPath(dn, l.baseDN, l.topFirst)
+	vals[n+1] = l.ouPath(dn)
 	vals[n+2] = ""
 	uac, hasUAC := first(slotUAC)
 	if hasUAC {
@@ -508,10 +517,52 @@ func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now
 		Names:  l.names,
 		Values: vals,
 	}}
-	if m, ok := first(slotManager); ok {
-		p.manager = normDN(m)
+	if i := slots[n+slotManager]; i >= 0 && len(attrs[i].vals) > 0 {
+		m := attrs[i].vals[0]
+		norm, ok := l.mgrNorm[string(m)]
+		if !ok {
+			norm = normDN(string(m))
+			l.mgrNorm[string(m)] = norm
+		}
+		p.manager = norm
 	}
 	return p, nil
+}
+
+// maxCache bounds each per-read cache; past it values are computed afresh.
+const maxCache = 1 << 16
+
+// ouPath is attr.OUPath, cached by parent DN when the leaf RDN is plain.
+func (l *layout) ouPath(dn string) string {
+	i := strings.IndexByte(dn, ',')
+	if i < 0 || strings.ContainsAny(dn[:i], `\"`) {
+		return attr.OUPath(dn, l.baseDN, l.topFirst)
+	}
+	parent := dn[i+1:]
+	if p, ok := l.ouPaths[parent]; ok {
+		return p
+	}
+	p := attr.OUPath(dn, l.baseDN, l.topFirst)
+	if len(l.ouPaths) < maxCache {
+		l.ouPaths[parent] = p
+	}
+	return p
+}
+
+// internValue decodes a value of a multi-valued attribute, sharing the
+// string with earlier equal values.
+func (l *layout) internValue(b []byte, dec func([]byte) string) string {
+	if dec != nil {
+		return dec(b)
+	}
+	if v, ok := l.intern[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if len(l.intern) < maxCache {
+		l.intern[v] = v
+	}
+	return v
 }
 
 func decode(b []byte, dec func([]byte) string) string {
