@@ -189,3 +189,25 @@ func TestDepartmentLists(t *testing.T) {
 		}
 	})
 }
+
+func TestDepartmentNodeLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 30,000 departments")
+	}
+	e := newEnv(t, Options{})
+	big := e.mkDept("Big", 1)
+	// Fill in-process: 30,000 HTTP calls would only test net/http.
+	e.emu.mu.Lock()
+	for i := int64(0); i < maxDirectNodes-1; i++ {
+		e.emu.dir.insertDept(&dept{id: 1000 + i, parent: big, name: "n" + strconv.FormatInt(i, 10)})
+	}
+	e.emu.mu.Unlock()
+	t.Run("81001: a department with 30,000 direct nodes (sub-departments plus members)", func(t *testing.T) {
+		e.mkUser("last", big) // the 30,000th node
+		expect(t, e.post("user/create", m{"userid": "more", "name": "m", "mobile": "13800000000", "department": []int64{big}}), 81001)
+	})
+	t.Run("81001: a corp with 30,000 departments", func(t *testing.T) {
+		expect(t, e.post("department/create", m{"name": "elsewhere", "parentid": 1}), 81001)
+		expect(t, e.post("department/create", m{"name": "one more", "parentid": big}), 81001)
+	})
+}
