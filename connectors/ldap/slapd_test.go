@@ -281,3 +281,71 @@ func TestSlapdFailures(t *testing.T) {
 		}
 	})
 }
+
+func TestSlapdValues(t *testing.T) {
+	var seed testservers.LDIF
+	seed.Entry("ou=销售部,ou=people,dc=example,dc=test", "objectClass", "organizationalUnit", "ou", "销售部")
+	seed.Entry("uid=boss,ou=销售部,ou=people,dc=example,dc=test", "objectClass", "inetOrgPerson",
+		"uid", "boss", "cn", "老板", "sn", "老", "employeeNumber", "1001")
+	seed.Entry("uid=li,ou=销售部,ou=people,dc=example,dc=test", "objectClass", "inetOrgPerson",
+		"uid", "li", "cn", "李雷", "sn", "李", "employeeNumber", "1002",
+		"mail", "li@example.com", "mail", "lilei@example.com",
+		// Written differently from the entry's own DN: case and spacing.
+		"manager", "UID=boss, OU=销售部, OU=People, DC=example, DC=test")
+	s := testservers.StartSlapd(t, testservers.SlapdOptions{Seed: seed.String()})
+
+	t.Run("a key attribute that is not listed is read and resolves managers", func(t *testing.T) {
+		c := slapdConfig(s)
+		c.Attributes = []string{"uid", "cn", "mail"}
+		c.KeyAttribute = "employeeNumber"
+		b, err := openSource(t, c).List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(b.Records[0].Names[:4], ","); got != "uid,cn,mail,employeeNumber" {
+			t.Fatalf("Names start %s", got)
+		}
+		for _, r := range b.Records {
+			if r.String("uid") == "li" {
+				if got := r.String("manager_key"); got != "1001" {
+					t.Fatalf("manager_key %q, want 1001", got)
+				}
+				if got := r.String("mail"); got != "li@example.com" {
+					t.Fatalf("mail %q, want the first value", got)
+				}
+				if got := r.String("ou_path"); got != "销售部" {
+					t.Fatalf("ou_path %q", got)
+				}
+			}
+		}
+		if len(b.Warnings) != 1 || !strings.Contains(b.Warnings[0], "attribute mail had several values in 1 entries") {
+			t.Fatalf("warnings %q", b.Warnings)
+		}
+	})
+
+	t.Run("multi_valued returns every value as a list", func(t *testing.T) {
+		c := slapdConfig(s)
+		c.MultiValued = []string{"mail"}
+		c.Filter = "(uid=li)"
+		b, err := openSource(t, c).List(context.Background())
+		if err != nil || len(b.Records) != 1 {
+			t.Fatalf("err=%v", err)
+		}
+		v, _ := b.Records[0].Get("mail")
+		if l, ok := v.([]string); !ok || len(l) != 2 {
+			t.Fatalf("mail = %#v", v)
+		}
+		if len(b.Warnings) != 0 {
+			t.Fatalf("warnings %q", b.Warnings)
+		}
+	})
+
+	t.Run("an anonymous bind the ACL shuts out fails instead of reading nothing", func(t *testing.T) {
+		c := slapdConfig(s)
+		c.BindDN, c.BindPassword, c.Anonymous = "", "", true
+		_, err := openSource(t, c).List(context.Background())
+		if !errors.Is(err, ErrRead) || !strings.Contains(err.Error(), "No Such Object") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
