@@ -104,6 +104,7 @@ func TestSlapdConformance(t *testing.T) {
 }
 
 func TestSlapdRead(t *testing.T) {
+	testservers.Need(t, "slapd", "slapadd")
 	people := conformance.People(3000)
 	s := testservers.StartSlapd(t, testservers.SlapdOptions{Seed: peopleLDIF("ou=people,dc=example,dc=test", people)})
 
@@ -218,6 +219,7 @@ func TestSlapdRead(t *testing.T) {
 }
 
 func TestSlapdFailures(t *testing.T) {
+	testservers.Need(t, "slapd", "slapadd")
 	people := conformance.People(1200)
 	seed := peopleLDIF("ou=people,dc=example,dc=test", people)
 
