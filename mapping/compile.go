@@ -42,6 +42,7 @@ type Mapper struct {
 	userAllEnv, tableAllEnv       bool
 	replace                       string
 	fenv                          *funcEnv
+	workers                       int // 0: GOMAXPROCS for large inputs; tests set it
 }
 
 // Compile checks the configuration and compiles every rule once. Every
@@ -319,4 +320,14 @@ func readTableFile(name, path, encoding string) (*connectorsBatch, error) {
 		return nil, err
 	}
 	return src.List(context.Background())
+}
+
+// DepartmentSource is the name of the source whose batch is the department
+// table ("" when departments come from paths or a file). Map does not read
+// that batch as people; the engine must pass it to Map with the others.
+func (m *Mapper) DepartmentSource() string {
+	if m.table == nil {
+		return ""
+	}
+	return m.table.Source
 }

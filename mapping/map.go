@@ -209,9 +209,12 @@ func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
 		}
 	}
 	rows := make([]row, len(recs))
-	workers := runtime.GOMAXPROCS(0)
-	if len(recs) < 4096 || workers < 2 {
-		workers = 1
+	workers := m.workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+		if len(recs) < 4096 {
+			workers = 1
+		}
 	}
 	var wg sync.WaitGroup
 	chunk := (len(recs) + workers - 1) / workers
@@ -491,6 +494,11 @@ func boolValue(v any) (bool, bool) {
 func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
 	p := &r.p
 	resolve := func(v any) (deptRef, string) {
+		if s, ok := v.(string); ok {
+			if ref, ok := cache[s]; ok {
+				return ref, s
+			}
+		}
 		vals := toStrings(v)
 		raw := strings.Join(vals, ";")
 		if ref, ok := cache[raw]; ok {
@@ -583,16 +591,31 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 // accepted person, and manager cycles. A rejected leader rejects the people
 // who report to them (their direct_leader could not be applied).
 func (m *Mapper) crossCheck(rows []row) {
-	byKey := make(map[string][]int, len(rows))
-	byUID := make(map[string][]int, len(rows))
+	// Index every key and folded userid; the few that repeat get a list.
+	firstKey := make(map[string]int, len(rows))
+	firstUID := make(map[string]int, len(rows))
+	byKey := map[string][]int{}
+	byUID := map[string][]int{}
 	for i := range rows {
 		r := &rows[i]
 		if r.keyOK {
-			byKey[r.p.Key] = append(byKey[r.p.Key], i)
+			if j, dup := firstKey[r.p.Key]; !dup {
+				firstKey[r.p.Key] = i
+			} else if byKey[r.p.Key] == nil {
+				byKey[r.p.Key] = []int{j, i}
+			} else {
+				byKey[r.p.Key] = append(byKey[r.p.Key], i)
+			}
 		}
 		if r.useridOK {
 			k := model.UserIDKey(r.p.UserID)
-			byUID[k] = append(byUID[k], i)
+			if j, dup := firstUID[k]; !dup {
+				firstUID[k] = i
+			} else if byUID[k] == nil {
+				byUID[k] = []int{j, i}
+			} else {
+				byUID[k] = append(byUID[k], i)
+			}
 		}
 	}
 	for key, idx := range byKey {
@@ -625,16 +648,16 @@ func (m *Mapper) crossCheck(rows []row) {
 	for i := range rows {
 		r := &rows[i]
 		for _, lk := range r.leaderKeys {
-			idx, ok := byKey[lk]
+			j, ok := firstKey[lk]
 			switch {
 			case !ok:
 				r.fail("direct_leader", lk, m.directLeader, "no record has this key")
-			case len(idx) > 1:
+			case byKey[lk] != nil:
 				r.fail("direct_leader", lk, m.directLeader, "the leader's key is duplicated")
-			case idx[0] == i:
+			case j == i:
 				r.fail("direct_leader", lk, m.directLeader, "manager cycle: the person is their own leader")
 			default:
-				leaders[i] = append(leaders[i], idx[0])
+				leaders[i] = append(leaders[i], j)
 			}
 		}
 	}
