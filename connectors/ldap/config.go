@@ -25,6 +25,26 @@
 // memberOf, member, uniqueMember, memberUid, proxyAddresses, and those listed
 // in multi_valued), which are always []string. objectGUID and objectSid are
 // decoded to "3f2504e0-4f89-…" and "S-1-5-21-…".
+//
+// An Active Directory source, reading enabled and disabled users below one OU
+// who are (possibly through nested groups) members of one group:
+//
+//	type: ldap
+//	config:
+//	  url: [ldaps://dc1.corp.example.com, ldaps://dc2.corp.example.com]
+//	  ca_file: /etc/orgsync/corp-ca.pem
+//	  bind_dn: svc-orgsync@corp.example.com
+//	  bind_password_file: $CREDENTIALS_DIRECTORY/ldap
+//	  base_dn: OU=总部,DC=corp,DC=example,DC=com
+//	  filter: (&(objectCategory=person)(objectClass=user))
+//	  attributes: [sAMAccountName, displayName, mail, mobile, title, userAccountControl, objectGUID]
+//	  key_attribute: sAMAccountName
+//	  member_of: ["CN=企业微信用户,OU=Groups,DC=corp,DC=example,DC=com"]
+//	  nested_groups: true
+//	  page_size: 1000
+//
+// and in the mapping: `enabled: !uac_disabled(userAccountControl)`,
+// `department: ou_path`, `direct_leader: manager_key`.
 package ldap
 
 import (
