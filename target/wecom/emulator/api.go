@@ -37,7 +37,12 @@ type call struct {
 	b    body
 	ip   string
 	role Role
-	file *uploaded
+	// scope and strip come from an app secret's SecretSpec: the visible
+	// department subtrees (nil = everything) and whether sensitive member
+	// fields are hidden.
+	scope []int64
+	strip bool
+	file  *uploaded
 }
 
 // uploaded is the media part of a multipart upload.
@@ -85,6 +90,8 @@ func countsAsWrite(api string, spec apiSpec) bool {
 type token struct {
 	secret  string
 	role    Role
+	scope   []int64
+	strip   bool
 	expires time.Time
 	expired bool // forced expiry: 42001
 	invalid bool // forced invalidation: 40014
@@ -186,7 +193,7 @@ func (s *Server) serveGettoken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		id = newOpaqueID(96)
-		t = &token{secret: spec.Secret, role: spec.Role, expires: now.Add(s.opts.TokenTTL)}
+		t = &token{secret: spec.Secret, role: spec.Role, scope: spec.Scope, strip: spec.StripSensitive, expires: now.Add(s.opts.TokenTTL)}
 		s.tokens[id] = t
 		s.current[spec.Secret] = id
 	}
@@ -405,7 +412,7 @@ func (s *Server) handleLocked(r *http.Request, api string, spec apiSpec, ip stri
 	if readErr != nil {
 		return fail(readErr)
 	}
-	c := &call{r: r, q: q, ip: ip, role: tok.role, file: file}
+	c := &call{r: r, q: q, ip: ip, role: tok.role, scope: tok.scope, strip: tok.strip, file: file}
 	if spec.post {
 		if s.opts.RejectUnicodeEscapes && hasUnicodeEscape(raw) {
 			return fail(errc(40033))

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -265,6 +266,59 @@ func TestUnicodeEscapes(t *testing.T) {
 		expect(t, e.post("department/create", body), 0)
 		if got := e.emu.State().Departments[1].Name; got != "研发" {
 			t.Fatalf("name %q", got)
+		}
+	})
+}
+
+func TestAppScope(t *testing.T) {
+	const scoped = "scoped-app"
+	e := newEnv(t, Options{Secrets: []SecretSpec{
+		{Secret: editSecret, Role: RoleContactsSyncEdit},
+		{Secret: scoped, Role: RoleApp, Scope: []int64{2}, StripSensitive: true},
+	}})
+	in := e.mkDept("In", 1, "id", 2)
+	inChild := e.mkDept("InChild", in)
+	out := e.mkDept("Out", 1)
+	expect(t, e.post("user/create", m{"userid": "both", "name": "Both", "mobile": "13800000001", "email": "both@example.com",
+		"gender": "2", "department": []int64{out, inChild}, "main_department": out}), 0)
+	e.mkUser("outsider", out)
+	tok := e.tokenFor(scoped)
+	ids := func(r resp, key string) string {
+		var s []string
+		for _, x := range r.list(key) {
+			s = append(s, fmt.Sprint(x.(map[string]any)["id"]))
+		}
+		return strings.Join(s, ",")
+	}
+	t.Run("department lists show only the scope's subtrees", func(t *testing.T) {
+		if got := ids(e.getWith(tok, "department/simplelist"), "department_id"); got != fmt.Sprintf("%d,%d", in, inChild) {
+			t.Fatalf("ids %s", got)
+		}
+	})
+	for _, c := range []struct {
+		name, api string
+		kv        []string
+	}{
+		{"60011: department/get outside the scope", "department/get", []string{"id", fmt.Sprint(out)}},
+		{"60011: department/list of a department outside the scope", "department/list", []string{"id", fmt.Sprint(out)}},
+		{"60011: user/list of a department outside the scope", "user/list", []string{"department_id", fmt.Sprint(out)}},
+		{"60011: user/get of a member outside the scope", "user/get", []string{"userid", "outsider"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { expect(t, e.getWith(tok, c.api, c.kv...), 60011) })
+	}
+	t.Run("a member in scope shows only visible departments, without sensitive fields", func(t *testing.T) {
+		r := e.getWith(tok, "user/get", "userid", "both")
+		expect(t, r, 0)
+		if fmt.Sprint(r["department"]) != fmt.Sprintf("[%d]", inChild) || r["main_department"].(float64) != 0 {
+			t.Fatalf("departments %v main %v", r["department"], r["main_department"])
+		}
+		if r.str("mobile") != "" || r.str("email") != "" || r.str("gender") != "0" || r.str("name") != "Both" {
+			t.Fatalf("user %v", r)
+		}
+	})
+	t.Run("Contacts-Sync secrets can not carry a scope", func(t *testing.T) {
+		if _, err := New(Options{Secrets: []SecretSpec{{Secret: "s", Role: RoleContactsSyncEdit, Scope: []int64{2}}}}, nil); err == nil {
+			t.Fatal("accepted")
 		}
 	})
 }

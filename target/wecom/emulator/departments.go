@@ -214,26 +214,55 @@ func (s *Server) departmentDelete(c *call) (obj, *apiErr) {
 	return nil, nil
 }
 
-// listRoot is the department list/simplelist start from: the given id
-// (itself included) or the root.
-func (s *Server) listRoot(c *call) (int64, *apiErr) {
+// visibleDept reports whether the caller may see department id: always,
+// unless it holds an app secret with a scope.
+func (s *Server) visibleDept(c *call, id int64) bool {
+	if len(c.scope) == 0 {
+		return true
+	}
+	for _, top := range c.scope {
+		if s.dir.isAncestor(top, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// listDepts is what department/list and simplelist return: the given id
+// (itself included) and its descendants, or the whole tree, as far as the
+// caller may see.
+func (s *Server) listDepts(c *call) ([]*dept, *apiErr) {
 	x, present, e := s.queryDept(c, "id")
 	if e != nil {
-		return 0, e
+		return nil, e
 	}
-	if !present {
-		return rootID, nil
+	from := int64(rootID)
+	if present {
+		if !s.visibleDept(c, x.id) {
+			return nil, errf(60011, "no privilege to access department %d", x.id)
+		}
+		from = x.id
 	}
-	return x.id, nil
+	all := s.dir.subtree(from)
+	if len(c.scope) == 0 {
+		return all, nil
+	}
+	out := all[:0:0]
+	for _, d := range all {
+		if s.visibleDept(c, d.id) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) departmentList(c *call) (obj, *apiErr) {
-	from, e := s.listRoot(c)
+	depts, e := s.listDepts(c)
 	if e != nil {
 		return nil, e
 	}
 	out := []Department{}
-	for _, x := range s.dir.subtree(from) {
+	for _, x := range depts {
 		out = append(out, s.dir.wireDept(x))
 	}
 	return obj{{"department", out}}, nil
@@ -246,12 +275,12 @@ type simpleDept struct {
 }
 
 func (s *Server) departmentSimplelist(c *call) (obj, *apiErr) {
-	from, e := s.listRoot(c)
+	depts, e := s.listDepts(c)
 	if e != nil {
 		return nil, e
 	}
 	out := []simpleDept{}
-	for _, x := range s.dir.subtree(from) {
+	for _, x := range depts {
 		out = append(out, simpleDept{ID: x.id, ParentID: x.parent, Order: x.order})
 	}
 	return obj{{"department_id", out}}, nil
@@ -264,6 +293,9 @@ func (s *Server) departmentGet(c *call) (obj, *apiErr) {
 	}
 	if !present {
 		return nil, errf(60003, "department id missing")
+	}
+	if !s.visibleDept(c, x.id) {
+		return nil, errf(60011, "no privilege to access department %d", x.id)
 	}
 	return obj{{"department", s.dir.wireDept(x)}}, nil
 }

@@ -47,6 +47,14 @@ const (
 type SecretSpec struct {
 	Secret string
 	Role   Role
+	// Scope limits what an app secret (RoleApp) sees: these departments
+	// and their descendants, and the members in them. Empty = everything.
+	// Reads outside it get 60011. Ignored for Contacts-Sync roles.
+	Scope []int64
+	// StripSensitive hides avatar, gender, mobile, email, biz_mail, qr_code
+	// and address from an app secret's reads, as for apps created after
+	// 2022-06-20.
+	StripSensitive bool
 }
 
 // Fault kinds for Faults.Kinds.
@@ -232,6 +240,9 @@ func New(opts Options, log *zap.Logger) (*Server, error) {
 		}
 		if sp.Secret == "" {
 			return nil, errors.New("empty secret")
+		}
+		if sp.Role != RoleApp && (len(sp.Scope) > 0 || sp.StripSensitive) {
+			return nil, fmt.Errorf("secret role %q: scope and sensitive-field stripping apply to app secrets only", sp.Role)
 		}
 	}
 	if err := opts.Faults.Validate(); err != nil {

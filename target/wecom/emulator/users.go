@@ -642,7 +642,53 @@ func (s *Server) userGet(c *call) (obj, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	return obj{{"", s.dir.wireUser(r)}}, nil
+	if !s.visibleUser(c, r) {
+		return nil, errf(60011, "no privilege to access user %s", r.u.UserID)
+	}
+	return obj{{"", s.userView(c, r)}}, nil
+}
+
+// visibleUser reports whether the caller may see a member: one of their
+// departments is visible.
+func (s *Server) visibleUser(c *call, r *userRec) bool {
+	for _, id := range r.u.Department {
+		if s.visibleDept(c, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// userView is a member as the caller may see them: an app secret with a
+// scope sees only the visible departments (and leaders), one with
+// StripSensitive no avatar, gender, mobile, email, biz_mail, qr_code or
+// address.
+func (s *Server) userView(c *call, r *userRec) User {
+	u := s.dir.wireUser(r)
+	if len(c.scope) > 0 {
+		deps, order, leader := []int64{}, []uint32{}, []int{}
+		for i, id := range u.Department {
+			if s.visibleDept(c, id) {
+				deps, order, leader = append(deps, id), append(order, u.Order[i]), append(leader, u.IsLeaderInDept[i])
+			}
+		}
+		u.Department, u.Order, u.IsLeaderInDept = deps, order, leader
+		if !s.visibleDept(c, u.MainDepartment) {
+			u.MainDepartment = 0
+		}
+		leaders := []string{}
+		for _, l := range u.DirectLeader {
+			if lr := s.dir.users[strings.ToLower(l)]; lr != nil && s.visibleUser(c, lr) {
+				leaders = append(leaders, l)
+			}
+		}
+		u.DirectLeader = leaders
+	}
+	if c.strip {
+		u.Avatar, u.ThumbAvatar, u.Mobile, u.Email, u.BizMail, u.QRCode, u.Address = "", "", "", "", "", "", ""
+		u.Gender = "0"
+	}
+	return u
 }
 
 // deptMembers lists the members of a department (and with fetchChild of
@@ -654,6 +700,9 @@ func (s *Server) deptMembers(c *call) ([]*userRec, *apiErr) {
 	}
 	if !present {
 		return nil, errf(60003, "department_id missing")
+	}
+	if !s.visibleDept(c, x.id) {
+		return nil, errf(60011, "no privilege to access department %d", x.id)
 	}
 	depts := []*dept{x}
 	if c.q.Get("fetch_child") == "1" {
@@ -696,7 +745,7 @@ func (s *Server) userList(c *call) (obj, *apiErr) {
 	}
 	out := make([]User, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, s.dir.wireUser(r))
+		out = append(out, s.userView(c, r))
 	}
 	return obj{{"userlist", out}}, nil
 }
@@ -714,7 +763,7 @@ func (s *Server) userSimplelist(c *call) (obj, *apiErr) {
 	}
 	out := make([]simpleUser, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, simpleUser{UserID: r.u.UserID, Name: r.u.Name, Department: append([]int64{}, r.u.Department...)})
+		out = append(out, simpleUser{UserID: r.u.UserID, Name: r.u.Name, Department: s.userView(c, r).Department})
 	}
 	return obj{{"userlist", out}}, nil
 }

@@ -317,6 +317,7 @@ var errMessages = map[int]string{
 	60008:  "department existed",
 	60009:  "department name include invalid char",
 	60010:  "department exists circle",
+	60011:  "no privilege to access/modify contact/party/agent",
 	60020:  "not allow to access from your ip",
 	60102:  "userid existed",
 	60103:  "mobile invalid",
