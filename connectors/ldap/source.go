@@ -125,7 +125,6 @@ func (s *Source) connect(ctx context.Context) (*wireConn, string, error) {
 		}
 		conn, err := s.dial(ctx, raw)
 		if err != nil {
-			s.log.Debug("ldap server unreachable", zap.String("url", raw), zap.Error(err))
 			errs = append(errs, fmt.Errorf("%s: %w", raw, err))
 			continue
 		}
