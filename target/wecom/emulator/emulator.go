@@ -1,16 +1,3 @@
-// Package emulator is a WeCom (企业微信) contacts server that runs locally:
-// the same paths, methods, query parameters, JSON field names and errcodes
-// as https://qyapi.weixin.qq.com/cgi-bin/, with the invariants listed in
-// wecom-api.md §8 (token rules, roles, the department tree, userid and
-// mobile/email uniqueness, batch jobs, rate limits), plus fault injection.
-//
-// Tests mount it with httptest.NewServer(emu); the CLI `orgsync
-// wecom-emulator` serves it for demos and rehearsals. WeCom calls live under
-// /cgi-bin/; a small admin API (state dump, stats, faults, reset, token
-// expiry) lives under /emulator/ and never collides with a WeCom path.
-//
-// Where wecom-api.md marks a behaviour UNCONFIRMED the emulator picks the
-// documented guess and, where it matters to a client, makes it an Option.
 package emulator
 
 import (

@@ -1,0 +1,58 @@
+// Package emulator is a WeCom (企业微信) contacts server that runs locally:
+// the same paths, methods, query parameters, JSON field names and errcodes
+// as https://qyapi.weixin.qq.com/cgi-bin/, with the invariants listed in
+// wecom-api.md §8 (token rules, roles, the department tree, userid and
+// mobile/email uniqueness, batch jobs, rate limits), plus fault injection.
+//
+// Tests mount it with httptest.NewServer(emu); the CLI `orgsync
+// wecom-emulator` serves it for demos and rehearsals. WeCom calls live under
+// /cgi-bin/; a small admin API (state dump, stats, faults, reset, token
+// expiry) lives under /emulator/ and never collides with a WeCom path.
+//
+// # Choices where WeCom's docs are silent
+//
+// wecom-api.md marks several behaviours UNCONFIRMED. The emulator picks one
+// answer for each, so client and emulator agree; where a client could
+// reasonably depend on the other answer there is an Option.
+//
+//   - gettoken returns the same token until it expires or is expired or
+//     invalidated (ExpireTokens, InvalidateTokens), with the remaining
+//     lifetime as expires_in.
+//   - Check order: token (41001, 40014, 42001), trusted IP (60020),
+//     concurrency (45033), rate limit (45009), role (48002, 48009), then the
+//     endpoint's own checks. Injected faults come before all of them.
+//   - The root department's parentid is 0; department/list and simplelist
+//     with an id include that department; siblings sort by larger order
+//     first, then creation order; an omitted order is 0; an omitted id is
+//     the largest id plus one. An unknown department id is 60003 everywhere
+//     (never 60123).
+//   - userids are matched ignoring case and stored as first written.
+//     Mobiles are compared without spaces, dashes and a leading +86; emails
+//     and biz_mail ignoring case.
+//   - user/create without department puts the member in the root (the
+//     current docs' 待设置部门 is not emulated); LegacyDepartmentRequired
+//     makes it 60127. Unknown department ids are 60003 (never auto-created).
+//   - New members have status 4 (not activated) until Activate or
+//     POST /emulator/users/activate; then mobile updates are ignored.
+//   - user/batchdelete with an unknown userid is 60111, naming it.
+//   - user/list_id: limit defaults to 10000, outside 1..10000 is 40058;
+//     rows are ordered by lower-cased userid, then the member's department
+//     order; disabled and unactivated members are included.
+//   - More than MaxDirectLeaders (5) direct leaders, or a main_department
+//     not among department, is 40058.
+//   - \uXXXX escapes in JSON bodies are accepted unless
+//     RejectUnicodeEscapes (40033).
+//   - Import files are read when the job is submitted: file-level errors
+//     (40092, 302003, 302004, 302006, 302007) and the replaceuser deletion
+//     guard (45026) are the submitting call's errcode; per-row errors are in
+//     batch/getresult. Files are UTF-8 with or without a BOM; the header is
+//     the first row naming the key column (帐号/账号, or 部门ID); empty cells
+//     leave a field unchanged; 禁用 is inverted (1 = disabled); 性别 takes
+//     男/女 or 1/2; lists (departments, orders, leader flags) use ';'.
+//   - media/upload: type must be image, voice, video or file (40004); an
+//     image must be .jpg or .png (40005); 5 bytes or fewer is 40006; over
+//     the type's limit 45001; a missing or empty media part 44001.
+//   - Rate-limit windows are aligned to the clock (whole minutes, whole
+//     hours), so 45009 lasts until the window ends. There is no separate
+//     per-IP limit: tests have one IP.
+package emulator
