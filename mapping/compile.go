@@ -185,7 +185,7 @@ func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*progr
 		return nil, fmt.Errorf("mapping.%s%s: %s: %s", name, r.at(), r.Expr, oneLine(err.Error()))
 	}
 	p := &program{name: name, rule: r, prog: prog}
-	v := &identVisitor{declared: map[string]bool{}}
+	v := &identVisitor{declared: map[string]bool{}, callees: map[*ast.IdentifierNode]bool{}}
 	root := prog.Node()
 	ast.Walk(&root, v)
 	if v.badLookup != "" {
@@ -194,11 +194,7 @@ func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*progr
 				strings.Join(sortedKeys(fenv.lookups), ", "))
 		}
 	}
-	for _, id := range v.idents {
-		if !v.declared[id] {
-			p.idents = append(p.idents, id)
-		}
-	}
+	p.idents = v.idents()
 	p.allEnv = v.allEnv
 	if id, ok := root.(*ast.IdentifierNode); ok && id.Value != "$env" && !v.declared[id.Value] {
 		p.column = id.Value
@@ -208,8 +204,9 @@ func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*progr
 
 // identVisitor collects the names a rule reads from the record.
 type identVisitor struct {
-	idents    []string
-	declared  map[string]bool // let-bound names and called functions are not columns
+	nodes     []*ast.IdentifierNode
+	callees   map[*ast.IdentifierNode]bool // function names, not columns
+	declared  map[string]bool              // let-bound names are not columns
 	allEnv    bool
 	badLookup string // the first constant table name passed to lookup
 }
@@ -221,13 +218,13 @@ func (v *identVisitor) Visit(node *ast.Node) {
 			v.allEnv = true
 			return
 		}
-		v.idents = append(v.idents, n.Value)
+		v.nodes = append(v.nodes, n)
 	case *ast.VariableDeclaratorNode:
 		v.declared[n.Name] = true
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if ok {
-			v.declared[id.Value] = true // a function, not a column
+			v.callees[id] = true
 		}
 		if ok && id.Value == "lookup" && len(n.Arguments) > 0 {
 			if s, ok := n.Arguments[0].(*ast.StringNode); ok && v.badLookup == "" {
@@ -235,6 +232,17 @@ func (v *identVisitor) Visit(node *ast.Node) {
 			}
 		}
 	}
+}
+
+// idents returns the column names read, in order of appearance, once each.
+func (v *identVisitor) idents() []string {
+	var out []string
+	for _, n := range v.nodes {
+		if !v.callees[n] && !v.declared[n.Value] && !contains(out, n.Value) {
+			out = append(out, n.Value)
+		}
+	}
+	return out
 }
 
 func identsOf(ps []*program) ([]string, bool) {

@@ -54,6 +54,17 @@ func functions(e *funcEnv) []function {
 	}
 }
 
+// FunctionHelp lists the helpers rules can call, one line each, for
+// `orgsync validate` and the docs.
+func FunctionHelp() []string {
+	fs := functions(&funcEnv{})
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.doc
+	}
+	return out
+}
+
 // exprOptions turns the function list into expr options.
 func exprOptions(fs []function) []expr.Option {
 	opts := make([]expr.Option, 0, len(fs))

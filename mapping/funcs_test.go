@@ -136,6 +136,7 @@ func TestIdentifiers(t *testing.T) {
 		{expr: `let x = trim(a); x + b`, idents: []string{"a", "b"}},
 		{expr: `$env["列 名"]`, allEnv: true},
 		{expr: `lookup("t", k)`, idents: []string{"k"}},
+		{expr: `date(date) + lower(date)`, idents: []string{"date"}},
 	}
 	for _, c := range cases {
 		t.Run(c.expr, func(t *testing.T) {

@@ -280,6 +280,11 @@ func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
 	return org, problems
 }
 
+// maxLeaders is the most direct leaders WeCom's read-side docs allow; its
+// current write docs say 1, so more than one is passed on and left to the
+// target to accept or refuse per member.
+const maxLeaders = 5
+
 var (
 	useridRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_@.-]*$`)
 	emailRE  = regexp.MustCompile(`^[^@\s,;<>"()\[\]]+@[^@\s,;<>"()\[\]]+\.[^@\s,;<>"()\[\].]+$`)
@@ -659,6 +664,12 @@ func (m *Mapper) crossCheck(rows []row) {
 			default:
 				leaders[i] = append(leaders[i], j)
 			}
+		}
+	}
+	for i := range rows {
+		if n := len(rows[i].leaderKeys); n > maxLeaders {
+			rows[i].fail("direct_leader", strings.Join(rows[i].leaderKeys, ","), m.directLeader,
+				fmt.Sprintf("%d direct leaders, WeCom allows at most %d", n, maxLeaders))
 		}
 	}
 	for _, scc := range cycles(leaders) {

@@ -464,3 +464,41 @@ func decodeString(src string) (Config, error) {
 	}
 	return Decode(&node)
 }
+
+func TestYAMLScalarsOfOtherTypes(t *testing.T) {
+	m := compileYAML(t, baseRules+"  position: lookup(\"grade\", 姓名)\n  enabled: true\nlookups:\n  grade: {5: 工程师, 7: 经理}\n")
+	org, problems := m.Map([]*connectors.Batch{batch("hr", baseHeader, []string{"e1", "7", "", "13800138000"})})
+	if len(problems) != 0 || org.People[0].Position != "经理" || !org.People[0].Enabled {
+		t.Fatalf("%v %+v", problems, org.People)
+	}
+}
+
+func TestTooManyLeaders(t *testing.T) {
+	var rows [][]string
+	for i := 0; i < 7; i++ {
+		rows = append(rows, []string{fmt.Sprint("L", i), "n", "", fmt.Sprint("1380013800", i), ""})
+	}
+	rows = append(rows, []string{"e1", "n", "", "13900139000", "L0,L1,L2,L3,L4,L5"})
+	m := compileYAML(t, "key: 工号\nuser:\n  userid: 工号\n  name: 姓名\n  mobile: 手机\n  direct_leader: split(上级, \",\")\n")
+	_, errs := m.Map([]*connectors.Batch{batch("hr", []string{"工号", "姓名", "部门", "手机", "上级"}, rows...)})
+	var problems []string
+	for _, e := range errs {
+		problems = append(problems, e.Error())
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "6 direct leaders, WeCom allows at most 5") {
+		t.Fatalf("problems %v", problems)
+	}
+}
+
+func TestFunctionHelpNamesEveryFunction(t *testing.T) {
+	help := FunctionHelp()
+	fs := functions(&funcEnv{})
+	if len(help) != len(fs) {
+		t.Fatalf("%d lines for %d functions", len(help), len(fs))
+	}
+	for i, f := range fs {
+		if !strings.HasPrefix(help[i], f.name+"(") {
+			t.Errorf("help %q does not start with %s(", help[i], f.name)
+		}
+	}
+}

@@ -423,6 +423,20 @@ func TestConfig(t *testing.T) {
 			t.Fatalf("defaults: settle %s delim %q", s.settle, s.delim)
 		}
 	})
+	t.Run("decodes a numeric sheet and an explicit format", func(t *testing.T) {
+		var node yaml.Node
+		_ = yaml.Unmarshal([]byte("path: /x/export\nformat: xlsx\nsheet: 2\nsettle: 0s\n"), &node)
+		var cfg Config
+		if err := connectors.Decode(node.Content[0], &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Sheet != "2" || cfg.format() != formatXLSX || cfg.Settle == nil || *cfg.Settle != 0 {
+			t.Fatalf("decoded %+v", cfg)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("rejects an unknown key", func(t *testing.T) {
 		var node yaml.Node
 		_ = yaml.Unmarshal([]byte("path: /x\nencodng: gbk\n"), &node)
