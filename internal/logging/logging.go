@@ -1,9 +1,11 @@
 // Package logging builds the zap logger orgsync injects everywhere: console
-// output on a terminal, JSON otherwise (journald, files, containers).
+// output on a terminal, JSON otherwise (journald, files, containers), with
+// personal data (mobile, email, name) masked unless the admin turns it on.
 package logging
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"go.uber.org/zap"
@@ -11,26 +13,39 @@ import (
 	"golang.org/x/term"
 )
 
-// Options choose the logger's format and level.
+// Options choose the logger's format, level and PII handling.
 type Options struct {
 	Format string // "auto" (default), "console" or "json"
 	Level  string // debug, info (default), warn, error
+	// PII, when true, logs mobiles, emails and names as they are. By
+	// default they are masked (see Mask): logs travel to journald, log
+	// shippers and support tickets, where personal data must not.
+	PII bool
+	// Writer receives the log lines; default os.Stderr.
+	Writer io.Writer
 }
 
-// New builds a logger that writes to stderr.
+// New builds a logger.
 func New(o Options) (*zap.Logger, error) {
-	lvl := zapcore.InfoLevel
-	if o.Level != "" {
-		if err := lvl.Set(o.Level); err != nil {
-			return nil, fmt.Errorf("log level %q: %w", o.Level, err)
-		}
+	l, _, err := NewAtomic(o)
+	return l, err
+}
+
+// NewAtomic builds a logger and returns its level, which a daemon changes
+// on reload without rebuilding the logger every component holds.
+func NewAtomic(o Options) (*zap.Logger, zap.AtomicLevel, error) {
+	lvl, err := ParseLevel(o.Level)
+	if err != nil {
+		return nil, zap.AtomicLevel{}, err
 	}
-	format := o.Format
-	if format == "" || format == "auto" {
-		format = "json"
-		if term.IsTerminal(int(os.Stderr.Fd())) {
-			format = "console"
-		}
+	atom := zap.NewAtomicLevelAt(lvl)
+	w := o.Writer
+	if w == nil {
+		w = os.Stderr
+	}
+	format, err := resolveFormat(o.Format, w)
+	if err != nil {
+		return nil, zap.AtomicLevel{}, err
 	}
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.TimeKey = "ts"
@@ -43,9 +58,58 @@ func New(o Options) (*zap.Logger, error) {
 		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		encCfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
 		enc = zapcore.NewConsoleEncoder(encCfg)
-	default:
-		return nil, fmt.Errorf("log format %q: want auto, console or json", o.Format)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
-	return zap.New(core), nil
+	var core zapcore.Core = zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), atom)
+	if !o.PII {
+		core = &maskCore{Core: core}
+	}
+	return zap.New(core), atom, nil
+}
+
+// ParseLevel parses a level name; "" is info.
+func ParseLevel(s string) (zapcore.Level, error) {
+	lvl := zapcore.InfoLevel
+	if s == "" {
+		return lvl, nil
+	}
+	if err := lvl.Set(s); err != nil {
+		return lvl, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return lvl, nil
+}
+
+func resolveFormat(f string, w io.Writer) (string, error) {
+	switch f {
+	case "", "auto":
+		if file, ok := w.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+			return "console", nil
+		}
+		return "json", nil
+	case "json", "console":
+		return f, nil
+	}
+	return "", fmt.Errorf("log format %q: want auto, console or json", f)
+}
+
+// Config is the `log:` block:
+//
+//	log:
+//	  level: info      # debug, info, warn, error
+//	  format: auto     # auto (console on a terminal, json otherwise), console, json
+//	  pii: false       # true logs mobiles, emails and names unmasked
+type Config struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+	PII    bool   `yaml:"pii"`
+}
+
+// Validate reports a bad level or format.
+func (c Config) Validate() error {
+	if _, err := ParseLevel(c.Level); err != nil {
+		return err
+	}
+	if _, err := resolveFormat(c.Format, io.Discard); err != nil {
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DecodeBlock decodes one of the blocks File keeps as a yaml.Node
+// (schedule, server, log, notify) into v, strictly: every key no yaml tag
+// of v's type names is a problem, reported with its line like the rest of
+// the config. An absent block (zero node) leaves v as is. Errors are
+// Problems.
+func DecodeBlock(n *yaml.Node, block string, v any) error {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	probs := unknownBlockKeys(n, reflect.TypeOf(v), block)
+	if len(probs) > 0 {
+		return probs
+	}
+	if err := n.Decode(v); err != nil {
+		return Problems{fmt.Sprintf("%s: %s", block, cleanYAMLErr(err))}
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func unknownBlockKeys(n *yaml.Node, t reflect.Type, path string) Problems {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		var out Problems
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out = append(out, unknownBlockKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
+		}
+		return out
+	case reflect.Struct:
+	default:
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+	}
+	var out Problems
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		if !ok {
+			out = append(out, fmt.Sprintf("line %d: %s.%s: unknown key (known: %s)", k.Line, path, k.Value, strings.Join(names, ", ")))
+			continue
+		}
+		out = append(out, unknownBlockKeys(n.Content[i+1], ft, path+"."+k.Value)...)
+	}
+	return out
+}
+
+// ExpandEnv replaces a whole-value ${VAR} reference with the environment
+// variable, as secrets in the target block are expanded.
+func ExpandEnv(s string) string { return expandEnv(s) }
