@@ -227,11 +227,15 @@ func (e *Engine) prepare(ctx context.Context, shadow *state.Shadow, cur plan.Cur
 			protected[model.UserIDKey(r.UserID)] = true
 		}
 	}
+	matches, err := e.adoptMatches(ctx, desired, shadow, cur)
+	if err != nil {
+		return nil, err
+	}
 	p.Changes = plan.Calculate(plan.Input{
 		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
-		Policy: e.policy, Now: e.now(),
+		AdoptMatches: matches, Policy: e.policy, Now: e.now(),
 	})
-	err := plan.Guard(p.Changes, plan.GuardInput{
+	err = plan.Guard(p.Changes, plan.GuardInput{
 		SourceProblems: p.Problems, DesiredPeople: len(desired.People) + len(rejected),
 		ManagedMembers: len(shadow.Members), MaxDisables: e.maxDis, MaxDeletes: e.maxDel,
 		AllowDestructive: allowDestructive,

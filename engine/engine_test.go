@@ -381,3 +381,42 @@ func TestARejectedRecordProtectsItsMember(t *testing.T) {
 		t.Fatalf("e004 = %+v", u)
 	}
 }
+
+func TestAdoptByMobileTakesOverAHandMadeMember(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("adopt mobile=%v", adopt), func(t *testing.T) {
+			en := newEnv(t, true)
+			if adopt {
+				en.extra = "  adopt: [mobile]"
+			}
+			ctx := context.Background()
+			// Made by hand before orgsync arrived, with E005's mobile (as +86).
+			must(t, en.client().CreateUser(ctx, wecom.UserCreate{UserID: "LaoWang", Name: "老王", Mobile: "+86 13800130005", Department: []int{1}}))
+			rep, err := en.sync(Options{})
+			if !adopt {
+				if err == nil || rep.Failed != 1 || rep.Failures[0].Code != 60104 {
+					t.Fatalf("without adopt: err %v, failures %+v", err, rep.Failures)
+				}
+				if u := en.user("LaoWang"); u.Name != "老王" {
+					t.Fatalf("unowned member changed: %+v", u)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("sync: %v %+v", err, rep.Failures)
+			}
+			if en.user("e005") != nil {
+				t.Fatal("created e005 although LaoWang is the same person")
+			}
+			u := en.user("LaoWang")
+			if u.Name != "员工5" || !slices.Equal(u.DirectLeader, []string{"e001"}) {
+				t.Fatalf("adopted member = %+v", u)
+			}
+			writes := en.emu.Stats().Writes
+			en.mustSync()
+			if w := en.emu.Stats().Writes - writes; w != 0 {
+				t.Fatalf("the adopted member is not stable: %d writes", w)
+			}
+		})
+	}
+}

@@ -320,11 +320,27 @@ func (c *calc) members() {
 	sh := c.in.Shadow
 	cur := c.in.Current.Members
 	byID := sh.DeptKeyByID()
+	// A managed member is found by userid or, failing that, by source key:
+	// WeCom userids cannot change, so a person adopted under another userid,
+	// or whose userid rule changed, keeps the userid WeCom has.
+	byKey := make(map[string]*state.Member, len(sh.Members))
+	for _, m := range sh.Members {
+		if m.Person.Key != "" {
+			byKey[m.Person.Key] = m
+		}
+	}
 	seen := make(map[string]bool, len(c.in.Desired.People))
 	for i := range c.in.Desired.People {
 		p := c.in.Desired.People[i]
-		if matched, ok := c.in.AdoptMatches[p.Key]; ok && sh.Members[model.UserIDKey(p.UserID)] == nil {
-			p.UserID = matched
+		if sh.Members[model.UserIDKey(p.UserID)] == nil {
+			if m := byKey[p.Key]; m != nil {
+				if !m.Adopted {
+					c.ch.Notices = append(c.ch.Notices, Notice{Object: m.Person.UserID, Msg: fmt.Sprintf("the userid rule now gives %q; WeCom userids cannot change, so %q is kept", p.UserID, m.Person.UserID)})
+				}
+				p.UserID = m.Person.UserID
+			} else if matched, ok := c.in.AdoptMatches[p.Key]; ok {
+				p.UserID = matched
+			}
 		}
 		k := model.UserIDKey(p.UserID)
 		seen[k] = true
