@@ -179,9 +179,9 @@ func TestLatency(t *testing.T) {
 }
 
 func TestConcurrencyCap(t *testing.T) {
-	e := newEnv(t, Options{MaxConcurrentPerAPI: 1, Latency: 100 * time.Millisecond, RateLimitPerMinute: -1})
+	e := newEnv(t, Options{MaxConcurrentPerAPI: 1, Latency: 300 * time.Millisecond, RateLimitPerMinute: -1})
 	var wg sync.WaitGroup
-	codes := make([]int, 4)
+	codes := make([]int, 6)
 	for i := range codes {
 		wg.Add(1)
 		go func() {
