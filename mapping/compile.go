@@ -131,14 +131,27 @@ func Compile(cfg Config) (*Mapper, error) {
 			bad("mapping.departments.table: set only with from: table")
 		}
 	case "table":
-		t := d.Table
-		if t == nil {
+		if d.Table == nil {
 			bad("mapping.departments.table: required with from: table")
 			break
 		}
+		tc := *d.Table // defaults below must not change the caller's config
+		t := &tc
 		m.table = t
-		if (t.Source == "") == (t.File == "") {
-			bad("mapping.departments.table: set source (a configured source's name) or file, exactly one")
+		if n := btoi(t.Source != "") + btoi(t.File != "") + btoi(len(t.Inline) > 0); n != 1 {
+			bad("mapping.departments.table: set exactly one of source (a configured source's name), file or inline")
+		}
+		if len(t.Inline) > 0 {
+			// Inline rows are records with the columns code, name, parent
+			// and order; unset rules read them as they are.
+			for _, def := range []struct {
+				r   *Rule
+				col string
+			}{{&t.Code, "code"}, {&t.Name, "name"}, {&t.Parent, "parent"}, {&t.Order, "order"}} {
+				if def.r.IsZero() {
+					*def.r = Rule{Expr: def.col}
+				}
+			}
 		}
 		m.tCode = compile("departments.table.code", t.Code, true)
 		m.tName = compile("departments.table.name", t.Name, true)
@@ -264,6 +277,13 @@ func identsOf(ps []*program) ([]string, bool) {
 	}
 	sort.Strings(out)
 	return out, all
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func nonNil(ps ...*program) []*program {

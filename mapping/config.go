@@ -125,18 +125,31 @@ type Departments struct {
 	Table     *DepartmentTable `yaml:"table"`
 }
 
-// DepartmentTable reads departments from the records of another source, or
-// from a file, with rules like the user's.
+// DepartmentTable reads departments from the records of another source, a
+// file, or rows written in the config, with rules like the user's.
 type DepartmentTable struct {
-	Source   string `yaml:"source"`   // name of a configured source whose batch is the table
-	File     string `yaml:"file"`     // or a CSV/XLSX file read on every Map
-	Encoding string `yaml:"encoding"` // of File; default auto
-	Code     Rule   `yaml:"code"`
-	Name     Rule   `yaml:"name"`
-	Parent   Rule   `yaml:"parent"` // parent code; "" or Root = top level below the managed root
-	Order    Rule   `yaml:"order"`
-	Root     string `yaml:"root"`
+	Source   string             `yaml:"source"`   // name of a configured source whose batch is the table
+	File     string             `yaml:"file"`     // or a CSV/XLSX file read on every Map
+	Encoding string             `yaml:"encoding"` // of File; default auto
+	Inline   []InlineDepartment `yaml:"inline"`   // or the rows themselves
+	Code     Rule               `yaml:"code"`
+	Name     Rule               `yaml:"name"`
+	Parent   Rule               `yaml:"parent"` // parent code; "" or Root = top level below the managed root
+	Order    Rule               `yaml:"order"`
+	Root     string             `yaml:"root"`
 }
+
+// InlineDepartment is one row of a department table written in the config.
+// Its fields are the columns code, name, parent and order, which the
+// table's rules default to.
+type InlineDepartment struct {
+	Code   string `yaml:"code"`
+	Name   string `yaml:"name"`
+	Parent string `yaml:"parent"`
+	Order  string `yaml:"order"`
+}
+
+var inlineColumns = []string{"code", "name", "parent", "order"}
 
 // LookupFile is a lookup table read from a file's Key and Value columns.
 type LookupFile struct {

@@ -148,7 +148,15 @@ func (m *Mapper) buildTable(batches []*connectors.Batch) *deptTable {
 	dt := &deptTable{byCode: map[string]*tableDept{}}
 	t := m.table
 	var recs []*connectors.Record
-	if t.File != "" {
+	if len(t.Inline) > 0 {
+		for i, d := range t.Inline {
+			recs = append(recs, &connectors.Record{
+				Origin: model.Origin{Source: "mapping", Locator: fmt.Sprintf("departments.table.inline[%d]", i)},
+				Names:  inlineColumns,
+				Values: []any{d.Code, d.Name, d.Parent, d.Order},
+			})
+		}
+	} else if t.File != "" {
 		b, err := readTableFile("departments", m.resolve(t.File), t.Encoding)
 		if err != nil {
 			dt.failed = fmt.Sprintf("department table %s: %v", t.File, err)

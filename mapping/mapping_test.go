@@ -138,7 +138,7 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name: "needs exactly one of source and file for the table, and its rules",
 			yaml: baseRules + "departments:\n  from: table\n  table: {source: a, file: b}\n",
-			want: []string{"set source", "mapping.departments.table.code: required", "mapping.departments.table.name: required"},
+			want: []string{"set exactly one of source", "mapping.departments.table.code: required", "mapping.departments.table.name: required"},
 		},
 		{
 			name: "rejects a replacement that is itself forbidden",
@@ -500,5 +500,33 @@ func TestFunctionHelpNamesEveryFunction(t *testing.T) {
 		if !strings.HasPrefix(help[i], f.name+"(") {
 			t.Errorf("help %q does not start with %s(", help[i], f.name)
 		}
+	}
+}
+
+func TestInlineDepartmentTable(t *testing.T) {
+	m := compileYAML(t, baseRules+`
+departments:
+  from: table
+  table:
+    inline:
+      - {code: D1, name: 总部}
+      - {code: D2, name: 研发中心, parent: D1, order: 10}
+      - {code: D3, name: "坏:名", parent: D1}
+`)
+	org, problems := m.Map([]*connectors.Batch{batch("hr", baseHeader,
+		[]string{"e1", "a", "D2", "13800138000"}, []string{"e2", "b", "D3", "13800138001"})})
+	if len(org.People) != 1 || org.People[0].Departments[0] != "D2" {
+		t.Fatalf("%+v", org.People)
+	}
+	want := []model.Department{
+		{Key: "D1", Name: "总部", Origin: model.Origin{Source: "mapping", Locator: "departments.table.inline[0]"}},
+		{Key: "D2", Name: "研发中心", ParentKey: "D1", Order: 10, Origin: model.Origin{Source: "mapping", Locator: "departments.table.inline[1]"}},
+	}
+	if !reflect.DeepEqual(org.Departments, want) {
+		t.Fatalf("departments %+v", org.Departments)
+	}
+	if len(problems) != 2 || !strings.Contains(problems[0].Error(), `mapping:departments.table.inline[2]: department "坏:名"`) ||
+		!strings.Contains(problems[1].Error(), `department "D3" is rejected`) {
+		t.Fatalf("problems %v", problems)
 	}
 }

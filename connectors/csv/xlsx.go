@@ -46,6 +46,9 @@ func parseXLSX(ctx context.Context, t *table, data []byte, sheet string, skip in
 		}
 		rows, trailerCount = rows[:last], n
 	}
+	for skip < len(rows) && blankRow(rows[skip]) {
+		skip++ // blank rows above the header, as CSV's blank lines
+	}
 	if skip >= len(rows) {
 		return -1, fmt.Errorf("%w: %s: no header row in sheet %q (skip_rows %d, %d rows)", ErrMalformed, t.file, name, skip, len(rows))
 	}

@@ -87,6 +87,12 @@ func TestXLSX(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("skips blank rows above the header", func(t *testing.T) {
+		d := map[string][][]any{"S": {{}, {}, {nil, "工号"}, {nil, "E1"}}}
+		p := writeFile(t, t.TempDir(), "e.xlsx", xlsxBytes(t, []string{"S"}, d, nil))
+		b := mustList(t, Config{Path: p, Settle: dur(0)})
+		equal(t, rows(b), []string{"e.xlsx:4||E1"})
+	})
 	t.Run("checks a trailer row", func(t *testing.T) {
 		d := map[string][][]any{"S": {{"工号"}, {"E1"}, {"E2"}, {"合计", "3"}}}
 		p := writeFile(t, t.TempDir(), "e.xlsx", xlsxBytes(t, []string{"S"}, d, nil))
