@@ -1,0 +1,303 @@
+// Package scheduler decides when the daemon runs a sync: on a cron
+// schedule (robfig/cron/v3, with CRON_TZ= and descriptors such as @daily
+// and @every 15m), with optional jitter, once at start, and on demand. It
+// guarantees that runs never overlap: a tick or trigger that arrives while
+// a run is in flight is skipped and counted, never queued, because the next
+// run reads the sources afresh anyway. A run that outlives run_timeout has
+// its context cancelled, which the engine turns into a stop at the next
+// change boundary.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/internal/config"
+)
+
+// Config is the `schedule:` block:
+//
+//	schedule:
+//	  cron: "CRON_TZ=Asia/Shanghai 0 2 * * *"   # or @daily, @hourly, @every 15m
+//	  jitter: 5m          # start up to this much later than the tick (spreads load)
+//	  run_on_start: true  # also run once when the daemon starts
+//	  run_timeout: 2h     # cancel a run that takes longer (stops at a change boundary)
+//
+// A bare string is short for cron: `schedule: "@every 15m"`.
+type Config struct {
+	Cron       string          `yaml:"cron"`
+	Jitter     config.Duration `yaml:"jitter"`
+	RunOnStart bool            `yaml:"run_on_start"`
+	RunTimeout config.Duration `yaml:"run_timeout"`
+}
+
+// DefaultRunTimeout bounds a run when run_timeout is not set: far longer
+// than applying a 100k-person reorganisation at WeCom's rate limit.
+const DefaultRunTimeout = 4 * time.Hour
+
+// parser accepts the standard 5-field spec, CRON_TZ=/TZ= prefixes and the
+// descriptors (@daily, @every 15m).
+var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Decode reads the schedule block strictly (unknown keys are errors with
+// their line), applies defaults and validates the cron spec.
+func Decode(n *yaml.Node) (Config, error) {
+	var c Config
+	if n != nil && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		c.Cron = n.Value
+	} else if err := config.DecodeBlock(n, "schedule", &c); err != nil {
+		return c, err
+	}
+	if c.RunTimeout == 0 {
+		c.RunTimeout = config.Duration(DefaultRunTimeout)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the spec parses and durations are sane.
+func (c Config) Validate() error {
+	var probs config.Problems
+	if c.Cron != "" {
+		if _, err := parser.Parse(c.Cron); err != nil {
+			probs = append(probs, fmt.Sprintf("schedule.cron: %q: %v (want e.g. \"CRON_TZ=Asia/Shanghai 0 2 * * *\", \"@daily\" or \"@every 15m\")", c.Cron, err))
+		}
+	}
+	if c.Jitter < 0 {
+		probs = append(probs, "schedule.jitter: must not be negative")
+	}
+	if c.RunTimeout < 0 {
+		probs = append(probs, "schedule.run_timeout: must not be negative")
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	return nil
+}
+
+// Reasons a run starts, for logs and metrics.
+const (
+	ReasonSchedule = "schedule"
+	ReasonStart    = "start"
+	ReasonSignal   = "signal"
+	ReasonHTTP     = "http"
+)
+
+// ErrBusy is returned by Trigger while a run is in flight.
+var ErrBusy = errors.New("a run is already in progress")
+
+// ErrStopped is returned by Trigger once Stop was called.
+var ErrStopped = errors.New("the scheduler is stopping")
+
+// RunFunc runs one sync. ctx is cancelled at run_timeout and on Stop.
+type RunFunc func(ctx context.Context, reason string)
+
+// Options are the scheduler's collaborators.
+type Options struct {
+	Log *zap.Logger
+	// OnSkip is called when a run is skipped because another is in flight.
+	OnSkip func(reason string)
+	// Rand returns a jitter delay in [0, max); default uniform random.
+	Rand func(max time.Duration) time.Duration
+}
+
+// Scheduler runs RunFunc on schedule and on demand, one run at a time.
+type Scheduler struct {
+	run  RunFunc
+	opts Options
+	cron *cron.Cron
+
+	mu      sync.Mutex
+	cfg     Config
+	entry   cron.EntryID
+	hasCron bool
+	running bool
+	current string // reason of the run in flight
+	started time.Time
+	stopped bool
+	skipped map[string]int
+	ctx     context.Context // parent of every run; cancelled by Stop
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New builds a scheduler; Start begins ticking.
+func New(cfg Config, run RunFunc, opts Options) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Rand == nil {
+		opts.Rand = func(max time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(max))) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Scheduler{run: run, opts: opts, cron: cron.New(cron.WithParser(parser)), skipped: map[string]int{}, ctx: ctx, cancel: cancel}
+	if err := s.Reconfigure(cfg); err != nil {
+		cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reconfigure replaces the schedule (on config reload). A run in flight
+// keeps its timeout; the next one uses the new settings.
+func (s *Scheduler) Reconfigure(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.RunTimeout == 0 {
+		cfg.RunTimeout = config.Duration(DefaultRunTimeout)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hasCron {
+		s.cron.Remove(s.entry)
+		s.hasCron = false
+	}
+	s.cfg = cfg
+	if cfg.Cron != "" {
+		id, err := s.cron.AddFunc(cfg.Cron, s.tick)
+		if err != nil {
+			return fmt.Errorf("schedule.cron: %w", err)
+		}
+		s.entry, s.hasCron = id, true
+	}
+	return nil
+}
+
+// Start begins ticking and, with run_on_start, starts a run.
+func (s *Scheduler) Start() {
+	s.cron.Start()
+	s.mu.Lock()
+	onStart := s.cfg.RunOnStart
+	if s.cfg.Cron == "" {
+		s.opts.Log.Warn("no schedule.cron configured: runs happen only on SIGUSR1, POST /v1/sync or run_on_start")
+	}
+	s.mu.Unlock()
+	if onStart {
+		_ = s.Trigger(ReasonStart)
+	}
+}
+
+// tick is the cron job: wait the jitter, then run unless one is in flight.
+func (s *Scheduler) tick() {
+	s.mu.Lock()
+	jitter := s.cfg.Jitter.D()
+	ctx := s.ctx
+	s.mu.Unlock()
+	if jitter > 0 {
+		d := s.opts.Rand(jitter)
+		s.opts.Log.Debug("scheduled run waits its jitter", zap.Duration("delay", d))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	_ = s.Trigger(ReasonSchedule)
+}
+
+// Trigger starts a run now, in the background, unless one is in flight
+// (ErrBusy: skipped and counted) or the scheduler is stopping
+// (ErrStopped).
+func (s *Scheduler) Trigger(reason string) error {
+	_, err := s.TriggerWait(reason)
+	return err
+}
+
+// TriggerWait is Trigger that also returns a channel closed when the run
+// it started has ended.
+func (s *Scheduler) TriggerWait(reason string) (<-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, ErrStopped
+	}
+	if s.running {
+		s.skipped[reason]++
+		s.opts.Log.Warn("run skipped: the previous run is still in progress",
+			zap.String("reason", reason), zap.String("running_since", s.started.Format(time.RFC3339)), zap.String("running_reason", s.current))
+		if s.opts.OnSkip != nil {
+			s.opts.OnSkip(reason)
+		}
+		return nil, ErrBusy
+	}
+	s.running, s.current, s.started = true, reason, time.Now()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RunTimeout.D())
+	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		defer cancel()
+		defer func() {
+			s.mu.Lock()
+			s.running = false
+			s.mu.Unlock()
+		}()
+		s.run(ctx, reason)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.opts.Log.Warn("run cancelled at schedule.run_timeout", zap.Duration("run_timeout", s.cfg.RunTimeout.D()))
+		}
+	}()
+	return done, nil
+}
+
+// Running reports whether a run is in flight and since when.
+func (s *Scheduler) Running() (bool, time.Time, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running, s.started, s.current
+}
+
+// Next is the next scheduled tick (before jitter); zero when there is no
+// schedule or the scheduler is stopped.
+func (s *Scheduler) Next() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCron || s.stopped {
+		return time.Time{}
+	}
+	return s.cron.Entry(s.entry).Next
+}
+
+// Skipped counts skipped runs per reason.
+func (s *Scheduler) Skipped() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.skipped))
+	for k, v := range s.skipped {
+		out[k] = v
+	}
+	return out
+}
+
+// Stop takes no new work, cancels the run in flight (which stops at its
+// next change boundary) and waits for it until ctx ends; it reports
+// whether the run finished in time.
+func (s *Scheduler) Stop(ctx context.Context) bool {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.cancel() // first: a tick waiting out its jitter returns at once
+	<-s.cron.Stop().Done()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
