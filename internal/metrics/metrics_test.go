@@ -1,0 +1,87 @@
+package metrics
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/orgsync/orgsync/engine"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/target/wecom"
+)
+
+type fakeClient struct{ s wecom.Stats }
+
+func (f *fakeClient) Stats() wecom.Stats { return f.s }
+
+func TestObserveRun(t *testing.T) {
+	m := New()
+	t0 := time.Unix(1_700_000_000, 0)
+	m.ObserveRun(&engine.Report{Status: engine.StatusFailed, StartedAt: t0, FinishedAt: t0.Add(3 * time.Second),
+		Changes: map[string]int{"user_create": 5, "user_update": 0}, Held: 2,
+		HeldChanges:   []plan.Held{{Op: plan.OpUserDisable, Object: "a"}, {Op: plan.OpUserDisable, Object: "b"}},
+		Failures:      []wecom.ItemResult{{Op: plan.OpUserCreate, Object: "x"}},
+		Pending:       []wecom.ItemResult{{Op: plan.OpUserCreate, Object: "y"}, {Op: plan.OpUserUpdate, Object: "z"}},
+		SourceRecords: map[string]int{"hr": 300}}, t0.Add(3*time.Second))
+	m.ObserveRun(&engine.Report{Status: engine.StatusSucceeded, Changes: map[string]int{"user_create": 1}}, t0.Add(time.Minute))
+
+	for _, tc := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"counts runs by result", testutil.ToFloat64(m.runs.WithLabelValues("failed")), 1},
+		{"counts successful runs", testutil.ToFloat64(m.runs.WithLabelValues("succeeded")), 1},
+		{"sums applied changes across runs", testutil.ToFloat64(m.changes.WithLabelValues("user_create", "succeeded")), 6},
+		{"counts failed changes by kind", testutil.ToFloat64(m.changes.WithLabelValues("user_create", "failed")), 1},
+		{"counts pending changes by kind", testutil.ToFloat64(m.changes.WithLabelValues("user_update", "pending")), 1},
+		{"keeps the last run's held count", testutil.ToFloat64(m.held), 0},
+		{"records the last success", testutil.ToFloat64(m.lastSuccess), float64(t0.Add(time.Minute).Unix())},
+		{"marks the last status", testutil.ToFloat64(m.lastStatus.WithLabelValues("succeeded")), 1},
+		{"clears the previous status", testutil.ToFloat64(m.lastStatus.WithLabelValues("failed")), 0},
+		{"keeps source records of the last run that read them", testutil.ToFloat64(m.sourceRecords.WithLabelValues("hr")), 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Fatalf("got %v, want %v", tc.got, tc.want)
+			}
+		})
+	}
+	t.Run("counts a run with no report as failed", func(t *testing.T) {
+		m.ObserveRun(nil, t0)
+		if v := testutil.ToFloat64(m.runs.WithLabelValues("failed")); v != 2 {
+			t.Fatalf("failed runs = %v", v)
+		}
+	})
+}
+
+func TestWeComCountersSurviveAClientSwap(t *testing.T) {
+	m := New()
+	old := &fakeClient{s: wecom.Stats{Calls: map[string]map[int]int{"user/create": {0: 10, 60104: 1}},
+		HTTPStatus: map[string]map[int]int{"user/update": {502: 2}}, TransportErrors: map[string]int{"user/update": 1},
+		RateLimitWaits: map[string]int{"user/create": 4}, RateLimitWaitTime: 2 * time.Second}}
+	m.SetClient(old)
+	m.SetClient(&fakeClient{s: wecom.Stats{Calls: map[string]map[int]int{"user/create": {0: 3}}, RateLimitWaits: map[string]int{"user/create": 1}}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`orgsync_wecom_api_calls_total{api="user/create",errcode="0"} 13`,
+		`orgsync_wecom_api_calls_total{api="user/create",errcode="60104"} 1`,
+		`orgsync_wecom_api_calls_total{api="user/update",errcode="http_502"} 2`,
+		`orgsync_wecom_api_calls_total{api="user/update",errcode="transport"} 1`,
+		`orgsync_wecom_rate_limit_waits_total{api="user/create"} 5`,
+		`orgsync_wecom_rate_limit_wait_seconds_total 2`,
+		`orgsync_runs_total{result="refused"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(m.Registry(), "orgsync_wecom_api_calls_total"); err != nil || n != 4 {
+		t.Fatalf("api call series = %d, %v", n, err)
+	}
+}
