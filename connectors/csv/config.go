@@ -33,6 +33,8 @@ const DefaultSettle = 30 * time.Second
 //	delimiter: auto       # auto, ",", ";", "\t" (or "tab"), "|"
 //	skip_rows: 0          # physical lines (xlsx: rows) above the header, e.g. a title line
 //	sheet: ""             # xlsx: sheet name or 1-based index; "" = first sheet
+//	lazy_quotes: false    # accept a stray " inside an unquoted field
+//	allow_short_rows: false # a CSV row with fewer values than the header is padded, not an error
 //	settle: 30s           # a file modified more recently than this is still being written
 //	require_marker: false # read a file only when FILE.done, FILE.ok, STEM.done or STEM.ok exists
 //	min_records: 0        # fewer records fail the source
@@ -40,13 +42,18 @@ const DefaultSettle = 30 * time.Second
 //	manifest: "{path}.count"     # manifest file; {path} {dir} {name} {stem} are replaced
 //	manifest_pattern: '(\d+)'    # regexp on the manifest; group 1 = record count
 type Config struct {
-	Path            string         `yaml:"path"`
-	Format          string         `yaml:"format"`
-	Encoding        string         `yaml:"encoding"`
-	Delimiter       string         `yaml:"delimiter"`
-	SkipRows        int            `yaml:"skip_rows"`
-	Sheet           string         `yaml:"sheet"`
-	LazyQuotes      bool           `yaml:"lazy_quotes"`
+	Path       string `yaml:"path"`
+	Format     string `yaml:"format"`
+	Encoding   string `yaml:"encoding"`
+	Delimiter  string `yaml:"delimiter"`
+	SkipRows   int    `yaml:"skip_rows"`
+	Sheet      string `yaml:"sheet"`
+	LazyQuotes bool   `yaml:"lazy_quotes"`
+	// AllowShortRows pads CSV rows that have fewer values than the header
+	// (some exporters drop trailing empty fields). Off by default: a short
+	// row is also what a file cut mid-line looks like; use a trailer or
+	// manifest with it.
+	AllowShortRows  bool           `yaml:"allow_short_rows"`
 	Settle          *time.Duration `yaml:"settle"`
 	RequireMarker   bool           `yaml:"require_marker"`
 	MinRecords      int            `yaml:"min_records"`

@@ -205,6 +205,10 @@ func TestParsing(t *testing.T) {
 			wantErr: ErrMalformed, errSubstr: "f.csv:3: 2 values but the header has 3 columns",
 		},
 		{
+			name: "allow_short_rows pads a row with fewer values", cfg: Config{AllowShortRows: true},
+			data: "a,b,c\n1,2,3\n4,5\n", header: "a,b,c", want: []string{"f.csv:2|1|2|3", "f.csv:3|4|5|"},
+		},
+		{
 			name: "rejects a row with more values than the header", data: "a,b\n1,2\n3,4,5\n",
 			wantErr: ErrMalformed, errSubstr: `f.csv:3: 3 values but the header has 2 columns (value "5" in column 3)`,
 		},

@@ -149,7 +149,7 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 		return nil, fmt.Errorf("%w: %s changed while being read (size %d → %d)", ErrIncomplete, path, before.Size(), after.Size())
 	}
 
-	t := &table{source: s.name, file: filepath.Base(path)}
+	t := &table{source: s.name, file: filepath.Base(path), pad: s.cfg.AllowShortRows}
 	var trailerCount int
 	encoding := ""
 	if s.cfg.format() == formatXLSX {
