@@ -4,12 +4,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
 func main() {
 	err := newRootCmd(os.Stdout, os.Stderr).Execute()
-	os.Exit(exitCode(err))
+	os.Exit(exitCode(err, os.Stderr))
 }
 
 // Exit codes, stable for scripts and systemd:
@@ -39,17 +40,18 @@ func withExit(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
-func exitCode(err error) int {
+// exitCode prints err (if any) to w and returns the process exit code.
+func exitCode(err error, w io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "orgsync:", ee.err)
+			fmt.Fprintln(w, "orgsync:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "orgsync:", err)
+	fmt.Fprintln(w, "orgsync:", err)
 	return ExitUsage // cobra's own errors are usage errors (unknown flag, bad args)
 }
