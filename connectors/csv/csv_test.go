@@ -380,6 +380,17 @@ func TestPickingAFile(t *testing.T) {
 			t.Fatalf("read %s, want %s", b.Location, bb)
 		}
 	})
+	t.Run("does not mistake a newer manifest matched by the glob for an export", func(t *testing.T) {
+		dir := t.TempDir()
+		data := writeFile(t, dir, "emp.csv", []byte("a\n1\n"))
+		man := writeFile(t, dir, "emp.csv.count", []byte("1"))
+		at(t, data, time.Hour)
+		at(t, man, time.Minute)
+		b := mustList(t, Config{Path: filepath.Join(dir, "*"), Manifest: "{path}.count", Now: clock})
+		if b.Location != data {
+			t.Fatalf("read %s", b.Location)
+		}
+	})
 	t.Run("a single file without its marker is not ready", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "e.csv", []byte("a\n1\n"))
 		_, err := list(t, Config{Path: p, RequireMarker: true, Settle: dur(0)})

@@ -96,6 +96,20 @@ func (s *Source) pick() (string, []string, error) {
 		}
 		cands = append(cands, cand{m, fi})
 	}
+	if s.cfg.Manifest != "" {
+		// A glob like /drop/* also matches the manifests of the exports.
+		manifests := map[string]bool{}
+		for _, c := range cands {
+			manifests[filepath.Clean(expandManifest(s.cfg.Manifest, c.path))] = true
+		}
+		kept := cands[:0]
+		for _, c := range cands {
+			if !manifests[filepath.Clean(c.path)] {
+				kept = append(kept, c)
+			}
+		}
+		cands = kept
+	}
 	if len(cands) == 0 {
 		return "", nil, fmt.Errorf("%w: no file matches %s: %w", ErrNotReady, p, fs.ErrNotExist)
 	}
