@@ -3,6 +3,8 @@ package wecom_test
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -19,12 +21,13 @@ import (
 )
 
 type applyEnv struct {
+	url    string
 	emu    *emulator.Server
 	client *wecom.Client
 	store  *state.Store
 }
 
-func newApplyEnv(t *testing.T, opts emulator.Options) *applyEnv {
+func newApplyEnv(t *testing.T, opts emulator.Options, tweak ...func(*wecom.Config)) *applyEnv {
 	t.Helper()
 	opts.Secrets = []emulator.SecretSpec{{Secret: "apply-secret", Role: emulator.RoleContactsSyncEdit}}
 	opts.CorpID = "wwapplytest"
@@ -35,8 +38,12 @@ func newApplyEnv(t *testing.T, opts emulator.Options) *applyEnv {
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwapplytest", Secret: config.Secret("apply-secret"),
-		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond}, zap.NewNop())
+	cfg := wecom.Config{BaseURL: srv.URL, CorpID: "wwapplytest", Secret: config.Secret("apply-secret"),
+		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	c, err := wecom.New(cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +52,7 @@ func newApplyEnv(t *testing.T, opts emulator.Options) *applyEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &applyEnv{emu: emu, client: c, store: st}
+	return &applyEnv{url: srv.URL, emu: emu, client: c, store: st}
 }
 
 // current reads WeCom the way the engine does (simplelist + list_id).
@@ -197,5 +204,41 @@ func TestApplyStopsCreatesAtTheSeatQuotaAndFinishesTheRest(t *testing.T) {
 	}
 	if quota != 2 {
 		t.Fatalf("failed+pending creates = %d, want 2: %+v", quota, res)
+	}
+}
+
+func TestApplyStopsABannedAPIAndTheNextRunPicksUpTheRest(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// WeCom allows 4 calls per API per window; the client does not wait a
+	// window out (MaxBanWait is tiny), as with an hour-long ban.
+	env := newApplyEnv(t, emulator.Options{RateLimitPerMinute: 4, RateLimitWindow: time.Hour, Now: clock},
+		func(c *wecom.Config) { c.MaxBanWait = time.Millisecond; c.Concurrency = 1 })
+	org := company(6)
+	for i := range org.People {
+		org.People[i].DirectLeaders = nil
+	}
+	_, res := env.sync(t, org, plan.Policy{})
+	if res.Done[plan.OpDeptCreate] != 3 || res.Done[plan.OpUserCreate] != 4 {
+		t.Fatalf("done = %v", res.Done)
+	}
+	if len(res.Pending) != 2 || !strings.Contains(res.Pending[0].Error, "45009") {
+		t.Fatalf("pending = %+v, failed = %+v", res.Pending, res.Failed)
+	}
+	if n := env.emu.Stats().Errors["user/create"][45009]; n != 1 {
+		t.Fatalf("WeCom answered 45009 %d times: the client kept calling a banned API", n)
+	}
+	// The next run, after the window, creates the rest.
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	env.client, _ = wecom.New(wecom.Config{BaseURL: env.url, CorpID: "wwapplytest", Secret: config.Secret("apply-secret")}, zap.NewNop())
+	_, res = env.sync(t, org, plan.Policy{})
+	if res.Done[plan.OpUserCreate] != 2 || len(res.Pending)+len(res.Failed) != 0 {
+		t.Fatalf("next run: %+v", res)
+	}
+	if n := len(env.emu.State().Users); n != 6 {
+		t.Fatalf("users = %d", n)
 	}
 }

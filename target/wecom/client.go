@@ -252,6 +252,9 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 		}
 		sentAt := c.clock.Now()
 		raw, code, msg, err := c.exchange(ctx, r, q)
+		if errors.Is(err, errBannedWhileQueued) {
+			continue // waitBan waits for the window or returns the BanError
+		}
 		if err != nil {
 			return err
 		}
@@ -357,6 +360,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctx.Err()
 	}
 	ci := infoFrom(ctx)
+	if errors.Is(err, errBannedWhileQueued) {
+		return false, nil
+	}
 	if err != nil {
 		retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		ci.reason = "transport: " + c.transportErr(ci.api, err).Error()
@@ -401,6 +407,19 @@ func jitterBackoff(minWait, maxWait time.Duration, attempt int, _ *http.Response
 // waitBan holds a call while its API is in a 45009 window: it waits when
 // this is the first window in a row and it ends within MaxBanWait, and
 // fails fast with *BanError otherwise.
+// errBannedWhileQueued stops a request that was queued for a concurrency
+// slot while its API got a 45009; it is never retried by the transport.
+var errBannedWhileQueued = errors.New("api banned (45009) while the request was queued")
+
+// banned reports whether api is inside a 45009 window now.
+func (c *Client) banned(api string) bool {
+	st := c.api(api)
+	st.mu.Lock()
+	until := st.banUntil
+	st.mu.Unlock()
+	return until.After(c.clock.Now())
+}
+
 func (c *Client) waitBan(ctx context.Context, api string) error {
 	st := c.api(api)
 	for {
@@ -524,6 +543,11 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sem }()
+	// A 45009 may have arrived while this request waited for a slot: do
+	// not send it into a known ban; call() then waits or fails fast.
+	if c.banned(api) {
+		return nil, errBannedWhileQueued
+	}
 
 	resp, err := p.base.RoundTrip(req)
 	if err != nil {
