@@ -3,10 +3,10 @@ package wecom_test
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
