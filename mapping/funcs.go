@@ -50,6 +50,10 @@ func functions(e *funcEnv) []function {
 		{name: "gender", doc: "gender(v): 男/女/M/F/male/female/1/2 → \"1\"/\"2\", else \"\"", fn: genderFn, types: []any{new(func(any) string)}},
 		{name: "date", doc: "date(v[, layout...]): common HR date formats or an Excel serial → 2006-01-02", fn: dateFn},
 		{name: "e164", doc: "e164(mobile[, region]): normalised mobile (CN: 11 digits; others +CC NUMBER)", fn: e.e164},
+		{name: "uac_disabled", doc: "uac_disabled(userAccountControl): AD's ACCOUNTDISABLE bit (0x2) is set", fn: uacDisabledFn, types: []any{new(func(any) bool)}},
+		{name: "uac_has", doc: "uac_has(userAccountControl, flag): the given userAccountControl bit is set", fn: uacHasFn},
+		{name: "ad_time", doc: "ad_time(v): AD FILETIME (accountExpires, lockoutTime) or LDAP GeneralizedTime → RFC 3339 UTC; \"\" for never", fn: adTimeFn},
+		{name: "ou_path", doc: "ou_path(dn[, base_dn]): the OUs of a DN as a department path, top first", fn: ouPathFn},
 		{name: "lookup", doc: "lookup(table, key[, default]): value from a lookup table; an unknown key without default is an error", fn: e.lookup},
 	}
 }
