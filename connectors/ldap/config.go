@@ -45,6 +45,18 @@
 //
 // and in the mapping: `enabled: !uac_disabled(userAccountControl)`,
 // `department: ou_path`, `direct_leader: manager_key`.
+//
+// The protocol is go-ldap/ldap/v3's (*ldap.Conn: dial, StartTLS, bind,
+// search with the paged results control, base searches for ranged
+// attributes), as the project's library policy requires: server data is
+// untrusted input and is parsed only by the library the field uses, never
+// by a hand-written BER reader here. go-ldap's SetTimeout is deliberately
+// never called: its request timeout also limits how long the connection's
+// reader waits to hand a packet to a slow consumer and then drops the
+// packet, which could silently shorten a page. Instead every operation
+// (StartTLS, bind, each page, each range) runs under a watchdog that closes
+// the connection when the timeout passes, and a cancelled context closes it
+// too; either way the outstanding request fails and so does the read.
 package ldap
 
 import (

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -102,7 +103,7 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrRead, usedURL, err)
 	}
-	conn.unbind()
+	_ = conn.Unbind() // a courtesy to the server; the read is complete either way
 	return b, nil
 }
 
@@ -117,7 +118,7 @@ func (s *Source) timeout() time.Duration {
 // Failover is for servers that cannot be reached (or whose TLS handshake
 // fails); a refused bind is final: the next server would refuse the same
 // credentials, and trying them everywhere only locks the account sooner.
-func (s *Source) connect(ctx context.Context) (*wireConn, string, error) {
+func (s *Source) connect(ctx context.Context) (*goldap.Conn, string, error) {
 	var errs []error
 	for _, raw := range s.cfg.URL {
 		if err := ctx.Err(); err != nil {
@@ -137,44 +138,77 @@ func (s *Source) connect(ctx context.Context) (*wireConn, string, error) {
 	return nil, "", fmt.Errorf("could not connect to any LDAP server: %w", errors.Join(errs...))
 }
 
-func (s *Source) dial(ctx context.Context, raw string) (*wireConn, error) {
+func (s *Source) dial(ctx context.Context, raw string) (*goldap.Conn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "389"
-		if u.Scheme == "ldaps" {
-			port = "636"
-		}
-	}
 	var tc *tls.Config
 	if u.Scheme == "ldaps" || s.cfg.StartTLS {
-		if tc, err = s.tlsConfig(host); err != nil {
+		if tc, err = s.tlsConfig(u.Hostname()); err != nil {
 			return nil, err
 		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.timeout())
-	defer cancel()
-	var nc net.Conn
-	d := &net.Dialer{}
+	// The dialer's timeout bounds the TCP connect and, for ldaps://, the
+	// TLS handshake (tls.DialWithDialer applies it to both).
+	opts := []goldap.DialOpt{goldap.DialWithDialer(&net.Dialer{Timeout: s.timeout()})}
 	if u.Scheme == "ldaps" {
-		nc, err = (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(dctx, "tcp", net.JoinHostPort(host, port))
-	} else {
-		nc, err = d.DialContext(dctx, "tcp", net.JoinHostPort(host, port))
+		opts = append(opts, goldap.DialWithTLSConfig(tc))
 	}
-	if err != nil {
-		return nil, err
+	// DialURL takes no context: dial in a goroutine so that a cancelled
+	// context returns at once, closing the connection if it arrives late.
+	type dialed struct {
+		conn *goldap.Conn
+		err  error
 	}
-	conn := newWireConn(nc, s.timeout())
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := goldap.DialURL(raw, opts...)
+		ch <- dialed{c, err}
+	}()
+	var d dialed
+	select {
+	case d = <-ch:
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.conn != nil {
+				d.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	conn := d.conn
 	if s.cfg.StartTLS {
-		if err := conn.startTLS(tc); err != nil {
+		if err := s.withDeadline(conn, func() error { return conn.StartTLS(tc) }); err != nil {
 			conn.Close()
-			return nil, err
+			return nil, fmt.Errorf("start_tls: %w", err)
 		}
 	}
 	return conn, nil
+}
+
+// withDeadline runs op, closing conn if it takes longer than the timeout:
+// the outstanding request then fails with a network error. This watchdog
+// replaces go-ldap's SetTimeout, which is never set: its request timeout
+// also bounds how long the connection's reader waits to hand a packet to a
+// slow consumer, and silently drops the packet when that wait runs out,
+// which could shorten a result without an error.
+func (s *Source) withDeadline(conn *goldap.Conn, op func() error) error {
+	var fired atomic.Bool
+	t := time.AfterFunc(s.timeout(), func() { fired.Store(true); conn.Close() })
+	err := op()
+	t.Stop()
+	if fired.Load() {
+		// The connection is closed: whatever op returned, the read is over.
+		if err == nil {
+			return fmt.Errorf("timeout: no answer within %s", s.timeout())
+		}
+		return fmt.Errorf("timeout: no answer within %s: %w", s.timeout(), err)
+	}
+	return err
 }
 
 func (s *Source) tlsConfig(host string) (*tls.Config, error) {
@@ -196,9 +230,12 @@ func (s *Source) tlsConfig(host string) (*tls.Config, error) {
 	return tc, nil
 }
 
-func (s *Source) bind(conn *wireConn) error {
+func (s *Source) bind(conn *goldap.Conn) error {
 	if s.cfg.Anonymous {
-		return conn.bind("", "")
+		if err := s.withDeadline(conn, func() error { return conn.UnauthenticatedBind("") }); err != nil {
+			return fmt.Errorf("anonymous bind: %w", err)
+		}
+		return nil
 	}
 	pw := s.cfg.BindPassword
 	if s.cfg.BindPasswordFile != "" {
@@ -213,7 +250,7 @@ func (s *Source) bind(conn *wireConn) error {
 		// accept as anonymous: never send one by accident.
 		return errors.New("bind: empty password")
 	}
-	if err := conn.bind(s.cfg.BindDN, pw.Reveal()); err != nil {
+	if err := s.withDeadline(conn, func() error { return conn.Bind(s.cfg.BindDN, pw.Reveal()) }); err != nil {
 		return fmt.Errorf("bind as %s: %w", s.cfg.BindDN, err)
 	}
 	return nil
@@ -322,11 +359,11 @@ func (s *Source) layout() *layout {
 // lookup returns the slots an attribute name received from the server fills
 // (a column, a derivation attribute, or both), and for a ranged attribute
 // ("member;range=0-1499") its range.
-func (l *layout) lookup(name []byte) (col, deriv int, rng *rangeInfo) {
-	if i, ok := l.exact[string(name)]; ok {
+func (l *layout) lookup(name string) (col, deriv int, rng *rangeInfo) {
+	if i, ok := l.exact[name]; ok {
 		return i[0], i[1], nil
 	}
-	lower := strings.ToLower(string(name))
+	lower := strings.ToLower(name)
 	base := lower
 	if b, lo, hi, ok := parseRange(lower); ok {
 		base, rng = b, &rangeInfo{attr: b, lo: lo, hi: hi}
@@ -339,7 +376,7 @@ func (l *layout) lookup(name []byte) (col, deriv int, rng *rangeInfo) {
 		deriv = i
 	}
 	if rng == nil && len(l.exact) < 1024 {
-		l.exact[string(name)] = [2]int{col, deriv}
+		l.exact[name] = [2]int{col, deriv}
 	}
 	return col, deriv, rng
 }
@@ -363,19 +400,17 @@ type pendingRange struct {
 	hi       int
 }
 
-func (s *Source) read(ctx context.Context, conn *wireConn, usedURL string) (*connectors.Batch, error) {
+func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*connectors.Batch, error) {
 	scope, _ := s.cfg.scope()
 	l := s.layout()
 	filter := s.cfg.searchFilter()
-	compiled, err := goldap.CompileFilter(filter)
-	if err != nil {
-		return nil, fmt.Errorf("filter %q: %w", filter, err)
-	}
 	pageSize := s.cfg.PageSize
 	if pageSize == 0 {
 		pageSize = DefaultPageSize
 	}
-	req := &searchReq{base: s.cfg.BaseDN, scope: scope, filter: compiled, attrs: l.request, pageSize: pageSize}
+	paging := goldap.NewControlPaging(uint32(pageSize))
+	req := goldap.NewSearchRequest(s.cfg.BaseDN, scope, goldap.NeverDerefAliases, 0, 0, false,
+		filter, l.request, []goldap.Control{paging})
 	s.log.Debug("ldap search", zap.String("url", usedURL), zap.String("base_dn", s.cfg.BaseDN),
 		zap.String("filter", filter), zap.Int("page_size", pageSize))
 
@@ -389,22 +424,36 @@ func (s *Source) read(ctx context.Context, conn *wireConn, usedURL string) (*con
 	referrals := 0
 	slots := make([]int, l.nslots)
 	for page := 1; ; page++ {
-		pr, err := conn.search(ctx, req, func(dn []byte, attrs []rawAttr) error {
-			p, err := s.record(l, slots, dn, attrs, t, func(col int, r *rangeInfo) {
-				ranges = append(ranges, pendingRange{rec: len(out), col: col, attr: r.attr, hi: r.hi})
-			})
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-			return nil
+		// One page is one Search: go-ldap returns it only once the
+		// server's SearchResultDone has arrived, and any error (a result
+		// code, a closed connection, the watchdog) fails the whole read.
+		var res *goldap.SearchResult
+		err := s.withDeadline(conn, func() error {
+			var err error
+			res, err = conn.Search(req)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, len(out), err)
 		}
-		referrals += pr.referrals
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		referrals += len(res.Referrals)
+		if out == nil {
+			out = make([]pending, 0, len(res.Entries))
+		}
+		for _, e := range res.Entries {
+			p, err := s.record(l, slots, e, t, func(col int, r *rangeInfo) {
+				ranges = append(ranges, pendingRange{rec: len(out), col: col, attr: r.attr, hi: r.hi})
+			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
 		for _, r := range ranges {
-			if err := s.completeRange(ctx, conn, l, &out[r.rec], r); err != nil {
+			if err := s.completeRange(conn, l, &out[r.rec], r); err != nil {
 				return nil, err
 			}
 		}
@@ -412,16 +461,17 @@ func (s *Source) read(ctx context.Context, conn *wireConn, usedURL string) (*con
 		if s.afterPage != nil {
 			s.afterPage(page)
 		}
-		if !pr.paged {
+		ctrl, _ := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging)
+		if ctrl == nil {
 			if page == 1 {
 				break // the server ignored paging and sent everything at once
 			}
 			return nil, fmt.Errorf("search page %d: the server dropped the paged results control", page)
 		}
-		if len(pr.cookie) == 0 {
+		if len(ctrl.Cookie) == 0 {
 			break
 		}
-		req.cookie = pr.cookie
+		paging.SetCookie(ctrl.Cookie)
 	}
 	if referrals > 0 {
 		s.log.Debug("skipped search continuation references", zap.Int("count", referrals))
@@ -445,17 +495,18 @@ func (s *Source) read(ctx context.Context, conn *wireConn, usedURL string) (*con
 }
 
 // record builds the record of one entry. A ranged column
-// ("member;range=0-1499") is reported to onRange, to be completed after the
-// page, since the connection is busy with the search until then.
-func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now time.Time, onRange func(col int, r *rangeInfo)) (pending, error) {
+// ("member;range=0-1499") is reported to onRange, to be completed with
+// base searches once the page has been read.
+func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, onRange func(col int, r *rangeInfo)) (pending, error) {
 	for i := range slots {
 		slots[i] = -1
 	}
-	for i := range attrs {
-		col, deriv, rng := l.lookup(attrs[i].name)
+	attrs := e.Attributes
+	for i, a := range attrs {
+		col, deriv, rng := l.lookup(a.Name)
 		if rng != nil {
 			if rng.lo != 0 {
-				return pending{}, fmt.Errorf("%s: attribute %s starts at range %d", dnb, attrs[i].name, rng.lo)
+				return pending{}, fmt.Errorf("%s: attribute %s starts at range %d", e.DN, a.Name, rng.lo)
 			}
 			if col >= 0 && rng.hi >= 0 {
 				onRange(col, rng)
@@ -468,33 +519,38 @@ func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now
 			slots[deriv] = i
 		}
 	}
-	dn := string(dnb)
+	dn := e.DN
 	vals := make([]any, len(l.names))
 	for i, c := range l.cols {
-		var v [][]byte
+		var a *goldap.EntryAttribute
 		if slots[i] >= 0 {
-			v = attrs[slots[i]].vals
+			a = attrs[slots[i]]
 		}
 		switch {
 		case c.multi:
-			list := make([]string, len(v))
-			for j, b := range v {
-				list[j] = l.internValue(b, c.dec)
+			var list []string
+			if a != nil {
+				list = make([]string, len(a.Values))
+				for j := range a.Values {
+					list[j] = l.internValue(a, j, c.dec)
+				}
+			} else {
+				list = []string{}
 			}
 			vals[i] = list
-		case len(v) == 0:
+		case a == nil || len(a.Values) == 0:
 			vals[i] = ""
 		default:
-			if len(v) > 1 {
+			if len(a.Values) > 1 {
 				l.multiSeen[c.name]++
 			}
-			vals[i] = decode(v[0], c.dec)
+			vals[i] = decode(a, 0, c.dec)
 		}
 	}
 	n := len(l.cols)
 	first := func(slot int) (string, bool) {
-		if i := slots[n+slot]; i >= 0 && len(attrs[i].vals) > 0 {
-			return string(attrs[i].vals[0]), true
+		if i := slots[n+slot]; i >= 0 && len(attrs[i].Values) > 0 {
+			return attrs[i].Values[0], true
 		}
 		return "", false
 	}
@@ -516,12 +572,13 @@ func (s *Source) record(l *layout, slots []int, dnb []byte, attrs []rawAttr, now
 		Names:  l.names,
 		Values: vals,
 	}}
-	if i := slots[n+slotManager]; i >= 0 && len(attrs[i].vals) > 0 {
-		m := attrs[i].vals[0]
-		norm, ok := l.mgrNorm[string(m)]
+	if m, ok := first(slotManager); ok {
+		norm, ok := l.mgrNorm[m]
 		if !ok {
-			norm = normDN(string(m))
-			l.mgrNorm[string(m)] = norm
+			norm = normDN(m)
+			if len(l.mgrNorm) < maxCache {
+				l.mgrNorm[m] = norm
+			}
 		}
 		p.manager = norm
 	}
@@ -548,27 +605,29 @@ func (l *layout) ouPath(dn string) string {
 	return p
 }
 
-// internValue decodes a value of a multi-valued attribute, sharing the
-// string with earlier equal values.
-func (l *layout) internValue(b []byte, dec func([]byte) string) string {
+// internValue decodes value j of a multi-valued attribute, sharing the
+// string with earlier equal values (people share objectClass and memberOf
+// values; the copies go-ldap made are garbage once the page is built).
+func (l *layout) internValue(a *goldap.EntryAttribute, j int, dec func([]byte) string) string {
 	if dec != nil {
-		return dec(b)
+		return dec(a.ByteValues[j])
 	}
-	if v, ok := l.intern[string(b)]; ok {
-		return v
+	v := a.Values[j]
+	if iv, ok := l.intern[v]; ok {
+		return iv
 	}
-	v := string(b)
 	if len(l.intern) < maxCache {
 		l.intern[v] = v
 	}
 	return v
 }
 
-func decode(b []byte, dec func([]byte) string) string {
+// decode is value j of a, through dec for a binary attribute.
+func decode(a *goldap.EntryAttribute, j int, dec func([]byte) string) string {
 	if dec != nil {
-		return dec(b)
+		return dec(a.ByteValues[j])
 	}
-	return string(b)
+	return a.Values[j]
 }
 
 // lockedValue derives "locked": AD's lockoutTime (non-zero: locked; the DC
@@ -630,14 +689,13 @@ func parseRange(name string) (base string, lo, hi int, ok bool) {
 // such as member, named "member;range=0-1499"; the next ones are asked for
 // as "member;range=1500-*" until the server answers with a range ending in
 // "*". The values are appended to the record's column (a list).
-func (s *Source) completeRange(ctx context.Context, conn *wireConn, l *layout, p *pending, r pendingRange) error {
+func (s *Source) completeRange(conn *goldap.Conn, l *layout, p *pending, r pendingRange) error {
 	c := l.cols[r.col]
 	dn := p.rec.Origin.Locator
 	list, _ := p.rec.Values[r.col].([]string)
 	if !c.multi {
 		return fmt.Errorf("%s: attribute %s came in ranges; list it in multi_valued", dn, c.name)
 	}
-	filter, _ := goldap.CompileFilter("(objectClass=*)")
 	hi := r.hi
 	for i := 0; hi >= 0; i++ {
 		if i > 100000 {
@@ -647,26 +705,32 @@ func (s *Source) completeRange(ctx context.Context, conn *wireConn, l *layout, p
 		if s.rangeStep > 0 {
 			next = fmt.Sprintf("%s;range=%d-%d", r.attr, hi+1, hi+s.rangeStep)
 		}
-		got := false
-		_, err := conn.search(ctx, &searchReq{base: dn, scope: goldap.ScopeBaseObject, filter: filter, attrs: []string{next}},
-			func(_ []byte, attrs []rawAttr) error {
-				for _, a := range attrs {
-					b, lo, h, ok := parseRange(strings.ToLower(string(a.name)))
-					if !ok || b != r.attr {
-						continue
-					}
-					if lo != len(list) {
-						return fmt.Errorf("%s: attribute %s: range starts at %d after %d values", dn, c.name, lo, len(list))
-					}
-					for _, v := range a.vals {
-						list = append(list, decode(v, c.dec))
-					}
-					hi, got = h, true
-				}
-				return nil
-			})
+		var res *goldap.SearchResult
+		err := s.withDeadline(conn, func() error {
+			var err error
+			res, err = conn.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+				0, 0, false, "(objectClass=*)", []string{next}, nil))
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("%s: read %s: %w", dn, next, err)
+		}
+		if len(res.Entries) != 1 {
+			return fmt.Errorf("%s: read %s: got %d entries", dn, next, len(res.Entries))
+		}
+		got := false
+		for _, a := range res.Entries[0].Attributes {
+			b, lo, h, ok := parseRange(strings.ToLower(a.Name))
+			if !ok || b != r.attr {
+				continue
+			}
+			if lo != len(list) {
+				return fmt.Errorf("%s: attribute %s: range starts at %d after %d values", dn, c.name, lo, len(list))
+			}
+			for j := range a.Values {
+				list = append(list, decode(a, j, c.dec))
+			}
+			hi, got = h, true
 		}
 		if !got {
 			return fmt.Errorf("%s: read %s: no ranged values returned", dn, next)
