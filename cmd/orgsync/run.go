@@ -221,7 +221,7 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 				}
 				opts.Plan = &ch
 			}
-			bar := newProgress(g.stderr)
+			bar := newProgress(g.stderr, log)
 			opts.Progress = bar.update
 			rep, err := e.RunOnce(ctx, opts)
 			bar.done()
@@ -258,18 +258,21 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 	return cmd
 }
 
-// progress draws a one-line progress bar on a terminal; elsewhere it stays
-// silent (the logs carry progress).
+// progress draws a one-line progress bar on a terminal; elsewhere
+// (journald, CI, a file) it logs a plain line every logEvery instead.
 type progress struct {
 	w     io.Writer
+	log   *zap.Logger
 	tty   bool
 	mu    sync.Mutex
 	last  time.Time
 	drawn bool
 }
 
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+const logEvery = 10 * time.Second
+
+func newProgress(w io.Writer, log *zap.Logger) *progress {
+	p := &progress{w: w, log: log, last: time.Now()}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
@@ -277,17 +280,24 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) update(done, total int) {
-	if !p.tty || total == 0 {
+	if total == 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.tty {
+		if time.Since(p.last) >= logEvery {
+			p.last = time.Now()
+			p.log.Info("applying changes", zap.Int("done", done), zap.Int("total", total))
+		}
+		return
+	}
 	if done < total && time.Since(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last = time.Now()
 	const width = 30
-	filled := width * done / total
+	filled := width * min(done, total) / total
 	fmt.Fprintf(p.w, "\rapplying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
 	p.drawn = true
 }
