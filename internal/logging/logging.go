@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -31,12 +32,31 @@ func New(o Options) (*zap.Logger, error) {
 	return l, err
 }
 
-// NewAtomic builds a logger and returns its level, which a daemon changes
-// on reload without rebuilding the logger every component holds.
+// Controls change a running logger: a daemon applies a reloaded `log:`
+// block through them without rebuilding the logger every component holds.
+type Controls struct {
+	Level zap.AtomicLevel
+	pii   *atomic.Bool
+}
+
+// SetPII switches unmasked logging of personal data on or off.
+func (c *Controls) SetPII(on bool) { c.pii.Store(on) }
+
+// NewAtomic builds a logger and returns its level control.
 func NewAtomic(o Options) (*zap.Logger, zap.AtomicLevel, error) {
-	lvl, err := ParseLevel(o.Level)
+	l, c, err := NewDynamic(o)
 	if err != nil {
 		return nil, zap.AtomicLevel{}, err
+	}
+	return l, c.Level, nil
+}
+
+// NewDynamic builds a logger whose level and PII masking can change
+// while it runs. The format is fixed for the logger's life.
+func NewDynamic(o Options) (*zap.Logger, *Controls, error) {
+	lvl, err := ParseLevel(o.Level)
+	if err != nil {
+		return nil, nil, err
 	}
 	atom := zap.NewAtomicLevelAt(lvl)
 	w := o.Writer
@@ -45,7 +65,7 @@ func NewAtomic(o Options) (*zap.Logger, zap.AtomicLevel, error) {
 	}
 	format, err := resolveFormat(o.Format, w)
 	if err != nil {
-		return nil, zap.AtomicLevel{}, err
+		return nil, nil, err
 	}
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.TimeKey = "ts"
@@ -59,11 +79,10 @@ func NewAtomic(o Options) (*zap.Logger, zap.AtomicLevel, error) {
 		encCfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	var core zapcore.Core = zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), atom)
-	if !o.PII {
-		core = &maskCore{Core: core}
-	}
-	return zap.New(core), atom, nil
+	ctl := &Controls{Level: atom, pii: &atomic.Bool{}}
+	ctl.pii.Store(o.PII)
+	core := &maskCore{Core: zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), atom), pii: ctl.pii}
+	return zap.New(core), ctl, nil
 }
 
 // ParseLevel parses a level name; "" is info.

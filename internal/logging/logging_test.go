@@ -97,6 +97,23 @@ func TestLoggerMasksPII(t *testing.T) {
 	})
 }
 
+func TestControlsSwitchPIIAtRunTime(t *testing.T) {
+	var buf bytes.Buffer
+	l, ctl, err := NewDynamic(Options{Format: "json", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("a", Mobile("13800138000"))
+	ctl.SetPII(true)
+	l.Info("b", Mobile("13900139000"))
+	ctl.SetPII(false)
+	l.Info("c", Mobile("13700137000"))
+	out := buf.String()
+	if strings.Contains(out, "13800138000") || !strings.Contains(out, "13900139000") || strings.Contains(out, "13700137000") {
+		t.Fatalf("got %s", out)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -112,11 +113,19 @@ func Scrub(s string) string {
 
 // maskCore masks personal data in every entry before it is encoded:
 // Sensitive fields, string fields under a PII key, and emails and mobiles
-// inside messages, strings and errors.
-type maskCore struct{ zapcore.Core }
+// inside messages, strings and errors; unless pii is on.
+type maskCore struct {
+	zapcore.Core
+	pii *atomic.Bool
+}
 
+// With masks the context fields when they are attached: a logger derived
+// while PII logging was off keeps them masked.
 func (c *maskCore) With(fields []zapcore.Field) zapcore.Core {
-	return &maskCore{Core: c.Core.With(maskFields(fields))}
+	if !c.pii.Load() {
+		fields = maskFields(fields)
+	}
+	return &maskCore{Core: c.Core.With(fields), pii: c.pii}
 }
 
 func (c *maskCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -127,6 +136,9 @@ func (c *maskCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *maskCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if c.pii.Load() {
+		return c.Core.Write(e, fields)
+	}
 	e.Message = Scrub(e.Message)
 	return c.Core.Write(e, maskFields(fields))
 }

@@ -40,7 +40,9 @@ type Metrics struct {
 	lastRun       prometheus.Gauge
 	lastSuccess   prometheus.Gauge
 	lastStatus    *prometheus.GaugeVec // status
-	nextRun       prometheus.Gauge
+	nextRun       prometheus.GaugeFunc
+	nextMu        sync.Mutex
+	next          func() time.Time
 	runDuration   prometheus.Histogram
 	sourceRecords *prometheus.GaugeVec // source
 	notifyErrors  *prometheus.CounterVec
@@ -72,8 +74,6 @@ func New() *Metrics {
 			Help: "When the last successful run finished (unix time). Alert on time() - this."}),
 		lastStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "last_run_status",
 			Help: "1 for the last run's status (succeeded, failed, refused), 0 for the others."}, []string{"status"}),
-		nextRun: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "next_run_timestamp_seconds",
-			Help: "When the next scheduled run is due (unix time, before jitter); 0 with no schedule."}),
 		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "run_duration_seconds",
 			Help: "How long runs took.", Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 4 * 3600}}),
 		sourceRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "source_records",
@@ -84,6 +84,8 @@ func New() *Metrics {
 			Help: "Configuration reloads (SIGHUP) by result: applied, rejected."}, []string{"result"}),
 		wecom: newWecomCollector(),
 	}
+	m.nextRun = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "next_run_timestamp_seconds",
+		Help: "When the next scheduled run is due (unix time, before jitter); 0 with no schedule."}, m.nextRunValue)
 	reg.MustRegister(m.runs, m.skipped, m.changes, m.held, m.heldByKind, m.rejected, m.lastRun, m.lastSuccess,
 		m.lastStatus, m.nextRun, m.runDuration, m.sourceRecords, m.notifyErrors, m.reloads, m.wecom,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -159,13 +161,26 @@ func (m *Metrics) ObserveRun(rep *engine.Report, finished time.Time) {
 // RunSkipped counts a run not started because another was in flight.
 func (m *Metrics) RunSkipped(reason string) { m.skipped.WithLabelValues(reason).Inc() }
 
-// SetNextRun records the next scheduled run; zero clears it.
-func (m *Metrics) SetNextRun(t time.Time) {
-	if t.IsZero() {
-		m.nextRun.Set(0)
-		return
+// SetNextRun sets where the next scheduled run is read from at scrape
+// time (the scheduler's Next); a zero time reads as 0.
+func (m *Metrics) SetNextRun(next func() time.Time) {
+	m.nextMu.Lock()
+	m.next = next
+	m.nextMu.Unlock()
+}
+
+func (m *Metrics) nextRunValue() float64 {
+	m.nextMu.Lock()
+	next := m.next
+	m.nextMu.Unlock()
+	if next == nil {
+		return 0
 	}
-	m.nextRun.Set(float64(t.Unix()))
+	t := next()
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
 }
 
 // NotifyFailed counts an undeliverable notification.

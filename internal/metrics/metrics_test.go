@@ -58,6 +58,22 @@ func TestObserveRun(t *testing.T) {
 	})
 }
 
+func TestNextRunIsReadAtScrapeTime(t *testing.T) {
+	m := New()
+	if v := testutil.ToFloat64(m.nextRun); v != 0 {
+		t.Fatalf("next run without a schedule = %v", v)
+	}
+	next := time.Unix(1_800_000_000, 0)
+	m.SetNextRun(func() time.Time { return next })
+	if v := testutil.ToFloat64(m.nextRun); v != 1_800_000_000 {
+		t.Fatalf("next run = %v", v)
+	}
+	next = next.Add(time.Hour)
+	if v := testutil.ToFloat64(m.nextRun); v != 1_800_003_600 {
+		t.Fatalf("next run after a tick = %v", v)
+	}
+}
+
 func TestWeComCountersSurviveAClientSwap(t *testing.T) {
 	m := New()
 	old := &fakeClient{s: wecom.Stats{Calls: map[string]map[int]int{"user/create": {0: 10, 60104: 1}},
