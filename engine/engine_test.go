@@ -420,3 +420,52 @@ func TestAdoptByMobileTakesOverAHandMadeMember(t *testing.T) {
 		})
 	}
 }
+
+func TestDriftMadeByHandIsPutBack(t *testing.T) {
+	bothReadModes(t, func(t *testing.T, en *env) {
+		en.mustSync()
+		ctx := context.Background()
+		c := en.client()
+		must(t, c.UpdateUser(ctx, wecom.UserUpdate{UserID: "e002", Department: wecom.Ptr([]int{1})}))
+		must(t, c.DeleteUser(ctx, "e003"))
+		rep := en.mustSync()
+		if rep.Changes["user_move"] != 1 || rep.Changes["user_create"] != 1 {
+			t.Fatalf("changes = %v", rep.Changes)
+		}
+		want := en.deptByName(map[string]string{"D2": "研发中心", "D3": "销售部", "D4": "后端组"}[en.rows[1].dept]).ID
+		if u := en.user("e002"); !slices.Equal(u.Department, []int64{want}) {
+			t.Fatalf("e002 departments = %v, want [%d]", u.Department, want)
+		}
+		if en.user("e003") == nil {
+			t.Fatal("e003 not re-created")
+		}
+	})
+}
+
+func TestDepartmentsLeftEmptyAreDeletedAndOthersKept(t *testing.T) {
+	en := newEnv(t, true)
+	en.mustSync()
+	ctx := context.Background()
+	// Someone puts a member of their own into 销售部 (D3).
+	must(t, en.client().CreateUser(ctx, wecom.UserCreate{UserID: "handmade", Name: "手工", Mobile: "13700000001",
+		Department: []int{int(en.deptByName("销售部").ID)}}))
+	// HR dissolves 后端组 (D4) and 销售部 (D3): everyone moves to 研发中心.
+	en.depts = en.depts[:2]
+	for i := range en.rows {
+		en.rows[i].dept = "D2"
+	}
+	rep := en.mustSync()
+	if rep.Changes["department_delete"] != 1 || en.deptByName("后端组") != nil {
+		t.Fatalf("后端组 not deleted: %v", rep.Changes)
+	}
+	if en.deptByName("销售部") == nil {
+		t.Fatal("销售部 deleted although a member orgsync does not own is in it")
+	}
+	found := false
+	for _, n := range rep.Plan.Notices {
+		found = found || (n.Object == "D3" && strings.Contains(n.Msg, "kept"))
+	}
+	if !found {
+		t.Fatalf("no notice says why 销售部 is kept: %+v", rep.Plan.Notices)
+	}
+}
