@@ -274,12 +274,11 @@ type layout struct {
 	nslots    int
 	multiSeen map[string]int // column → entries where a single-valued attribute had several values
 
-	// Caches for the hot path: people share OUs, managers and groups, so
-	// the department path of a parent DN, the normal form of a manager DN
-	// and the values of multi-valued attributes (objectClass, memberOf) are
-	// computed or allocated once per read, not once per entry.
+	// Caches for the hot path: people share OUs and groups, so the
+	// department path of a parent DN and the values of multi-valued
+	// attributes (objectClass, memberOf) are computed or allocated once per
+	// read, not once per entry.
 	ouPaths map[string]string
-	mgrNorm map[string]string
 	intern  map[string]string
 }
 
@@ -305,7 +304,7 @@ func (s *Source) layout() *layout {
 	c := &s.cfg
 	l := &layout{keyCol: -1, baseDN: c.BaseDN, topFirst: c.OUPathOrder != "bottom_first",
 		slotOf: map[string]int{}, exact: map[string][2]int{}, multiSeen: map[string]int{},
-		ouPaths: map[string]string{}, mgrNorm: map[string]string{}, intern: map[string]string{}}
+		ouPaths: map[string]string{}, intern: map[string]string{}}
 	multi := map[string]bool{}
 	for _, a := range defaultMultiValued {
 		multi[strings.ToLower(a)] = true
@@ -386,12 +385,6 @@ type rangeInfo struct {
 	lo, hi int
 }
 
-// pending is one entry read, before manager resolution.
-type pending struct {
-	rec     connectors.Record
-	manager string // normalised manager DN
-}
-
 // pendingRange is a ranged attribute to complete after the current page.
 type pendingRange struct {
 	rec, col int
@@ -419,7 +412,9 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 		now = s.now
 	}
 	t := now()
-	var out []pending
+	// records[i]'s manager DN, as the entry writes it, is managers[i].
+	records := make([]connectors.Record, 0, pageSize)
+	managers := make([]string, 0, pageSize)
 	var ranges []pendingRange
 	referrals := 0
 	slots := make([]int, l.nslots)
@@ -434,26 +429,24 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, len(out), err)
+			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, len(records), err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		referrals += len(res.Referrals)
-		if out == nil {
-			out = make([]pending, 0, len(res.Entries))
-		}
 		for _, e := range res.Entries {
-			p, err := s.record(l, slots, e, t, func(col int, r *rangeInfo) {
-				ranges = append(ranges, pendingRange{rec: len(out), col: col, attr: r.attr, hi: r.hi})
+			rec, mgr, err := s.record(l, slots, e, t, func(col int, r *rangeInfo) {
+				ranges = append(ranges, pendingRange{rec: len(records), col: col, attr: r.attr, hi: r.hi})
 			})
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, p)
+			records = append(records, rec)
+			managers = append(managers, mgr)
 		}
 		for _, r := range ranges {
-			if err := s.completeRange(conn, l, &out[r.rec], r); err != nil {
+			if err := s.completeRange(conn, l, &records[r.rec], r); err != nil {
 				return nil, err
 			}
 		}
@@ -477,12 +470,9 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 		s.log.Debug("skipped search continuation references", zap.Int("count", referrals))
 	}
 
+	s.resolveManagers(l, records, managers)
 	b := &connectors.Batch{Source: s.name, Complete: true, Location: strings.TrimSuffix(usedURL, "/") + "/" + s.cfg.BaseDN,
-		Records: make([]connectors.Record, len(out))}
-	s.resolveManagers(l, out)
-	for i := range out {
-		b.Records[i] = out[i].rec
-	}
+		Records: records}
 	attrs := make([]string, 0, len(l.multiSeen))
 	for a := range l.multiSeen {
 		attrs = append(attrs, a)
@@ -494,10 +484,11 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 	return b, nil
 }
 
-// record builds the record of one entry. A ranged column
+// record builds the record of one entry and returns it with the entry's
+// manager DN ("" without one). A ranged column
 // ("member;range=0-1499") is reported to onRange, to be completed with
 // base searches once the page has been read.
-func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, onRange func(col int, r *rangeInfo)) (pending, error) {
+func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, onRange func(col int, r *rangeInfo)) (connectors.Record, string, error) {
 	for i := range slots {
 		slots[i] = -1
 	}
@@ -506,7 +497,7 @@ func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, 
 		col, deriv, rng := l.lookup(a.Name)
 		if rng != nil {
 			if rng.lo != 0 {
-				return pending{}, fmt.Errorf("%s: attribute %s starts at range %d", e.DN, a.Name, rng.lo)
+				return connectors.Record{}, "", fmt.Errorf("%s: attribute %s starts at range %d", e.DN, a.Name, rng.lo)
 			}
 			if col >= 0 && rng.hi >= 0 {
 				onRange(col, rng)
@@ -567,22 +558,12 @@ func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, 
 		vals[n+4] = strconv.FormatBool(attr.Expired(exp, now))
 	}
 	vals[n+5] = "" // manager_key, filled by resolveManagers
-	p := pending{rec: connectors.Record{
+	mgr, _ := first(slotManager)
+	return connectors.Record{
 		Origin: model.Origin{Source: s.name, Locator: dn},
 		Names:  l.names,
 		Values: vals,
-	}}
-	if m, ok := first(slotManager); ok {
-		norm, ok := l.mgrNorm[m]
-		if !ok {
-			norm = normDN(m)
-			if len(l.mgrNorm) < maxCache {
-				l.mgrNorm[m] = norm
-			}
-		}
-		p.manager = norm
-	}
-	return p, nil
+	}, mgr, nil
 }
 
 // maxCache bounds each per-read cache; past it values are computed afresh.
@@ -689,10 +670,10 @@ func parseRange(name string) (base string, lo, hi int, ok bool) {
 // such as member, named "member;range=0-1499"; the next ones are asked for
 // as "member;range=1500-*" until the server answers with a range ending in
 // "*". The values are appended to the record's column (a list).
-func (s *Source) completeRange(conn *goldap.Conn, l *layout, p *pending, r pendingRange) error {
+func (s *Source) completeRange(conn *goldap.Conn, l *layout, rec *connectors.Record, r pendingRange) error {
 	c := l.cols[r.col]
-	dn := p.rec.Origin.Locator
-	list, _ := p.rec.Values[r.col].([]string)
+	dn := rec.Origin.Locator
+	list, _ := rec.Values[r.col].([]string)
 	if !c.multi {
 		return fmt.Errorf("%s: attribute %s came in ranges; list it in multi_valued", dn, c.name)
 	}
@@ -736,25 +717,61 @@ func (s *Source) completeRange(conn *goldap.Conn, l *layout, p *pending, r pendi
 			return fmt.Errorf("%s: read %s: no ranged values returned", dn, next)
 		}
 	}
-	p.rec.Values[r.col] = list
+	rec.Values[r.col] = list
 	return nil
 }
 
 // resolveManagers fills manager_key from the key attribute of the entry
-// each manager DN names, when that entry was read.
-func (s *Source) resolveManagers(l *layout, out []pending) {
+// each manager DN names (managers[i] is records[i]'s), when that entry was
+// read. DNs compare by their normal form (attr.NormalizeDN), but servers
+// usually write a manager DN exactly as the manager's own DN, so exact
+// matches are looked for first and DNs are normalised only when some
+// manager DN is left unmatched.
+func (s *Source) resolveManagers(l *layout, records []connectors.Record, managers []string) {
 	if l.keyCol < 0 {
 		return
 	}
-	keys := make(map[string]string, len(out))
-	for i := range out {
-		r := &out[i].rec
-		keys[normDN(r.Values[len(l.cols)].(string))] = r.String(l.names[l.keyCol])
+	type target struct {
+		key   string
+		found bool
 	}
-	mk := len(l.cols) + 5
-	for i := range out {
-		if out[i].manager != "" {
-			out[i].rec.Values[mk] = keys[out[i].manager]
+	want := map[string]*target{} // manager DN as written → its entry's key
+	for _, m := range managers {
+		if m != "" && want[m] == nil {
+			want[m] = &target{}
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	dnCol, key := len(l.cols), l.names[l.keyCol]
+	found := 0
+	for i := range records {
+		if t := want[records[i].Values[dnCol].(string)]; t != nil && !t.found {
+			t.key, t.found = records[i].String(key), true
+			found++
+		}
+	}
+	if found < len(want) {
+		byNorm := map[string][]*target{}
+		for m, t := range want {
+			if !t.found {
+				n := normDN(m)
+				byNorm[n] = append(byNorm[n], t)
+			}
+		}
+		for i := range records {
+			for _, t := range byNorm[normDN(records[i].Values[dnCol].(string))] {
+				if !t.found {
+					t.key, t.found = records[i].String(key), true
+				}
+			}
+		}
+	}
+	mk := dnCol + 5
+	for i, m := range managers {
+		if m != "" {
+			records[i].Values[mk] = want[m].key
 		}
 	}
 }
