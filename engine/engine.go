@@ -199,7 +199,7 @@ type Prepared struct {
 
 // Prepare reads everything and computes the guarded plan, writing nothing.
 func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, error) {
-	shadow, err := e.store.LoadShadow(ctx)
+	p, err := e.readAndMap(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -207,17 +207,31 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 	if err != nil {
 		return nil, err
 	}
-	return e.prepare(ctx, shadow, cur, allowDestructive)
+	shadow, err := e.store.LoadShadow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p, e.plan(ctx, p, shadow, cur, allowDestructive)
 }
 
-func (e *Engine) prepare(ctx context.Context, shadow *state.Shadow, cur plan.Current, allowDestructive int) (*Prepared, error) {
-	p := &Prepared{Shadow: shadow, Current: cur, Records: map[string]int{}}
+// readAndMap reads the sources and maps them. It runs before WeCom and the
+// shadow are loaded so that the raw records (the largest transient data)
+// can be collected before those arrive: at 100k people this keeps the peak
+// heap well below holding everything at once.
+func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
+	p := &Prepared{Records: map[string]int{}}
 	batches := e.readSources(ctx, p)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	desired, rejected := e.mapper.Map(batches)
-	p.Desired, p.Rejected = desired, rejected
+	p.Desired, p.Rejected = e.mapper.Map(batches)
+	return p, nil
+}
+
+// plan computes and guards the changes for a mapped Prepared.
+func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cur plan.Current, allowDestructive int) error {
+	p.Shadow, p.Current = shadow, cur
+	desired, rejected := p.Desired, p.Rejected
 	protected := map[string]bool{}
 	for _, r := range rejected {
 		if r.Key != "" {
@@ -229,7 +243,7 @@ func (e *Engine) prepare(ctx context.Context, shadow *state.Shadow, cur plan.Cur
 	}
 	matches, err := e.adoptMatches(ctx, desired, shadow, cur)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.Changes = plan.Calculate(plan.Input{
 		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
@@ -244,9 +258,9 @@ func (e *Engine) prepare(ctx context.Context, shadow *state.Shadow, cur plan.Cur
 	if errors.As(err, &refused) {
 		p.Refusal = refused
 	} else if err != nil {
-		return nil, err
+		return err
 	}
-	return p, nil
+	return nil
 }
 
 // readSources reads every source concurrently. A failed or incomplete
@@ -422,6 +436,10 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.RunID = id
 	}
+	prep, err := e.readAndMap(ctx)
+	if err != nil {
+		return finish(StatusFailed, err)
+	}
 	cur, err := e.loadCurrent(ctx)
 	if err != nil {
 		return finish(StatusFailed, err)
@@ -437,8 +455,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return finish(StatusFailed, err)
 	}
-	prep, err := e.prepare(ctx, shadow, cur, o.AllowDestructive)
-	if err != nil {
+	if err := e.plan(ctx, prep, shadow, cur, o.AllowDestructive); err != nil {
 		return finish(StatusFailed, err)
 	}
 	rep.fill(prep)

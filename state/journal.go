@@ -106,6 +106,22 @@ func (s *Store) Apply(ctx context.Context, mut Mutation) error {
 	return tx.Commit()
 }
 
+// ApplyAll writes many shadow mutations in one transaction (forgetting the
+// members deleted by hand, importing a shadow).
+func (s *Store) ApplyAll(ctx context.Context, muts []Mutation) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, m := range muts {
+		if err := s.apply(ctx, tx, m); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 func (s *Store) apply(ctx context.Context, tx *sql.Tx, mut Mutation) error {
 	now := s.now().Unix()
 	if m := mut.PutMember; m != nil {

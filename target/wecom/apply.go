@@ -122,26 +122,30 @@ func (a *Applier) Apply(ctx context.Context, ch *plan.Changes) (Result, error) {
 	return r.res, nil
 }
 
-// forget drops shadow rows of objects that are gone from WeCom.
+// forget drops shadow rows of objects that are gone from WeCom, in one
+// transaction.
 func (r *applyRun) forget(ch *plan.Changes) {
 	st, ok := r.Journal.(interface {
-		Apply(context.Context, state.Mutation) error
+		ApplyAll(context.Context, []state.Mutation) error
 	})
-	if !ok {
+	if !ok || len(ch.ForgetMembers)+len(ch.ForgetDepts) == 0 {
+		return
+	}
+	var muts []state.Mutation
+	for _, u := range ch.ForgetMembers {
+		muts = append(muts, state.Mutation{DeleteMember: u})
+	}
+	for _, k := range ch.ForgetDepts {
+		muts = append(muts, state.Mutation{DeleteDept: k})
+	}
+	if err := st.ApplyAll(r.ctx, muts); err != nil {
+		r.abort = err
 		return
 	}
 	for _, u := range ch.ForgetMembers {
-		if err := st.Apply(r.ctx, state.Mutation{DeleteMember: u}); err != nil {
-			r.abort = err
-			return
-		}
 		delete(r.Shadow.Members, model.UserIDKey(u))
 	}
 	for _, k := range ch.ForgetDepts {
-		if err := st.Apply(r.ctx, state.Mutation{DeleteDept: k}); err != nil {
-			r.abort = err
-			return
-		}
 		delete(r.Shadow.Departments, k)
 	}
 }
