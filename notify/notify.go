@@ -79,9 +79,7 @@ type WebhookConfig struct {
 // resolve against the config file's directory.
 func Decode(f *config.File) (Config, error) {
 	var c Config
-	if err := config.DecodeBlock(&f.Notify, "notify", &c); err != nil {
-		return c, err
-	}
+	decErr := config.DecodeBlock(&f.Notify, "notify", &c)
 	if c.On == nil {
 		c.On = DefaultOn
 	}
@@ -103,7 +101,7 @@ func Decode(f *config.File) (Config, error) {
 			w.TokenFile = f.Resolve(config.ResolveCredentialPath(w.TokenFile))
 		}
 	}
-	return c, c.Validate()
+	return c, config.JoinProblems(decErr, c.Validate())
 }
 
 // Validate reports every problem in the block.

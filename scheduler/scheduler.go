@@ -51,15 +51,16 @@ var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cr
 // their line), applies defaults and validates the cron spec.
 func Decode(n *yaml.Node) (Config, error) {
 	var c Config
+	var decErr error
 	if n != nil && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		c.Cron = n.Value
-	} else if err := config.DecodeBlock(n, "schedule", &c); err != nil {
-		return c, err
+	} else {
+		decErr = config.DecodeBlock(n, "schedule", &c)
 	}
 	if c.RunTimeout == 0 {
 		c.RunTimeout = config.Duration(DefaultRunTimeout)
 	}
-	return c, c.Validate()
+	return c, config.JoinProblems(decErr, c.Validate())
 }
 
 // Validate checks the spec parses and durations are sane.

@@ -57,6 +57,6 @@ Exit codes: 0 success, 1 run or some changes failed, 2 usage or config error,
 
 // commands lists every subcommand explicitly (no init-time registration).
 var commands = []func(*globals) *cobra.Command{
-	newValidateCmd, newPlanCmd, newSyncCmd, newHistoryCmd, newExplainCmd, newVersionCmd,
+	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newVersionCmd,
 	newWecomEmulatorCmd,
 }

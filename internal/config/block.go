@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -11,8 +12,9 @@ import (
 // DecodeBlock decodes one of the blocks File keeps as a yaml.Node
 // (schedule, server, log, notify) into v, strictly: every key no yaml tag
 // of v's type names is a problem, reported with its line like the rest of
-// the config. An absent block (zero node) leaves v as is. Errors are
-// Problems.
+// the config. The known keys are decoded even when there are unknown ones,
+// so the caller can validate them too and report everything at once. An
+// absent block (zero node) leaves v as is. Errors are Problems.
 func DecodeBlock(n *yaml.Node, block string, v any) error {
 	if n == nil || n.Kind == 0 {
 		return nil
@@ -24,13 +26,33 @@ func DecodeBlock(n *yaml.Node, block string, v any) error {
 		return nil
 	}
 	probs := unknownBlockKeys(n, reflect.TypeOf(v), block)
+	if err := n.Decode(v); err != nil {
+		probs = append(probs, fmt.Sprintf("%s: %s", block, cleanYAMLErr(err)))
+	}
 	if len(probs) > 0 {
 		return probs
 	}
-	if err := n.Decode(v); err != nil {
-		return Problems{fmt.Sprintf("%s: %s", block, cleanYAMLErr(err))}
-	}
 	return nil
+}
+
+// JoinProblems merges errors into one Problems (nil when all are nil);
+// a Problems contributes each of its entries.
+func JoinProblems(errs ...error) error {
+	var out Problems
+	for _, err := range errs {
+		var p Problems
+		switch {
+		case err == nil:
+		case errors.As(err, &p):
+			out = append(out, p...)
+		default:
+			out = append(out, err.Error())
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,13 @@ func TestDecodeBlock(t *testing.T) {
 			}
 		}
 	})
+	t.Run("still decodes the known keys next to an unknown one", func(t *testing.T) {
+		f := load(t, "server:\n  listen: x\n  lisen: y\n")
+		var b block
+		if err := DecodeBlock(&f.Server, "server", &b); err == nil || b.Listen != "x" {
+			t.Fatalf("got %+v, %v", b, err)
+		}
+	})
 	t.Run("leaves the value alone when the block is absent", func(t *testing.T) {
 		f := load(t, "state: {path: x}\n")
 		b := block{Listen: "default"}
@@ -60,4 +68,15 @@ func TestDecodeBlock(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func TestJoinProblems(t *testing.T) {
+	err := JoinProblems(nil, Problems{"a", "b"}, errors.New("c"), nil)
+	var p Problems
+	if !errors.As(err, &p) || strings.Join(p, ",") != "a,b,c" {
+		t.Fatalf("got %v", err)
+	}
+	if JoinProblems(nil, nil) != nil {
+		t.Fatal("no problems should be nil")
+	}
 }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/daemon"
+	"github.com/orgsync/orgsync/internal/logging"
+	"github.com/orgsync/orgsync/state"
+)
+
+func newDaemonCmd(g *globals) *cobra.Command {
+	var cfgPath string
+	var shutdownTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "daemon -c FILE",
+		Short: "Run as a service: scheduled syncs, HTTP health/metrics/status, notifications, systemd integration",
+		Long: `daemon keeps running and syncs on the configured schedule. It holds the
+state store open and locked ('orgsync sync' on the same state refuses to run
+meanwhile: use 'orgsync trigger'), never runs two syncs at once, and serves
+HTTP for monitoring.
+
+Configuration (besides sources, mapping, target, policy, state):
+
+  schedule:
+    cron: "CRON_TZ=Asia/Shanghai 0 2 * * *"  # or @daily, @hourly, "@every 15m"
+    jitter: 5m          # start up to 5m after the tick
+    run_on_start: false # also run once at start
+    run_timeout: 4h     # cancel a longer run (it stops at a change boundary)
+  server:
+    listen: 127.0.0.1:9469
+    token_file: $CREDENTIALS_DIRECTORY/api-token   # or token: ${ORGSYNC_API_TOKEN}
+  log:
+    level: info         # debug, info, warn, error
+    format: auto        # console on a terminal, json otherwise (journald)
+    pii: false          # mobiles, emails and names are masked in logs
+  notify:
+    on: [failed, refused, held]   # add changed to hear about every change
+    wecom_robot: {key_file: $CREDENTIALS_DIRECTORY/robot-key}
+    webhook: {url: https://hooks.example.com/orgsync}
+
+Signals:
+  SIGTERM, SIGINT  stop: no new runs; the run in flight is cancelled and
+                   stops at its next change boundary with every call
+                   journaled; exit 0 within --shutdown-timeout (default 30s)
+  SIGHUP           reload the config file; an invalid one is rejected with
+                   its problems in the log and the running one stays. A new
+                   config waits for the run in flight. server.listen and
+                   log.format changes need a restart.
+  SIGUSR1          run now (skipped if a run is in flight)
+
+HTTP endpoints (server.listen):
+  GET  /healthz        200 while the process serves
+  GET  /readyz         200 once the config is loaded and the state store is
+                       open; 503 during a reload's swap and while stopping.
+                       A failed last run does not make it unready: watch
+                       orgsync_last_success_timestamp_seconds instead.
+  GET  /metrics        Prometheus: orgsync_runs_total{result},
+                       orgsync_changes_total{kind,result}, orgsync_held_changes,
+                       orgsync_wecom_api_calls_total{api,errcode},
+                       orgsync_wecom_rate_limit_waits_total{api},
+                       orgsync_last_run_timestamp_seconds,
+                       orgsync_last_success_timestamp_seconds,
+                       orgsync_next_run_timestamp_seconds,
+                       orgsync_source_records{source}, orgsync_runs_skipped_total
+  GET  /v1/status      JSON: running run, next run, last 10 runs, held changes
+  GET  /v1/runs/{id}   the stored report of a run (as 'sync --output json')
+  POST /v1/sync        run now; needs "Authorization: Bearer TOKEN"
+                       (server.token); 401 without it, 403 if no token is
+                       configured, 409 if a run is in flight;
+                       ?wait=true waits and returns the report
+  The /v1/ GETs need the token too when one is configured.
+
+systemd: with Type=notify the daemon reports READY=1 once serving, STATUS=
+with the last run's outcome (shown by 'systemctl status orgsync'), STOPPING=1,
+and WATCHDOG=1 every WatchdogSec/2 when the unit sets WatchdogSec.
+
+Exit codes: 0 stopped cleanly; 1 the state store is locked by another
+process, the listen address is taken, or the run in flight did not stop
+within --shutdown-timeout (the next run settles what it left pending);
+2 configuration error at start.`,
+		Example: `  orgsync daemon -c /etc/orgsync/orgsync.yaml
+
+  # /etc/systemd/system/orgsync.service (installed by the package)
+  [Service]
+  Type=notify
+  ExecStart=/usr/bin/orgsync daemon -c /etc/orgsync/orgsync.yaml
+  ExecReload=/bin/kill -HUP $MAINPID
+  WatchdogSec=60
+  TimeoutStopSec=45
+  DynamicUser=yes
+  StateDirectory=orgsync
+  LoadCredential=wecom-secret:/etc/orgsync/wecom.secret
+  # in orgsync.yaml: secret_file: $CREDENTIALS_DIRECTORY/wecom-secret
+
+  systemctl reload orgsync          # SIGHUP: reload the config
+  systemctl kill -s USR1 orgsync    # run now
+  orgsync trigger -c /etc/orgsync/orgsync.yaml --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return withExit(ExitUsage, errors.New("no config: pass -c FILE"))
+			}
+			s, err := daemon.Load(cfgPath)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			opts := logging.Options{Format: cmp.Or(s.Log.Format, "auto"), Level: cmp.Or(s.Log.Level, "info"), PII: s.Log.PII}
+			if f := cmd.Flag("log-format"); f != nil && f.Changed {
+				opts.Format = g.logFormat
+			}
+			if f := cmd.Flag("log-level"); f != nil && f.Changed {
+				opts.Level = g.logLevel
+			}
+			log, ctl, err := logging.NewDynamic(opts)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			defer func() { _ = log.Sync() }()
+			err = daemon.Run(context.Background(), daemon.Options{
+				ConfigPath: cfgPath, Settings: s, Log: log, LogControls: ctl,
+				ShutdownTimeout: shutdownTimeout, Version: version,
+			})
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, daemon.ErrConfig):
+				return withExit(ExitUsage, err)
+			case errors.Is(err, state.ErrLocked), errors.Is(err, daemon.ErrStopTimeout):
+				log.Error("daemon stopped with an error", zap.Error(err))
+				return withExit(ExitFailed, errors.New(""))
+			default:
+				return withExit(ExitFailed, err)
+			}
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, how long to wait for the run in flight to stop at a change boundary (keep systemd's TimeoutStopSec above it)")
+	return cmd
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orgsync/orgsync/daemon"
+	"github.com/orgsync/orgsync/engine"
+)
+
+func newTriggerCmd(g *globals) *cobra.Command {
+	var cfgPath, output string
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "trigger -c FILE [--wait]",
+		Short: "Ask the running daemon to sync now (POST /v1/sync)",
+		Long: `trigger asks the daemon configured by FILE to start a run now. It reads
+server.listen and the API token (server.token / server.token_file) from the
+same config and POSTs to http://LISTEN/v1/sync; a wildcard listen address is
+reached on 127.0.0.1.
+
+Without --wait it returns as soon as the run started. With --wait it waits for
+the run to end, prints its report and exits like 'orgsync sync'.
+
+Exit codes: 0 started (or, with --wait, succeeded); 1 a run is already in
+progress, the daemon is unreachable or the run failed; 2 usage or config
+error; 3 (--wait) the run was refused by the guard.`,
+		Example: `  orgsync trigger -c /etc/orgsync/orgsync.yaml
+  orgsync trigger -c /etc/orgsync/orgsync.yaml --wait --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return withExit(ExitUsage, errors.New("no config: pass -c FILE"))
+			}
+			s, err := daemon.Load(cfgPath)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			url, err := daemon.TriggerURL(s.Server.Listen)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			if wait {
+				url += "?wait=true"
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, nil)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			if !s.Token.Empty() {
+				req.Header.Set("Authorization", "Bearer "+s.Token.Reveal())
+			}
+			client := &http.Client{Timeout: timeout}
+			resp, err := client.Do(req)
+			if err != nil {
+				return withExit(ExitFailed, fmt.Errorf("reach the daemon at %s: %w (is 'orgsync daemon' running?)", url, err))
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			var ans daemon.SyncResponse
+			if err := json.Unmarshal(body, &ans); err != nil {
+				return withExit(ExitFailed, fmt.Errorf("daemon answered HTTP %d: %.200s", resp.StatusCode, body))
+			}
+			if resp.StatusCode/100 != 2 {
+				return withExit(ExitFailed, fmt.Errorf("daemon answered HTTP %d: %s", resp.StatusCode, ans.Error))
+			}
+			if !wait {
+				fmt.Fprintln(g.stdout, "run started; follow it with 'journalctl -u orgsync -f' or GET /v1/status")
+				return nil
+			}
+			rep := ans.Report
+			if rep == nil {
+				return withExit(ExitFailed, fmt.Errorf("the run failed before it was recorded: %s", ans.RunErr))
+			}
+			if output == "json" {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(rep)
+			} else {
+				printReport(g.stdout, rep)
+			}
+			switch rep.Status {
+			case engine.StatusSucceeded:
+				return nil
+			case engine.StatusRefused:
+				return withExit(ExitRefused, errors.New(rep.Refusal))
+			default:
+				return withExit(ExitFailed, errors.New(cmp.Or(rep.Error, ans.RunErr, "the run failed")))
+			}
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end and print its report")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --wait: text or json (the run report)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 6*time.Hour, "give up waiting after this long")
+	return cmd
+}

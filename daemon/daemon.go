@@ -1,0 +1,444 @@
+// Package daemon runs orgsync as a service: one engine kept open (it holds
+// the state store's lock), runs on a schedule and on demand (SIGUSR1,
+// POST /v1/sync) never overlapping, an HTTP server for health, readiness,
+// Prometheus metrics, status and run reports, notifications after runs that
+// need attention, config reload on SIGHUP, systemd notify/watchdog, and a
+// bounded graceful stop on SIGTERM/SIGINT.
+//
+// Readiness: /readyz answers 200 once the config is loaded and the state
+// store is open, and 503 while a reload swaps the engine and once shutdown
+// has begun. A failed last run does not make the daemon unready: it is
+// still serving, and taking it out of a load balancer or restarting it
+// would not help; failures show in /metrics (orgsync_last_run_status,
+// orgsync_last_success_timestamp_seconds) and /v1/status, and are notified.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/engine"
+	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/logging"
+	"github.com/orgsync/orgsync/internal/metrics"
+	"github.com/orgsync/orgsync/notify"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/scheduler"
+	"github.com/orgsync/orgsync/state"
+)
+
+// DefaultShutdownTimeout bounds how long SIGTERM waits for the run in
+// flight to reach a change boundary and journal, and for notifications.
+// Keep systemd's TimeoutStopSec above it.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Sentinel errors the command maps to exit codes.
+var (
+	// ErrConfig wraps config problems at start (exit 2).
+	ErrConfig = errors.New("configuration")
+	// ErrStopTimeout is returned when the run in flight did not stop
+	// within the shutdown timeout (exit 1; the journal lets the next run
+	// settle what it left pending).
+	ErrStopTimeout = errors.New("the run in flight did not stop in time")
+)
+
+// Options configure a daemon.
+type Options struct {
+	ConfigPath string
+	Settings   *Settings // loaded from ConfigPath by the caller
+	Log        *zap.Logger
+	// LogControls, when set, receive a reloaded log.level and log.pii.
+	LogControls     *logging.Controls
+	ShutdownTimeout time.Duration
+	Version         string
+	// Notify sends a systemd notification; default sd.SdNotify (a no-op
+	// when NOTIFY_SOCKET is unset).
+	Notify func(state string)
+}
+
+// Daemon is a running orgsync service.
+type Daemon struct {
+	opts    Options
+	log     *zap.Logger
+	metrics *metrics.Metrics
+	host    string
+	started time.Time
+
+	runMu sync.Mutex   // held by a run and by an engine swap
+	engMu sync.RWMutex // guards eng for readers (status, run reports)
+	eng   *engine.Engine
+
+	setMu    sync.RWMutex
+	settings *Settings
+	notifier *notify.Notifier
+
+	sched    *scheduler.Scheduler
+	ready    atomic.Bool
+	stopping atomic.Bool
+	reloadMu sync.Mutex
+	bg       sync.WaitGroup // notifications in flight
+
+	lastMu     sync.Mutex
+	lastReport *engine.Report
+	lastErr    string
+	lastReason string
+	lastEnd    time.Time
+	lastOK     time.Time
+	statusLine string
+}
+
+// Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT
+// arrives, then stops gracefully. It returns nil after a clean stop.
+func Run(ctx context.Context, opts Options) error {
+	d, err := newDaemon(opts)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+func newDaemon(opts Options) (*Daemon, error) {
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Notify == nil {
+		opts.Notify = func(s string) { _, _ = sd.SdNotify(false, s) }
+	}
+	host, _ := os.Hostname()
+	d := &Daemon{opts: opts, log: opts.Log, metrics: metrics.New(), host: host, started: time.Now(), settings: opts.Settings}
+	d.notifier = notify.New(opts.Settings.Notify, host)
+	return d, nil
+}
+
+func (d *Daemon) run(ctx context.Context) error {
+	s := d.opts.Settings
+	eng, err := engine.Build(s.File, d.log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := eng.Open(ctx); err != nil {
+		return err
+	}
+	d.eng = eng
+	d.metrics.SetClient(eng.Client())
+
+	ln, err := net.Listen("tcp", s.Server.Listen)
+	if err != nil {
+		eng.Close()
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	sched, err := scheduler.New(s.Schedule, d.runOnce, scheduler.Options{Log: d.log.Named("scheduler"), OnSkip: d.metrics.RunSkipped})
+	if err != nil {
+		eng.Close()
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	d.sched = sched
+	d.metrics.SetNextRun(sched.Next)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	d.ready.Store(true)
+	d.log.Info("orgsync daemon started", zap.String("version", d.opts.Version), zap.String("config", d.opts.ConfigPath),
+		zap.String("listen", ln.Addr().String()), zap.String("schedule", s.Schedule.Cron), zap.Time("next_run", sched.Next()))
+	sched.Start()
+	d.setStatus("ready; " + d.nextText())
+	d.opts.Notify(sd.SdNotifyReady)
+
+	var watchdog <-chan time.Time
+	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		watchdog = t.C
+		d.log.Info("systemd watchdog enabled", zap.Duration("interval", iv))
+	}
+
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("http server stopped; shutting down", zap.Error(err))
+			}
+			break loop
+		case <-watchdog:
+			d.opts.Notify(sd.SdNotifyWatchdog)
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				go d.reload(ctx)
+			case syscall.SIGUSR1:
+				if err := sched.Trigger(scheduler.ReasonSignal); err == nil {
+					d.log.Info("run requested by SIGUSR1")
+				}
+			default:
+				d.log.Info("stopping: no new runs; the run in flight stops at its next change boundary", zap.String("signal", sig.String()))
+				break loop
+			}
+		}
+	}
+	return d.shutdown(srv)
+}
+
+// shutdown stops taking work, cancels the run in flight and waits for it
+// (bounded), waits for notifications, stops HTTP and closes the store.
+func (d *Daemon) shutdown(srv *http.Server) error {
+	d.stopping.Store(true)
+	d.ready.Store(false)
+	d.opts.Notify(sd.SdNotifyStopping)
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
+	defer cancel()
+	var stopErr error
+	if !d.sched.Stop(ctx) {
+		stopErr = fmt.Errorf("%w (%s); the journal lets the next run settle it", ErrStopTimeout, d.opts.ShutdownTimeout)
+	}
+	bgDone := make(chan struct{})
+	go func() { d.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	}
+	shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shCancel()
+	_ = srv.Shutdown(shCtx)
+	if stopErr != nil {
+		return stopErr // the store stays locked by the stuck run until exit
+	}
+	d.engMu.Lock()
+	defer d.engMu.Unlock()
+	if err := d.eng.Close(); err != nil {
+		return fmt.Errorf("close state store: %w", err)
+	}
+	d.log.Info("orgsync daemon stopped")
+	return nil
+}
+
+// runOnce is the scheduler's RunFunc: one engine run, then metrics,
+// status, and notifications in the background.
+func (d *Daemon) runOnce(ctx context.Context, reason string) {
+	d.runMu.Lock()
+	d.engMu.RLock()
+	eng := d.eng
+	d.engMu.RUnlock()
+	d.log.Info("run starting", zap.String("reason", reason))
+	d.setStatus("running (" + reason + ")")
+	rep, err := eng.RunOnce(ctx, engine.Options{})
+	d.runMu.Unlock()
+	finished := time.Now()
+	d.metrics.ObserveRun(rep, finished)
+
+	d.lastMu.Lock()
+	d.lastReport, d.lastReason, d.lastEnd, d.lastErr = rep, reason, finished, ""
+	if err != nil {
+		d.lastErr = err.Error()
+	}
+	if rep != nil && rep.Status == engine.StatusSucceeded {
+		d.lastOK = finished
+	}
+	d.lastMu.Unlock()
+	d.logRun(rep, err, reason)
+	d.setStatus(d.summary(rep, err) + "; " + d.nextText())
+
+	d.setMu.RLock()
+	n := d.notifier
+	d.setMu.RUnlock()
+	if n.Enabled() && len(n.Events(rep)) > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			if err := n.Notify(context.Background(), rep, err); err != nil {
+				var ce *notify.ChannelError
+				for _, e := range flatten(err) {
+					if errors.As(e, &ce) {
+						d.metrics.NotifyFailed(ce.Channel)
+					}
+				}
+				d.log.Warn("notification not delivered (the run is unaffected)", zap.Error(err))
+			}
+		}()
+	}
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func (d *Daemon) logRun(rep *engine.Report, err error, reason string) {
+	if rep == nil {
+		d.log.Error("run failed before it was recorded", zap.String("reason", reason), zap.Error(err))
+		return
+	}
+	fields := []zap.Field{zap.Int64("run_id", rep.RunID), zap.String("status", rep.Status), zap.String("reason", reason),
+		zap.Any("changes", nonZero(rep.Changes)), zap.Int("held", rep.Held), zap.Int("failed", rep.Failed),
+		zap.Int("rejected_records", rep.RejectedRecords), zap.Int("api_calls", rep.APICalls),
+		zap.Duration("took", rep.FinishedAt.Sub(rep.StartedAt))}
+	switch {
+	case rep.Status == engine.StatusSucceeded:
+		d.log.Info("run finished", fields...)
+	default:
+		var refused *plan.RefusedError
+		if errors.As(err, &refused) {
+			d.log.Error("run refused by the safety guard", append(fields, zap.String("refusal", rep.Refusal))...)
+		} else {
+			d.log.Error("run failed", append(fields, zap.Error(err))...)
+		}
+	}
+}
+
+func nonZero(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// summary is the one-line outcome systemd shows in `systemctl status`.
+func (d *Daemon) summary(rep *engine.Report, err error) string {
+	if rep == nil {
+		return fmt.Sprintf("last run failed: %v", err)
+	}
+	n := 0
+	for _, c := range rep.Changes {
+		n += c
+	}
+	s := fmt.Sprintf("last run %d %s at %s: %d changes, %d held, %d failed", rep.RunID, rep.Status, rep.FinishedAt.Format("2006-01-02 15:04"), n, rep.Held, rep.Failed)
+	if rep.Status == engine.StatusRefused {
+		s += " (refused by the guard)"
+	}
+	return s
+}
+
+func (d *Daemon) nextText() string {
+	if d.sched == nil {
+		return "no schedule"
+	}
+	next := d.sched.Next()
+	if next.IsZero() {
+		return "no schedule (SIGUSR1 or POST /v1/sync to run)"
+	}
+	return "next run " + next.Format(time.RFC3339)
+}
+
+func (d *Daemon) setStatus(s string) {
+	d.lastMu.Lock()
+	d.statusLine = s
+	d.lastMu.Unlock()
+	d.opts.Notify("STATUS=" + s)
+}
+
+// reload re-reads the config file. An invalid config is rejected with
+// its reasons and the running one stays; a valid one waits for the run in
+// flight, then replaces the engine (closing and reopening the state store,
+// whose lock it holds), the schedule, notifications, token and log level.
+func (d *Daemon) reload(ctx context.Context) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.stopping.Load() {
+		return
+	}
+	d.log.Info("reloading the configuration", zap.String("config", d.opts.ConfigPath))
+	reject := func(err error) {
+		var probs config.Problems
+		if !errors.As(err, &probs) {
+			probs = config.Problems{err.Error()}
+		}
+		d.metrics.Reloaded("rejected")
+		d.log.Error("configuration reload rejected; the running configuration stays in effect", zap.Strings("problems", probs))
+		d.setStatus("reload rejected (see the log); " + d.nextText())
+	}
+	s, err := Load(d.opts.ConfigPath)
+	if err != nil {
+		reject(err)
+		return
+	}
+	eng, err := engine.Build(s.File, d.log)
+	if err != nil {
+		reject(err)
+		return
+	}
+	d.setMu.RLock()
+	old := d.settings
+	d.setMu.RUnlock()
+	if s.Server.Listen != old.Server.Listen {
+		d.log.Warn("server.listen changed: the new address takes effect after a restart", zap.String("listening", old.Server.Listen), zap.String("configured", s.Server.Listen))
+	}
+	if s.Log.Format != old.Log.Format {
+		d.log.Warn("log.format changed: takes effect after a restart")
+	}
+	if running, since, _ := d.sched.Running(); running {
+		d.log.Info("the new configuration waits for the run in flight to finish", zap.Time("running_since", since))
+	}
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	if d.stopping.Load() {
+		return
+	}
+	d.ready.Store(false)
+	defer d.ready.Store(true)
+	d.engMu.Lock()
+	prev := d.eng
+	_ = prev.Close()
+	if err := eng.Open(ctx); err != nil {
+		if rerr := prev.Open(ctx); rerr != nil {
+			d.engMu.Unlock()
+			d.log.Error("cannot reopen the previous state store after a failed reload; stopping", zap.Error(rerr))
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			return
+		}
+		d.engMu.Unlock()
+		reject(fmt.Errorf("open: %w", err))
+		return
+	}
+	d.eng = eng
+	d.engMu.Unlock()
+	d.metrics.SetClient(eng.Client())
+	if err := d.sched.Reconfigure(s.Schedule); err != nil { // validated by Load; kept for safety
+		d.log.Error("schedule not changed", zap.Error(err))
+	}
+	d.setMu.Lock()
+	d.settings = s
+	d.notifier = notify.New(s.Notify, d.host)
+	d.setMu.Unlock()
+	if c := d.opts.LogControls; c != nil {
+		if lvl, err := logging.ParseLevel(s.Log.Level); err == nil {
+			c.Level.SetLevel(lvl)
+		}
+		c.SetPII(s.Log.PII)
+	}
+	d.metrics.Reloaded("applied")
+	d.log.Info("configuration reloaded", zap.String("schedule", s.Schedule.Cron), zap.Time("next_run", d.sched.Next()))
+	d.setStatus("configuration reloaded; " + d.nextText())
+}
+
+// Store returns the open state store (nil during an engine swap).
+func (d *Daemon) store() *state.Store {
+	if d.eng == nil {
+		return nil
+	}
+	return d.eng.Store()
+}

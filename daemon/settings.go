@@ -1,0 +1,114 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/logging"
+	"github.com/orgsync/orgsync/notify"
+	"github.com/orgsync/orgsync/scheduler"
+)
+
+// DefaultListen is where the daemon serves HTTP when server.listen is not
+// set: loopback only, since /v1/sync changes WeCom.
+const DefaultListen = "127.0.0.1:9469"
+
+// ServerConfig is the `server:` block:
+//
+//	server:
+//	  listen: 127.0.0.1:9469      # /healthz /readyz /metrics /v1/...
+//	  token_file: $CREDENTIALS_DIRECTORY/api-token   # or token: ${ORGSYNC_API_TOKEN}
+//
+// POST /v1/sync needs "Authorization: Bearer TOKEN" and is refused when no
+// token is configured; GET /v1/* need it when one is configured.
+type ServerConfig struct {
+	Listen    string        `yaml:"listen"`
+	Token     config.Secret `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
+}
+
+// Settings is everything the daemon reads from one config file.
+type Settings struct {
+	File     *config.File
+	Schedule scheduler.Config
+	Server   ServerConfig
+	Log      logging.Config
+	Notify   notify.Config
+	// Token is the API token read from server.token or server.token_file.
+	Token config.Secret
+}
+
+// Load reads a config file and decodes the daemon's blocks, reporting
+// every problem at once (config.Problems), the main config's and the
+// blocks' together. The engine's own checks (sources, mapping) are
+// engine.Build's.
+func Load(path string) (*Settings, error) {
+	f, err := config.Load(path)
+	var probs config.Problems
+	if err != nil {
+		if !errors.As(err, &probs) || f == nil {
+			return nil, err
+		}
+	}
+	s, err := FromFile(f)
+	if err := config.JoinProblems(probs, err); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// FromFile decodes the daemon's blocks of a loaded config.
+func FromFile(f *config.File) (*Settings, error) {
+	s := &Settings{File: f}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	s.Schedule, err = scheduler.Decode(&f.Schedule)
+	add(err)
+	add(config.DecodeBlock(&f.Server, "server", &s.Server))
+	if s.Server.Listen == "" {
+		s.Server.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(s.Server.Listen); err != nil {
+		add(fmt.Errorf("server.listen: %q: want host:port, e.g. %s", s.Server.Listen, DefaultListen))
+	}
+	s.Server.Token = config.Secret(config.ExpandEnv(s.Server.Token.Reveal()))
+	switch {
+	case s.Server.TokenFile != "" && !s.Server.Token.Empty():
+		add(errors.New("server: set token or token_file, not both"))
+	case s.Server.TokenFile != "":
+		s.Server.TokenFile = f.Resolve(config.ResolveCredentialPath(s.Server.TokenFile))
+		tok, err := config.ReadSecretFile(s.Server.TokenFile)
+		if err != nil {
+			add(fmt.Errorf("server.token_file: %w", err))
+		}
+		s.Token = tok
+	default:
+		s.Token = s.Server.Token
+	}
+	add(config.DecodeBlock(&f.Log, "log", &s.Log))
+	if err := s.Log.Validate(); err != nil {
+		add(fmt.Errorf("log: %w", err))
+	}
+	s.Notify, err = notify.Decode(f)
+	add(err)
+	if err := config.JoinProblems(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// TriggerURL is the URL `orgsync trigger` posts to for a listen address:
+// a wildcard host (0.0.0.0, ::, "") is reached on loopback.
+func TriggerURL(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("server.listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/v1/sync", nil
+}
