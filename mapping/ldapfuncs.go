@@ -36,7 +36,7 @@ func adTimeFn(args ...any) (any, error) {
 	if len(args) != 1 {
 		return nil, fmt.Errorf("ad_time takes 1 argument, got %d", len(args))
 	}
-	s := first(args[0])
+	s := toString(args[0])
 	if s == "" {
 		return "", nil
 	}
@@ -58,23 +58,7 @@ func ouPathFn(args ...any) (any, error) {
 	}
 	base := ""
 	if len(args) == 2 {
-		base = first(args[1])
+		base = toString(args[1])
 	}
-	return attr.OUPath(first(args[0]), base, true), nil
-}
-
-// first is a value as one string: a list's first element.
-func first(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []string:
-		if len(x) > 0 {
-			return x[0]
-		}
-	case nil:
-	default:
-		return fmt.Sprint(x)
-	}
-	return ""
+	return attr.OUPath(toString(args[0]), base, true), nil
 }

@@ -237,7 +237,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					return withExit(ExitFailed, err)
 				}
 				if output == "json" {
-					return json.NewEncoder(g.stdout).Encode(runs)
+					writeJSON(g.stdout, runs)
+					return nil
 				}
 				fmt.Fprintf(g.stdout, "%-6s %-20s %-10s %-9s %s\n", "RUN", "STARTED", "DURATION", "STATUS", "CHANGES")
 				for _, r := range runs {
@@ -260,7 +261,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return withExit(ExitFailed, err)
 			}
 			if output == "json" {
-				return json.NewEncoder(g.stdout).Encode(es)
+				writeJSON(g.stdout, es)
+				return nil
 			}
 			for _, e := range es {
 				res := e.Status

@@ -148,10 +148,7 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 			}
 			switch output {
 			case "json":
-				enc := json.NewEncoder(g.stdout)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(map[string]any{"changes": p.Changes, "rejected": p.Rejected, "source_problems": p.Problems, "refusal": refusalText(p.Refusal)})
+				writeJSON(g.stdout, map[string]any{"changes": p.Changes, "rejected": p.Rejected, "source_problems": p.Problems, "refusal": refusalText(p.Refusal)})
 			default:
 				printPlan(g.stdout, p)
 				if out != "" {
@@ -169,6 +166,14 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "plan as if up to N disables+deletes over the thresholds were approved")
 	return cmd
+}
+
+// writeJSON prints v as indented JSON with CJK and <>& left as they are.
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 func refusalText(r *plan.RefusedError) string {
@@ -228,10 +233,7 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 			if rep != nil {
 				switch output {
 				case "json":
-					enc := json.NewEncoder(g.stdout)
-					enc.SetEscapeHTML(false)
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(rep)
+					writeJSON(g.stdout, rep)
 				default:
 					if rep.Plan != nil && (dry || output == "text") {
 						printChanges(g.stdout, rep.Plan, 50)

@@ -298,17 +298,29 @@ func (r *applyRun) deptID(key string) (int, bool) {
 	return id, ok && id > 0
 }
 
+// deptTarget is the department a create or update should produce, with its
+// parent's id resolved now (the parent may have been created earlier in this
+// run). A parent that does not exist fails the change without a call.
+func (r *applyRun) deptTarget(d plan.DeptChange) (model.Department, bool) {
+	want := *d.After
+	want.ID = d.ID
+	parent, ok := r.deptID(want.ParentKey)
+	if !ok {
+		r.tick()
+		r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
+		return want, false
+	}
+	want.ParentID = parent
+	return want, true
+}
+
 func (r *applyRun) deptCreates(ch *plan.Changes) {
 	for _, d := range ch.DeptCreates {
-		want := *d.After
-		parent, ok := r.deptID(want.ParentKey)
+		want, ok := r.deptTarget(d)
 		if !ok {
-			r.tick()
-			r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
 			continue
 		}
-		want.ParentID = parent
-		want.ID = d.ID
+		parent := want.ParentID
 		r.do(d.Op, d.Key, nil, want, func() (state.Mutation, error) {
 			body := DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
 			if want.Order != 0 {
@@ -328,15 +340,11 @@ func (r *applyRun) deptCreates(ch *plan.Changes) {
 
 func (r *applyRun) deptUpdates(ch *plan.Changes) {
 	for _, d := range ch.DeptUpdates {
-		want := *d.After
-		want.ID = d.ID
-		parent, ok := r.deptID(want.ParentKey)
+		want, ok := r.deptTarget(d)
 		if !ok {
-			r.tick()
-			r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
 			continue
 		}
-		want.ParentID = parent
+		parent := want.ParentID
 		r.do(d.Op, d.Key, d.Before, want, func() (state.Mutation, error) {
 			body := DepartmentUpdate{ID: want.ID}
 			for _, w := range d.What {
