@@ -30,6 +30,9 @@ func Explain(p *Prepared, who, cfgPath string) []string {
 		say("source record: %s (key %s)", person.Origin, person.Key)
 		b, _ := json.MarshalIndent(person, "  ", "  ")
 		say("mapped to:\n  %s", b)
+		if !person.Enabled {
+			say("the source marks this person as not enabled (the mapping's enabled rule is false): a leaver")
+		}
 	}
 	for _, r := range p.Rejected {
 		if r.Key == who || (r.UserID != "" && model.UserIDKey(r.UserID) == uk) {

@@ -61,6 +61,15 @@ sed -n '/^run /,$p' "$RUN/day3-sync.txt"
 
 step "history"
 "$BIN" history -c "$CFG" --log-level warn
+
+step "explain: what happened to E00059, marked 离职 in the day-2 export?"
+"$BIN" explain -c "$CFG" --log-level warn E00059 | grep -v '^  '
+
+step "the audit log of one member"
+"$BIN" history -c "$CFG" --log-level warn --object e00031
+
 echo
 echo "Everything is in $RUN: the config, the state store (state.db), the emulator's data."
-echo "Try: $BIN explain -c $CFG E00001    or    curl -s $URL/emulator/stats"
+echo "To explore further, start the emulator on the saved data and use the same config:"
+echo "  $BIN wecom-emulator --listen ${URL#http://} --corp-id wwdemo00000000001 --secret demo-contacts-sync-secret --restricted-reads --data $RUN/wecom-emulator.json &"
+echo "  $BIN plan -c $CFG"

@@ -270,11 +270,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					res = fmt.Sprintf("%s (%d)", e.Status, e.ErrCode)
 				}
 				fmt.Fprintf(g.stdout, "%s run %d %-18s %-24s %s\n", e.StartedAt.Local().Format("2006-01-02 15:04:05"), e.RunID, e.Op, e.Object, res)
-				if len(e.Before) > 0 {
-					fmt.Fprintf(g.stdout, "    before: %s\n", e.Before)
-				}
-				if len(e.After) > 0 {
-					fmt.Fprintf(g.stdout, "    after:  %s\n", e.After)
+				for _, line := range jsonDiff(e.Before, e.After) {
+					fmt.Fprintf(g.stdout, "    %s\n", line)
 				}
 				if e.ErrMsg != "" {
 					fmt.Fprintf(g.stdout, "    error:  %s\n", e.ErrMsg)
@@ -323,4 +320,47 @@ in WeCom, and which change the next sync makes and why, or why none.`,
 	}
 	addConfigFlag(cmd, &cfgPath)
 	return cmd
+}
+
+// jsonDiff renders a journal entry's before → after as one line per field
+// that differs (a create shows every field it set, a delete what it had).
+func jsonDiff(before, after json.RawMessage) []string {
+	var b, a map[string]any
+	_ = json.Unmarshal(before, &b)
+	_ = json.Unmarshal(after, &a)
+	keys := map[string]bool{}
+	for k := range b {
+		keys[k] = true
+	}
+	for k := range a {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		if k != "origin" {
+			sorted = append(sorted, k)
+		}
+	}
+	sort.Strings(sorted)
+	show := func(v any) string {
+		if v == nil {
+			return "-"
+		}
+		j, _ := json.Marshal(v)
+		return string(j)
+	}
+	var out []string
+	for _, k := range sorted {
+		bv, av := show(b[k]), show(a[k])
+		switch {
+		case bv == av:
+		case b == nil:
+			out = append(out, fmt.Sprintf("%s: %s", k, av))
+		case a == nil:
+			out = append(out, fmt.Sprintf("%s: %s (was)", k, bv))
+		default:
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, bv, av))
+		}
+	}
+	return out
 }
