@@ -121,7 +121,7 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 	f.IntVar(&badSecretBan, "bad-secret-ban", 0, "after this many gettoken calls with a wrong secret from one IP in an hour, block that IP's gettoken with 45009 for the rest of the hour (0 = off)")
 	f.DurationVar(&latency, "latency", 0, "delay added to every WeCom call, e.g. 50ms")
 	f.Float64Var(&faultRate, "fault-rate", 0, "probability (0..1) that a WeCom call (not gettoken) gets an injected fault")
-	f.StringSliceVar(&faultKinds, "faults", nil, "fault kinds for --fault-rate, comma-separated: busy (-1), conflict (6000), http5xx (502/503), drop (connection closed), concurrency (45033), token_expired (42001); default all but token_expired")
+	f.StringSliceVar(&faultKinds, "faults", nil, "fault kinds for --fault-rate, comma-separated: busy (-1), conflict (6000), http5xx (502/503), drop (connection closed), drop_after (the call applies, then the connection is closed), concurrency (45033), token_expired (42001); default all but token_expired and drop_after")
 	f.Int64Var(&seed, "seed", 0, "seed for fault injection, to repeat a fault sequence (default: random)")
 	f.DurationVar(&tokenTTL, "token-ttl", 7200*time.Second, "access token lifetime (expires_in)")
 	f.DurationVar(&jobDelay, "job-delay", 300*time.Millisecond, "how long a batch import job takes before status 3")

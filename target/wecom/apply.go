@@ -327,6 +327,13 @@ func (r *applyRun) deptCreates(ch *plan.Changes) {
 				body.Order = Ptr(want.Order)
 			}
 			id, err := r.Client.CreateDepartment(r.ctx, body)
+			if IsCode(err, CodeDeptExists) && r.ownCreate(want, parent) {
+				// Our own earlier attempt (its answer was lost and the
+				// client retried): orgsync chose this id, and it stands
+				// under the intended parent. Make sure of name and order.
+				r.Log.Info("department already exists on create; it is ours", zap.String("key", want.Key), zap.Int("id", want.ID))
+				id, err = want.ID, r.Client.UpdateDepartment(r.ctx, DepartmentUpdate{ID: want.ID, Name: Ptr(want.Name), Order: body.Order})
+			}
 			if err != nil {
 				return state.Mutation{}, err
 			}
@@ -336,6 +343,21 @@ func (r *applyRun) deptCreates(ch *plan.Changes) {
 			return state.Mutation{PutDept: &state.Dept{Department: want}}, nil
 		})
 	}
+}
+
+// ownCreate reports whether the department orgsync meant to create already
+// exists with the id orgsync assigned and under the intended parent.
+func (r *applyRun) ownCreate(want model.Department, parent int) bool {
+	refs, err := r.Client.DepartmentSimpleList(r.ctx, want.ID)
+	if err != nil {
+		return false
+	}
+	for _, d := range refs {
+		if d.ID == want.ID {
+			return d.ParentID == parent
+		}
+	}
+	return false
 }
 
 func (r *applyRun) deptUpdates(ch *plan.Changes) {

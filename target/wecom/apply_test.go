@@ -242,3 +242,49 @@ func TestApplyStopsABannedAPIAndTheNextRunPicksUpTheRest(t *testing.T) {
 		t.Fatalf("users = %d", n)
 	}
 }
+
+// TestApplyConvergesWhenAnswersAreLostAfterWritesApplied: with WeCom
+// applying writes but the connection dropping before the answer, the
+// client retries; a retried create meets 60102 and apply turns it into an
+// update of the member it meant to create; a retried delete meets 60111
+// and counts as done.
+func TestApplyConvergesWhenAnswersAreLostAfterWritesApplied(t *testing.T) {
+	for seed := int64(1); seed <= 5; seed++ {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			env := newApplyEnv(t, emulator.Options{Seed: seed}, func(c *wecom.Config) { c.MaxRetries = 8 })
+			env.emu.SetFaults(emulator.Faults{Rate: 0.3, Kinds: []string{emulator.FaultDropAfter}})
+			org := company(20)
+			_, res := env.sync(t, org, plan.Policy{})
+			if len(res.Failed) != 0 || res.Done[plan.OpUserCreate] != 20 || res.Done[plan.OpDeptCreate] != 3 {
+				t.Fatalf("result = %+v", res)
+			}
+			if env.emu.Stats().Faults[emulator.FaultDropAfter] == 0 {
+				t.Fatal("no answer was lost: the test proves nothing")
+			}
+			env.emu.SetFaults(emulator.Faults{})
+			for _, u := range env.emu.State().Users {
+				if u.Name == "" || len(u.Department) == 0 {
+					t.Fatalf("member %+v incomplete", u)
+				}
+			}
+			before := env.emu.Stats().Writes
+			ch, _ := env.sync(t, org, plan.Policy{})
+			if !ch.Empty() || env.emu.Stats().Writes != before {
+				t.Fatalf("not converged: %v", ch.Counts())
+			}
+		})
+	}
+}
+
+// TestApplyFallbacksWereExercised pins a seed under which both idempotent
+// fallbacks (60102 on a retried member create, 60008 on a retried
+// department create) happen, so the test above cannot pass vacuously.
+func TestApplyFallbacksWereExercised(t *testing.T) {
+	env := newApplyEnv(t, emulator.Options{Seed: 7}, func(c *wecom.Config) { c.MaxRetries = 8 })
+	env.emu.SetFaults(emulator.Faults{Rate: 0.3, Kinds: []string{emulator.FaultDropAfter}})
+	env.sync(t, company(20), plan.Policy{})
+	st := env.emu.Stats()
+	if st.Errors["user/create"][60102] == 0 || st.Errors["department/create"][60008] == 0 {
+		t.Fatalf("seed 7 no longer exercises both fallbacks: %v / %v", st.Errors["user/create"], st.Errors["department/create"])
+	}
+}

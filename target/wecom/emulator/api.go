@@ -354,7 +354,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api string) {
 // handleLocked runs the checks in the real server's order (token before
 // body fields) and then the endpoint. It returns the response body, or a
 // transport-level fault kind to act out instead.
-func (s *Server) handleLocked(r *http.Request, api string, spec apiSpec, ip string, raw []byte, file *uploaded, readErr *apiErr) (obj, string) {
+func (s *Server) handleLocked(r *http.Request, api string, spec apiSpec, ip string, raw []byte, file *uploaded, readErr *apiErr) (_ obj, fault string) {
 	fail := func(e *apiErr) (obj, string) {
 		s.countErr(api, e.code)
 		s.log.Debug("wecom call", zap.String("api", api), zap.Int("errcode", e.code))
@@ -378,6 +378,10 @@ func (s *Server) handleLocked(r *http.Request, api string, spec apiSpec, ip stri
 	case FaultConcurrency:
 		s.stats.Faults[f]++
 		return fail(errc(45033))
+	case FaultDropAfter:
+		// The call takes effect; only its answer is lost.
+		s.stats.Faults[f]++
+		defer func() { fault = FaultDrop }()
 	case FaultTokenExpiry:
 		s.stats.Faults[f]++
 		if t := s.tokens[q.Get("access_token")]; t != nil {

@@ -52,6 +52,10 @@ const (
 	FaultDrop        = "drop"          // the connection is closed with no response
 	FaultConcurrency = "concurrency"   // errcode 45033
 	FaultTokenExpiry = "token_expired" // errcode 42001 and the caller's token expires; opt-in only
+	// FaultDropAfter applies the call, then closes the connection with no
+	// response: the client cannot know the write happened, as when a
+	// network fails after WeCom committed. Opt-in only.
+	FaultDropAfter = "drop_after"
 )
 
 // defaultFaultKinds is what an empty Faults.Kinds means. token_expired is
@@ -72,9 +76,9 @@ func (f Faults) Validate() error {
 	}
 	for _, k := range f.Kinds {
 		switch k {
-		case FaultBusy, FaultConflict, FaultHTTP5xx, FaultDrop, FaultConcurrency, FaultTokenExpiry:
+		case FaultBusy, FaultConflict, FaultHTTP5xx, FaultDrop, FaultConcurrency, FaultTokenExpiry, FaultDropAfter:
 		default:
-			return fmt.Errorf("unknown fault kind %q: want busy, conflict, http5xx, drop, concurrency or token_expired", k)
+			return fmt.Errorf("unknown fault kind %q: want busy, conflict, http5xx, drop, drop_after, concurrency or token_expired", k)
 		}
 	}
 	return nil
