@@ -159,7 +159,7 @@ func fakeConfig(f *fakeLDAP) *Config {
 		BindDN:       "cn=svc,dc=x",
 		BindPassword: "secret",
 		BaseDN:       "dc=x",
-		Attributes:   []string{"uid", "cn"},
+		Attributes:   []string{"uid", "cn", "member"},
 		KeyAttribute: "uid",
 		PageSize:     2,
 		Timeout:      5 * time.Second,
@@ -258,6 +258,19 @@ func TestScriptedServer(t *testing.T) {
 				r.done(goldap.LDAPResultBusy, "try later", nil)
 			},
 			want: "Busy",
+		},
+		{
+			name: "an entry that cannot be read fails the read while later pages arrive",
+			script: func(page int, r fakeReply) {
+				if page == 1 {
+					// A ranged attribute must start at 0.
+					r.entry("uid=a,dc=x", "uid", "a", "member;range=5-9", "uid=b,dc=x")
+				} else {
+					r.person("p" + string(rune('0'+page)))
+				}
+				r.done(0, "", []byte("more"))
+			},
+			want: "starts at range 5",
 		},
 		{
 			name: "a server that stops answering mid-page fails the read at the timeout",

@@ -385,7 +385,7 @@ type rangeInfo struct {
 	lo, hi int
 }
 
-// pendingRange is a ranged attribute to complete after the current page.
+// pendingRange is a ranged attribute to complete after the search.
 type pendingRange struct {
 	rec, col int
 	dn       string
@@ -411,13 +411,35 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 	if s.now != nil {
 		now = s.now
 	}
-	t := now()
-	// records[i]'s manager DN, as the entry writes it, is managers[i].
-	records := make([]connectors.Record, 0, pageSize)
-	managers := make([]string, 0, pageSize)
-	var ranges []pendingRange
-	referrals := 0
-	slots := make([]int, l.nslots)
+	// The records of a page are built on another goroutine while the next
+	// page is read: the builder owns the layout and what it builds until
+	// it has finished; this goroutine alone uses the connection.
+	bld := &builder{s: s, l: l, now: now(), slots: make([]int, l.nslots),
+		records: make([]connectors.Record, 0, pageSize), managers: make([]string, 0, pageSize)}
+	pages := make(chan []*goldap.Entry, 1)
+	built := make(chan error, 1)
+	go func(pages <-chan []*goldap.Entry) {
+		var err error
+		for entries := range pages {
+			if err == nil {
+				if err = bld.add(entries); err != nil {
+					bld.failed.Store(true)
+				}
+			}
+		}
+		built <- err
+	}(pages)
+	finish := func() error {
+		if pages == nil {
+			return nil
+		}
+		close(pages)
+		pages = nil
+		return <-built
+	}
+	defer finish() //nolint:errcheck // only on early returns, whose error is already being returned
+
+	received, referrals := 0, 0
 	for page := 1; ; page++ {
 		// One page is one Search: go-ldap returns it only once the
 		// server's SearchResultDone has arrived, and any error (a result
@@ -429,28 +451,17 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, len(records), err)
+			return nil, fmt.Errorf("search page %d (after %d entries): %w", page, received, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if bld.failed.Load() {
+			break // finish returns the builder's error
+		}
+		received += len(res.Entries)
 		referrals += len(res.Referrals)
-		for _, e := range res.Entries {
-			rec, mgr, err := s.record(l, slots, e, t, func(col int, r *rangeInfo) {
-				ranges = append(ranges, pendingRange{rec: len(records), col: col, attr: r.attr, hi: r.hi})
-			})
-			if err != nil {
-				return nil, err
-			}
-			records = append(records, rec)
-			managers = append(managers, mgr)
-		}
-		for _, r := range ranges {
-			if err := s.completeRange(conn, l, &records[r.rec], r); err != nil {
-				return nil, err
-			}
-		}
-		ranges = ranges[:0]
+		pages <- res.Entries
 		if s.afterPage != nil {
 			s.afterPage(page)
 		}
@@ -466,11 +477,20 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 		}
 		paging.SetCookie(ctrl.Cookie)
 	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
 	if referrals > 0 {
 		s.log.Debug("skipped search continuation references", zap.Int("count", referrals))
 	}
+	records := bld.records
+	for _, r := range bld.ranges {
+		if err := s.completeRange(conn, l, &records[r.rec], r); err != nil {
+			return nil, err
+		}
+	}
 
-	s.resolveManagers(l, records, managers)
+	s.resolveManagers(l, records, bld.managers)
 	b := &connectors.Batch{Source: s.name, Complete: true, Location: strings.TrimSuffix(usedURL, "/") + "/" + s.cfg.BaseDN,
 		Records: records}
 	attrs := make([]string, 0, len(l.multiSeen))
@@ -484,10 +504,38 @@ func (s *Source) read(ctx context.Context, conn *goldap.Conn, usedURL string) (*
 	return b, nil
 }
 
+// builder turns pages of entries into records.
+type builder struct {
+	s     *Source
+	l     *layout
+	now   time.Time
+	slots []int
+	// records[i]'s manager DN, as the entry writes it, is managers[i].
+	records  []connectors.Record
+	managers []string
+	// ranges are the ranged attributes to complete once the search is over.
+	ranges []pendingRange
+	failed atomic.Bool
+}
+
+func (b *builder) add(entries []*goldap.Entry) error {
+	for _, e := range entries {
+		rec, mgr, err := b.s.record(b.l, b.slots, e, b.now, func(col int, r *rangeInfo) {
+			b.ranges = append(b.ranges, pendingRange{rec: len(b.records), col: col, attr: r.attr, hi: r.hi})
+		})
+		if err != nil {
+			return err
+		}
+		b.records = append(b.records, rec)
+		b.managers = append(b.managers, mgr)
+	}
+	return nil
+}
+
 // record builds the record of one entry and returns it with the entry's
 // manager DN ("" without one). A ranged column
 // ("member;range=0-1499") is reported to onRange, to be completed with
-// base searches once the page has been read.
+// base searches once the search is over.
 func (s *Source) record(l *layout, slots []int, e *goldap.Entry, now time.Time, onRange func(col int, r *rangeInfo)) (connectors.Record, string, error) {
 	for i := range slots {
 		slots[i] = -1
