@@ -50,3 +50,21 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# .deb and .rpm packages in dist/ (binary, systemd unit, example config as a
+# conffile, state directory), built with nfpm through the Go module proxy.
+# nfpm is pinned to v2.43.0: later releases need modules (go.digitalxero.dev)
+# the public proxy does not serve.
+NFPM_VERSION ?= v2.43.0
+NFPM         ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+PKG_ARCH     ?= $(shell $(GO) env GOARCH)
+PKG_VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//; s/-/+/; s/-/./g'); \
+                  echo $${v:-0.0.0+git$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)})
+PKG_FORMATS  ?= deb rpm
+
+.PHONY: package
+package: build
+	mkdir -p dist
+	for f in $(PKG_FORMATS); do \
+	  PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(NFPM) package -f deploy/nfpm/nfpm.yaml -p $$f -t dist/ || exit 1; \
+	done

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/orgsync/orgsync/daemon"
+	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/logging"
 	"github.com/orgsync/orgsync/state"
 )
@@ -17,6 +19,7 @@ import (
 func newDaemonCmd(g *globals) *cobra.Command {
 	var cfgPath string
 	var shutdownTimeout time.Duration
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "daemon -c FILE",
 		Short: "Run as a service: scheduled syncs, HTTP health/metrics/status, notifications, systemd integration",
@@ -85,6 +88,7 @@ process, the listen address is taken, or the run in flight did not stop
 within --shutdown-timeout (the next run settles what it left pending);
 2 configuration error at start.`,
 		Example: `  orgsync daemon -c /etc/orgsync/orgsync.yaml
+  orgsync daemon -c /etc/orgsync/orgsync.yaml --check   # validate every block, then exit
 
   # /etc/systemd/system/orgsync.service (installed by the package)
   [Service]
@@ -121,6 +125,13 @@ within --shutdown-timeout (the next run settles what it left pending);
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
+			if check {
+				if _, err := engine.Build(s.File, log); err != nil {
+					return withExit(ExitUsage, err)
+				}
+				fmt.Fprintf(g.stdout, "config %s: ok for the daemon (schedule %q, listen %s, notify on %v)\n", cfgPath, s.Schedule.Cron, s.Server.Listen, s.Notify.On)
+				return nil
+			}
 			defer func() { _ = log.Sync() }()
 			err = daemon.Run(context.Background(), daemon.Options{
 				ConfigPath: cfgPath, Settings: s, Log: log, LogControls: ctl,
@@ -140,6 +151,7 @@ within --shutdown-timeout (the next run settles what it left pending);
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&check, "check", false, "check the whole config, including schedule, server, log and notify, then exit (0 ok, 2 problems)")
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, how long to wait for the run in flight to stop at a change boundary (keep systemd's TimeoutStopSec above it)")
 	return cmd
 }

@@ -1,0 +1,363 @@
+// Package deploy holds no Go code: these tests keep the deployment files
+// (systemd unit, example config, nfpm package, Dockerfile, Kubernetes
+// examples) correct against the binary they deploy.
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+var bin string // the orgsync binary, built once
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "orgsync-deploy-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "orgsync")
+	build := exec.Command("go", "build", "-o", bin, "github.com/orgsync/orgsync/cmd/orgsync")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build orgsync:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireServers is set by CI: a missing tool fails instead of skipping.
+func requireServers() bool { return os.Getenv("ORGSYNC_REQUIRE_SERVERS") == "1" }
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if requireServers() {
+			t.Fatalf("%s is not installed (ORGSYNC_REQUIRE_SERVERS=1)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSystemdUnit(t *testing.T) {
+	unit := read(t, "systemd/orgsync.service")
+	t.Run("has the service type, watchdog, credentials and hardening the daemon relies on", func(t *testing.T) {
+		for _, want := range []string{
+			"Type=notify", "ExecStart=/usr/bin/orgsync daemon -c /etc/orgsync/orgsync.yaml", "ExecReload=/bin/kill -HUP $MAINPID",
+			"WatchdogSec=", "DynamicUser=yes", "StateDirectory=orgsync", "ProtectSystem=strict", "NoNewPrivileges=yes",
+			"LoadCredential=wecom-secret:", "#LoadCredential=ldap-password:", "RestartPreventExitStatus=2",
+		} {
+			if !strings.Contains(unit, want) {
+				t.Errorf("the unit lacks %q", want)
+			}
+		}
+	})
+	t.Run("keeps TimeoutStopSec above the daemon's shutdown timeout", func(t *testing.T) {
+		m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindStringSubmatch(unit)
+		if m == nil {
+			t.Fatal("no TimeoutStopSec=Ns")
+		}
+		var secs int
+		fmt.Sscan(m[1], &secs)
+		if secs <= 30 {
+			t.Fatalf("TimeoutStopSec=%ds is not above the 30s shutdown timeout", secs)
+		}
+	})
+	t.Run("passes systemd-analyze verify", func(t *testing.T) {
+		analyze := needTool(t, "systemd-analyze")
+		dir := t.TempDir()
+		// verify checks that ExecStart's binary exists: point it at the
+		// one just built.
+		path := filepath.Join(dir, "orgsync.service")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, "/usr/bin/orgsync", bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(analyze, "verify", path)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		// verify exits 0 on unknown keys and bad values, only warning:
+		// any line about our unit is a failure.
+		var complaints []string
+		for _, l := range strings.Split(string(out)+stderr.String(), "\n") {
+			if strings.Contains(l, "orgsync.service") {
+				complaints = append(complaints, l)
+			}
+		}
+		if err != nil || len(complaints) > 0 {
+			t.Fatalf("systemd-analyze verify: %v\n%s", err, strings.Join(complaints, "\n"))
+		}
+	})
+}
+
+func TestExampleConfigValidatesOffline(t *testing.T) {
+	for _, args := range [][]string{
+		{"validate", "--offline", "-c", "orgsync.yaml"},
+		{"daemon", "--check", "-c", "orgsync.yaml"},
+	} {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			out := run(t, bin, args...)
+			if !strings.Contains(out, "ok") {
+				t.Fatalf("output: %s", out)
+			}
+		})
+	}
+	t.Run("daemon --check catches a bad schedule the example could be edited into", func(t *testing.T) {
+		bad := strings.Replace(read(t, "orgsync.yaml"), `cron: "CRON_TZ=Asia/Shanghai 0 2 * * *"`, `cron: "at two"`, 1)
+		path := filepath.Join(t.TempDir(), "orgsync.yaml")
+		os.WriteFile(path, []byte(bad), 0o644)
+		out, err := exec.Command(bin, "daemon", "--check", "-c", path).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), `schedule.cron: "at two"`) {
+			t.Fatalf("got %v: %s", err, out)
+		}
+	})
+}
+
+// docs splits a multi-document YAML file.
+func docs(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	dec := yaml.NewDecoder(strings.NewReader(read(t, path)))
+	var out []map[string]any
+	for {
+		var d map[string]any
+		if err := dec.Decode(&d); err != nil {
+			if err.Error() == "EOF" {
+				return out
+			}
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, d)
+	}
+}
+
+func dig(v any, keys ...any) any {
+	for _, k := range keys {
+		switch k := k.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			s, _ := v.([]any)
+			if k >= len(s) {
+				return nil
+			}
+			v = s[k]
+		}
+	}
+	return v
+}
+
+func TestKubernetesExamples(t *testing.T) {
+	byKind := map[string]map[string]any{}
+	for _, f := range []string{"kubernetes/deployment.yaml", "kubernetes/cronjob.yaml"} {
+		for _, d := range docs(t, f) {
+			byKind[fmt.Sprint(d["kind"])] = d
+		}
+	}
+	for _, k := range []string{"ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "CronJob"} {
+		if byKind[k] == nil {
+			t.Fatalf("no %s in the examples", k)
+		}
+	}
+	t.Run("the ConfigMap's config passes daemon --check", func(t *testing.T) {
+		cfg := fmt.Sprint(dig(byKind["ConfigMap"], "data", "orgsync.yaml"))
+		dir := t.TempDir()
+		// the Secret's files, as the pod would see them
+		os.WriteFile(filepath.Join(dir, "api-token"), []byte("token\n"), 0o600)
+		cfg = strings.ReplaceAll(cfg, "/run/secrets/orgsync", dir)
+		path := filepath.Join(dir, "orgsync.yaml")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		if out := run(t, bin, "daemon", "--check", "-c", path); !strings.Contains(out, "listen 0.0.0.0:9469") {
+			t.Fatalf("output: %s", out)
+		}
+	})
+	t.Run("runs exactly one daemon, probed on the daemon's endpoints", func(t *testing.T) {
+		d := byKind["Deployment"]
+		c := dig(d, "spec", "template", "spec", "containers", 0)
+		for _, tc := range []struct {
+			what string
+			got  any
+			want string
+		}{
+			{"replicas", dig(d, "spec", "replicas"), "1"},
+			{"strategy", dig(d, "spec", "strategy", "type"), "Recreate"},
+			{"liveness", dig(c, "livenessProbe", "httpGet", "path"), "/healthz"},
+			{"readiness", dig(c, "readinessProbe", "httpGet", "path"), "/readyz"},
+			{"non-root", dig(d, "spec", "template", "spec", "securityContext", "runAsNonRoot"), "true"},
+			{"state mount", dig(c, "volumeMounts", 2, "mountPath"), "/var/lib/orgsync"},
+		} {
+			if fmt.Sprint(tc.got) != tc.want {
+				t.Errorf("%s = %v, want %s", tc.what, tc.got, tc.want)
+			}
+		}
+	})
+	t.Run("the CronJob never overlaps and calls sync", func(t *testing.T) {
+		cj := byKind["CronJob"]
+		if fmt.Sprint(dig(cj, "spec", "concurrencyPolicy")) != "Forbid" {
+			t.Error("concurrencyPolicy is not Forbid")
+		}
+		if args := fmt.Sprint(dig(cj, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "args")); !strings.HasPrefix(args, "[sync -c /etc/orgsync/orgsync.yaml") {
+			t.Errorf("args = %s", args)
+		}
+	})
+}
+
+func TestDockerfile(t *testing.T) {
+	df := read(t, "docker/Dockerfile")
+	gomod := read(t, "../go.mod")
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(gomod)
+	if m == nil {
+		t.Fatal("no go directive in go.mod")
+	}
+	for _, tc := range []struct{ name, re string }{
+		{"builds with the Go release go.mod needs", `(?m)^FROM golang:` + regexp.QuoteMeta(m[1]) + ` AS build$`},
+		{"builds a static binary of the command", `CGO_ENABLED=0 go build .*\n?.*-o /out/orgsync \./cmd/orgsync`},
+		{"embeds the time zone database for CRON_TZ", `-tags timetzdata`},
+		{"runs as a non-root user", `(?m)^USER [1-9][0-9]*:[1-9][0-9]*$`},
+		{"starts the daemon by default", `(?m)^CMD \["daemon", "-c", "/etc/orgsync/orgsync.yaml"\]$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !regexp.MustCompile(tc.re).MatchString(df) {
+				t.Fatalf("the Dockerfile does not match %s", tc.re)
+			}
+		})
+	}
+	if _, err := os.Stat("../cmd/orgsync"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPackageInstalls builds the .deb and .rpm with nfpm, installs the
+// .deb with dpkg, validates the installed example config with the
+// installed binary, and removes the package. It changes the machine, so it
+// runs only as root and when asked: ORGSYNC_REQUIRE_SERVERS=1 (CI) or
+// ORGSYNC_TEST_PACKAGE=1.
+func TestPackageInstalls(t *testing.T) {
+	if os.Getenv("ORGSYNC_REQUIRE_SERVERS") != "1" && os.Getenv("ORGSYNC_TEST_PACKAGE") != "1" {
+		t.Skip("installs a package: set ORGSYNC_TEST_PACKAGE=1 (as root) to run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("dpkg -i needs root")
+	}
+	dpkg := needTool(t, "dpkg")
+	if exec.Command("dpkg", "-s", "orgsync").Run() == nil {
+		t.Skip("an orgsync package is already installed on this machine; not touching it")
+	}
+	mk := read(t, "../Makefile")
+	m := regexp.MustCompile(`(?m)^NFPM_VERSION\s*\?=\s*(\S+)`).FindStringSubmatch(mk)
+	if m == nil {
+		t.Fatal("no NFPM_VERSION in the Makefile")
+	}
+	// nfpm reads ./bin/orgsync and ./deploy/... relative to its working
+	// directory: lay them out in a scratch tree.
+	root := t.TempDir()
+	for _, d := range []string{"bin", "deploy/systemd", "deploy/nfpm"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	for src, dst := range map[string]string{
+		bin: "bin/orgsync", "orgsync.yaml": "deploy/orgsync.yaml", "systemd/orgsync.service": "deploy/systemd/orgsync.service",
+		"nfpm/nfpm.yaml": "deploy/nfpm/nfpm.yaml", "nfpm/postinstall.sh": "deploy/nfpm/postinstall.sh",
+		"nfpm/preremove.sh": "deploy/nfpm/preremove.sh", "nfpm/postremove.sh": "deploy/nfpm/postremove.sh",
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(dst, ".sh") || dst == "bin/orgsync" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(root, dst), b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, format := range []string{"deb", "rpm"} {
+		cmd := exec.Command("go", "run", "github.com/goreleaser/nfpm/v2/cmd/nfpm@"+m[1], "package", "-f", "deploy/nfpm/nfpm.yaml", "-p", format, "-t", root)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "PKG_VERSION=0.0.0+test", "PKG_ARCH="+runtimeArch(t))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nfpm %s: %v\n%s", format, err, out)
+		}
+	}
+	debs, _ := filepath.Glob(filepath.Join(root, "*.deb"))
+	rpms, _ := filepath.Glob(filepath.Join(root, "*.rpm"))
+	if len(debs) != 1 || len(rpms) != 1 {
+		t.Fatalf("packages: %v %v", debs, rpms)
+	}
+	contents := run(t, "dpkg-deb", "-c", debs[0])
+	for _, want := range []string{"./usr/bin/orgsync", "./usr/lib/systemd/system/orgsync.service", "./etc/orgsync/orgsync.yaml", "./var/lib/orgsync/"} {
+		if !strings.Contains(contents, want) {
+			t.Errorf("the .deb lacks %s:\n%s", want, contents)
+		}
+	}
+	if conf := run(t, "dpkg-deb", "-f", debs[0], "Package"); strings.TrimSpace(conf) != "orgsync" {
+		t.Errorf("package name %q", conf)
+	}
+	info := run(t, "dpkg-deb", "-I", debs[0], "conffiles")
+	if strings.TrimSpace(info) != "/etc/orgsync/orgsync.yaml" {
+		t.Errorf("conffiles = %q", info)
+	}
+
+	run(t, dpkg, "-i", debs[0])
+	t.Cleanup(func() { _ = exec.Command(dpkg, "--purge", "orgsync").Run() })
+	out := run(t, "/usr/bin/orgsync", "validate", "--offline", "-c", "/etc/orgsync/orgsync.yaml")
+	if !strings.Contains(out, "ok") {
+		t.Fatalf("validate: %s", out)
+	}
+	run(t, "/usr/bin/orgsync", "daemon", "--check", "-c", "/etc/orgsync/orgsync.yaml")
+	if fi, err := os.Stat("/var/lib/orgsync"); err != nil || !fi.IsDir() {
+		t.Fatalf("state dir: %v", err)
+	}
+	run(t, dpkg, "-r", "orgsync")
+	if _, err := os.Stat("/usr/bin/orgsync"); !os.IsNotExist(err) {
+		t.Fatalf("the binary is still there after dpkg -r: %v", err)
+	}
+	if _, err := os.Stat("/etc/orgsync/orgsync.yaml"); err != nil {
+		t.Fatalf("dpkg -r removed the admin's config (a conffile stays until purge): %v", err)
+	}
+	run(t, dpkg, "--purge", "orgsync")
+	if _, err := os.Stat("/etc/orgsync/orgsync.yaml"); !os.IsNotExist(err) {
+		t.Fatalf("the config survived a purge: %v", err)
+	}
+}
+
+func runtimeArch(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOARCH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
