@@ -652,6 +652,36 @@ func TestSighupReloadsAGoodConfigAndRejectsABadOne(t *testing.T) {
 			t.Fatalf("user/create calls across the reload = %v, want 7 (counters must survive the engine swap)", v)
 		}
 	})
+
+	t.Run("a reload during a run waits for it instead of disturbing it", func(t *testing.T) {
+		e.latency.Store(int64(100 * time.Millisecond))
+		e.people = 31 // 24 creates, 4 at a time, 100ms each: the run lasts well over half a second
+		e.writeData()
+		if code, _ := p.postSync(apiToken); code != http.StatusAccepted {
+			t.Fatalf("trigger: %d", code)
+		}
+		p.waitFor("the apply to be under way", 5*time.Second, func() bool { return e.users() > 7 })
+		e.schedule = "schedule: '@daily'\n"
+		e.writeConfig()
+		p.signal(syscall.SIGHUP)
+		p.waitFor("the deferred reload", 15*time.Second, func() bool {
+			return value(p.metrics(), "orgsync_config_reloads_total", "result", "applied") == 2
+		})
+		runs := p.finishedRuns()
+		if len(runs) != 3 || runs[0].Status != engine.StatusSucceeded || runs[0].Changes["user_create"] != 24 {
+			t.Fatalf("the run under the reload: %+v", runs)
+		}
+		logs := p.logs.String()
+		waits := strings.LastIndex(logs, "the new configuration waits for the run in flight")
+		finished := strings.LastIndex(logs, `"msg":"run finished"`)
+		reloaded := strings.LastIndex(logs, `"msg":"configuration reloaded"`)
+		if waits < 0 || !(waits < finished && finished < reloaded) {
+			t.Fatalf("want wait < run finished < reloaded in the log; got %d, %d, %d", waits, finished, reloaded)
+		}
+		if st := p.status(); st.Schedule != "@daily" {
+			t.Fatalf("schedule after the deferred reload: %q", st.Schedule)
+		}
+	})
 	p.stop(10 * time.Second)
 }
 
