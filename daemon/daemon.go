@@ -93,8 +93,6 @@ type Daemon struct {
 	lastMu     sync.Mutex
 	lastReport *engine.Report
 	lastErr    string
-	lastReason string
-	lastEnd    time.Time
 	lastOK     time.Time
 	statusLine string
 }
@@ -247,7 +245,7 @@ func (d *Daemon) runOnce(ctx context.Context, reason string) {
 	d.metrics.ObserveRun(rep, finished)
 
 	d.lastMu.Lock()
-	d.lastReport, d.lastReason, d.lastEnd, d.lastErr = rep, reason, finished, ""
+	d.lastReport, d.lastErr = rep, ""
 	if err != nil {
 		d.lastErr = err.Error()
 	}
@@ -435,7 +433,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.setStatus("configuration reloaded; " + d.nextText())
 }
 
-// Store returns the open state store (nil during an engine swap).
+// store returns the open state store; callers hold engMu.
 func (d *Daemon) store() *state.Store {
 	if d.eng == nil {
 		return nil

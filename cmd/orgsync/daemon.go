@@ -42,6 +42,7 @@ Configuration (besides sources, mapping, target, policy, state):
     level: info         # debug, info, warn, error
     format: auto        # console on a terminal, json otherwise (journald)
     pii: false          # mobiles, emails and names are masked in logs
+                        # (--log-level / --log-format override level and format)
   notify:
     on: [failed, refused, held]   # add changed to hear about every change
     wecom_robot: {key_file: $CREDENTIALS_DIRECTORY/robot-key}
@@ -90,7 +91,8 @@ within --shutdown-timeout (the next run settles what it left pending);
 		Example: `  orgsync daemon -c /etc/orgsync/orgsync.yaml
   orgsync daemon -c /etc/orgsync/orgsync.yaml --check   # validate every block, then exit
 
-  # /etc/systemd/system/orgsync.service (installed by the package)
+  # the unit the package installs, abridged (/usr/lib/systemd/system/orgsync.service;
+  # change it with 'systemctl edit orgsync')
   [Service]
   Type=notify
   ExecStart=/usr/bin/orgsync daemon -c /etc/orgsync/orgsync.yaml

@@ -65,7 +65,7 @@ func New() *Metrics {
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "held_changes",
 			Help: "Changes the last run held back (disables/deletes held because a source failed or read incompletely)."}),
 		heldByKind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "held_changes_by_kind",
-			Help: "Changes the last run held back, by kind."}, []string{"kind"}),
+			Help: "Changes the last run held back, by kind (counted over the first 200 the report lists)."}, []string{"kind"}),
 		rejected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "rejected_records",
 			Help: "Source records the last run could not map (left out and protected)."}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_run_timestamp_seconds",
