@@ -748,3 +748,37 @@ func runAgain(t *testing.T, e *env) engine.Report {
 	must(t, json.Unmarshal(out, &rep))
 	return rep
 }
+
+func TestStartFailuresExitWithTheDocumentedCodes(t *testing.T) {
+	e := newEnv(t, 3)
+	exitCode := func(t *testing.T, timeout time.Duration) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "daemon", "-c", e.cfgPath(), "--log-format", "json").CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		t.Fatalf("daemon did not fail: %v\n%s", err, out)
+		return 0, ""
+	}
+	t.Run("a config error exits 2 with every problem", func(t *testing.T) {
+		e.schedule = "schedule: {cron: 'every night', jiter: 1m}\nnotify: {on: [always]}\n"
+		e.writeConfig()
+		code, out := exitCode(t, 10*time.Second)
+		if code != 2 || !strings.Contains(out, `schedule.cron: "every night"`) || !strings.Contains(out, "schedule.jiter: unknown key") || !strings.Contains(out, `notify.on: "always"`) {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("a state store held by another daemon exits 1", func(t *testing.T) {
+		e.schedule = ""
+		p := e.start()
+		e.listen = freeAddr(t) // the second daemon must get as far as the store
+		e.writeConfig()
+		code, out := exitCode(t, 10*time.Second)
+		if code != 1 || !strings.Contains(out, "in use by another orgsync process") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		p.stop(10 * time.Second)
+	})
+}
