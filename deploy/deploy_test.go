@@ -322,8 +322,11 @@ func TestPackageInstalls(t *testing.T) {
 			t.Errorf("the .deb lacks %s:\n%s", want, contents)
 		}
 	}
-	if conf := run(t, "dpkg-deb", "-f", debs[0], "Package"); strings.TrimSpace(conf) != "orgsync" {
-		t.Errorf("package name %q", conf)
+	if name := run(t, "dpkg-deb", "-f", debs[0], "Package"); strings.TrimSpace(name) != "orgsync" {
+		t.Errorf("package name %q", name)
+	}
+	if deps := run(t, "dpkg-deb", "-f", debs[0], "Depends"); !strings.Contains(deps, "tzdata") {
+		t.Errorf("Depends: %q lacks tzdata (CRON_TZ needs it)", deps)
 	}
 	info := run(t, "dpkg-deb", "-I", debs[0], "conffiles")
 	if strings.TrimSpace(info) != "/etc/orgsync/orgsync.yaml" {
