@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -315,4 +316,44 @@ func TestScriptedServer(t *testing.T) {
 			t.Fatalf("took %s after cancelling", d)
 		}
 	})
+}
+
+// A server that accepts connections and never answers: cancelling the
+// context must end a List stuck in the bind (or StartTLS) at once, not at
+// the timeout.
+func TestCancelDuringBind(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }() // held open, never answered
+		}
+	}()
+	for _, startTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("start_tls=%v", startTLS), func(t *testing.T) {
+			c := validConfig()
+			c.URL = URLList{"ldap://" + ln.Addr().String()}
+			c.StartTLS = startTLS
+			c.Timeout = 10 * time.Second // well past the 5s this test allows
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(200*time.Millisecond, cancel)
+			t0 := time.Now()
+			_, err := openSource(t, c).List(ctx)
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrRead) {
+				t.Fatalf("err = %v, want a cancelled ErrRead", err)
+			}
+			if d := time.Since(t0); d > 5*time.Second {
+				t.Fatalf("took %s after cancelling", d)
+			}
+		})
+	}
 }

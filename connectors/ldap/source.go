@@ -88,6 +88,9 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 	}
 	conn, usedURL, err := s.connect(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRead, ctx.Err())
+		}
 		return nil, fmt.Errorf("%w: %w", ErrRead, err)
 	}
 	defer conn.Close()
@@ -129,7 +132,10 @@ func (s *Source) connect(ctx context.Context) (*goldap.Conn, string, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", raw, err))
 			continue
 		}
-		if err := s.bind(conn); err != nil {
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		err = s.bind(conn)
+		stop()
+		if err != nil {
 			conn.Close()
 			return nil, "", fmt.Errorf("%s: %w", raw, err)
 		}
@@ -182,7 +188,10 @@ func (s *Source) dial(ctx context.Context, raw string) (*goldap.Conn, error) {
 	}
 	conn := d.conn
 	if s.cfg.StartTLS {
-		if err := s.withDeadline(conn, func() error { return conn.StartTLS(tc) }); err != nil {
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		err := s.withDeadline(conn, func() error { return conn.StartTLS(tc) })
+		stop()
+		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("start_tls: %w", err)
 		}
