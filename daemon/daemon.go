@@ -197,8 +197,10 @@ loop:
 	return d.shutdown(srv)
 }
 
-// shutdown stops taking work, cancels the run in flight and waits for it
-// (bounded), waits for notifications, stops HTTP and closes the store.
+// shutdown stops taking work, asks the run in flight to stop at its next
+// change boundary and waits for it (bounded by ShutdownTimeout, after which
+// the run is cancelled), waits for notifications, stops HTTP and closes
+// the store.
 func (d *Daemon) shutdown(srv *http.Server) error {
 	d.stopping.Store(true)
 	d.ready.Store(false)
@@ -239,7 +241,7 @@ func (d *Daemon) runOnce(ctx context.Context, reason string) {
 	d.engMu.RUnlock()
 	d.log.Info("run starting", zap.String("reason", reason))
 	d.setStatus("running (" + reason + ")")
-	rep, err := eng.RunOnce(ctx, engine.Options{})
+	rep, err := eng.RunOnce(ctx, engine.Options{Stop: d.sched.Stopping()})
 	d.runMu.Unlock()
 	finished := time.Now()
 	d.metrics.ObserveRun(rep, finished)

@@ -137,6 +137,9 @@ type RunSummary struct {
 	Failed     int            `json:"failed"`
 	Refusal    string         `json:"refusal,omitempty"`
 	Error      string         `json:"error,omitempty"`
+	// Settled counts journal entries an interrupted earlier run left
+	// pending that this run settled.
+	Settled int `json:"settled_pending,omitempty"`
 }
 
 // Status is /v1/status.
@@ -197,6 +200,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 			var rep engine.Report
 			if len(run.Report) > 0 && json.Unmarshal(run.Report, &rep) == nil {
 				sum.Changes, sum.Held, sum.Failed, sum.Refusal, sum.Error = nonZero(rep.Changes), rep.Held, rep.Failed, rep.Refusal, rep.Error
+				sum.Settled = rep.Settled
 				if i == 0 && d.lastReport == nil && rep.HeldChanges != nil {
 					st.HeldChanges = rep.HeldChanges // from before this process started
 				}

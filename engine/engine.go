@@ -183,6 +183,11 @@ type Options struct {
 	AllowDestructive int           // approve up to N disables+deletes over the thresholds
 	Plan             *plan.Changes // apply exactly this reviewed plan; refuse on drift
 	Progress         func(done, total int)
+	// Stop, when closed, ends the run at the next change boundary: the
+	// WeCom call in flight finishes and is journaled, nothing new starts,
+	// and the rest is reported pending. Cancelling ctx instead aborts the
+	// call in flight (the journal still lets the next run settle it).
+	Stop <-chan struct{}
 }
 
 // Prepared is a computed, guarded plan and what went into it.
@@ -480,7 +485,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	ap := &wecom.Applier{
 		Client: e.client, Journal: journal, Log: e.log.Named("apply"), RunID: rep.RunID,
 		Shadow: shadow, RootID: e.cfg.Target.Config.RootDepartmentID, Invite: e.cfg.Policy.Invite,
-		Concurrency: e.cfg.Target.Config.Concurrency, Now: e.now, Progress: o.Progress,
+		Concurrency: e.cfg.Target.Config.Concurrency, Now: e.now, Progress: o.Progress, Stop: o.Stop,
 	}
 	res, err := ap.Apply(ctx, prep.Changes)
 	for op, n := range res.Done {
@@ -494,10 +499,26 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if ctx.Err() != nil {
 		return finish(StatusFailed, ctx.Err())
 	}
+	if stopped(o.Stop) && len(rep.Pending) > 0 {
+		return finish(StatusFailed, fmt.Errorf("%w: %d changes left for the next run", ErrStopped, len(rep.Pending)))
+	}
 	if rep.Failed > 0 {
 		return finish(StatusFailed, fmt.Errorf("%d of %d changes failed", rep.Failed, prep.Changes.Total()))
 	}
 	return finish(StatusSucceeded, nil)
+}
+
+// ErrStopped is returned by RunOnce when Options.Stop ended the run before
+// every change was made.
+var ErrStopped = errors.New("stopped at a change boundary")
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // samePlan reports whether a reviewed plan equals a fresh one in every

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -467,5 +468,40 @@ func TestDepartmentsLeftEmptyAreDeletedAndOthersKept(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no notice says why 销售部 is kept: %+v", rep.Plan.Notices)
+	}
+}
+
+func TestStopEndsARunAtAChangeBoundaryWithNothingPendingInTheJournal(t *testing.T) {
+	en := newEnv(t, true)
+	slow, err := emulator.New(emulator.Options{CorpID: testCorp, RestrictedReads: true, Latency: 20 * time.Millisecond,
+		Secrets: []emulator.SecretSpec{{Secret: testSecret, Role: emulator.RoleContactsSyncEdit}}}, zap.NewNop())
+	must(t, err)
+	srv := httptest.NewServer(slow)
+	defer srv.Close()
+	en.emu, en.url = slow, srv.URL
+	e := en.open()
+	stop := make(chan struct{})
+	var once sync.Once
+	// Stop after the 8th change (4 departments, then members), while
+	// other calls are in flight.
+	progress := func(done, total int) {
+		if done >= 8 {
+			once.Do(func() { close(stop) })
+		}
+	}
+	rep, err := e.RunOnce(context.Background(), Options{Stop: stop, Progress: progress})
+	if !errors.Is(err, ErrStopped) || len(rep.Pending) == 0 {
+		t.Fatalf("got %v with %d pending", err, len(rep.Pending))
+	}
+	if pend, _ := e.Store().Pending(context.Background()); len(pend) != 0 {
+		t.Fatalf("%d journal entries left pending: a call in flight was not let finish", len(pend))
+	}
+	made := len(slow.State().Users)
+	if made == 0 || made == 20 {
+		t.Fatalf("%d members made before the stop; the test wants a stop mid-apply", made)
+	}
+	rep = en.mustSync()
+	if rep.Changes["user_create"] != 20-made || len(slow.State().Users) != 20 {
+		t.Fatalf("rerun: %v, users %d", rep.Changes, len(slow.State().Users))
 	}
 }

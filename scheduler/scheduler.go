@@ -97,7 +97,8 @@ var ErrBusy = errors.New("a run is already in progress")
 // ErrStopped is returned by Trigger once Stop was called.
 var ErrStopped = errors.New("the scheduler is stopping")
 
-// RunFunc runs one sync. ctx is cancelled at run_timeout and on Stop.
+// RunFunc runs one sync. ctx is cancelled at run_timeout and when Stop's
+// deadline passes; Stopping() closes first, when Stop begins.
 type RunFunc func(ctx context.Context, reason string)
 
 // Options are the scheduler's collaborators.
@@ -124,9 +125,13 @@ type Scheduler struct {
 	started time.Time
 	stopped bool
 	skipped map[string]int
-	ctx     context.Context // parent of every run; cancelled by Stop
+	ctx     context.Context // parent of every run; cancelled when Stop's deadline passes
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// stopping is closed when Stop begins: a run finishes the change in
+	// flight and returns (engine.Options.Stop).
+	stopping chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // New builds a scheduler; Start begins ticking.
@@ -141,7 +146,8 @@ func New(cfg Config, run RunFunc, opts Options) (*Scheduler, error) {
 		opts.Rand = func(max time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(max))) }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Scheduler{run: run, opts: opts, cron: cron.New(cron.WithParser(parser)), skipped: map[string]int{}, ctx: ctx, cancel: cancel}
+	s := &Scheduler{run: run, opts: opts, cron: cron.New(cron.WithParser(parser)), skipped: map[string]int{}, ctx: ctx, cancel: cancel,
+		stopping: make(chan struct{})}
 	if err := s.Reconfigure(cfg); err != nil {
 		cancel()
 		return nil, err
@@ -202,6 +208,9 @@ func (s *Scheduler) tick() {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.stopping:
 			t.Stop()
 			return
 		}
@@ -284,21 +293,29 @@ func (s *Scheduler) Skipped() map[string]int {
 	return out
 }
 
-// Stop takes no new work, cancels the run in flight (which stops at its
-// next change boundary) and waits for it until ctx ends; it reports
+// Stopping is closed when Stop begins. A run passes it to the engine
+// (engine.Options.Stop), which then makes no new change: the WeCom call in
+// flight finishes and is journaled, and the run returns.
+func (s *Scheduler) Stopping() <-chan struct{} { return s.stopping }
+
+// Stop takes no new work and asks the run in flight to stop at its next
+// change boundary (Stopping), waiting for it until ctx ends. Only then is
+// the run's context cancelled, aborting a call that hangs. It reports
 // whether the run finished in time.
 func (s *Scheduler) Stop(ctx context.Context) bool {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
-	s.cancel() // first: a tick waiting out its jitter returns at once
+	s.stopOnce.Do(func() { close(s.stopping) }) // first: a tick waiting out its jitter returns at once
 	<-s.cron.Stop().Done()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.cancel()
 		return true
 	case <-ctx.Done():
+		s.cancel()
 		return false
 	}
 }

@@ -122,10 +122,11 @@ func TestRunTimeoutCancelsTheRun(t *testing.T) {
 	}
 }
 
-func TestStopCancelsTheRunAndRefusesNewWork(t *testing.T) {
+func TestStopLetsTheRunFinishItsChangeAndRefusesNewWork(t *testing.T) {
 	got := make(chan error, 1)
-	s, _ := New(Config{Cron: "@every 1h"}, func(ctx context.Context, _ string) {
-		<-ctx.Done()
+	var s *Scheduler
+	s, _ = New(Config{Cron: "@every 1h"}, func(ctx context.Context, _ string) {
+		<-s.Stopping()
 		time.Sleep(20 * time.Millisecond) // finishing the change in flight
 		got <- ctx.Err()
 	}, Options{})
@@ -136,14 +137,37 @@ func TestStopCancelsTheRunAndRefusesNewWork(t *testing.T) {
 	if !s.Stop(ctx) {
 		t.Fatal("Stop did not wait for the run")
 	}
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("run ctx = %v", err)
+	if err := <-got; err != nil {
+		t.Fatalf("the run's context was cancelled (%v) before it could finish its change", err)
 	}
 	if err := s.Trigger(ReasonHTTP); !errors.Is(err, ErrStopped) {
 		t.Fatalf("trigger after stop: %v", err)
 	}
 	if !s.Next().IsZero() {
 		t.Fatal("a stopped scheduler reports a next run")
+	}
+}
+
+func TestStopCancelsARunThatIgnoresStoppingAtTheDeadline(t *testing.T) {
+	got := make(chan error, 1)
+	s, _ := New(Config{Cron: "@every 1h"}, func(ctx context.Context, _ string) {
+		<-ctx.Done()
+		got <- ctx.Err()
+	}, Options{})
+	s.Start()
+	_ = s.Trigger(ReasonHTTP)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if s.Stop(ctx) {
+		t.Fatal("Stop reported a run that ignored Stopping as finished in time")
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("run ctx = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run was not cancelled after the deadline")
 	}
 }
 

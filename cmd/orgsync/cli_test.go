@@ -208,3 +208,18 @@ func TestHistoryListsRunsAndTheAuditLog(t *testing.T) {
 		t.Fatalf("audit log:\n%s", out)
 	}
 }
+
+func TestValidateChecksTheDaemonBlocksToo(t *testing.T) {
+	en := newCLIEnv(t, 3)
+	b, err := os.ReadFile(en.cfg)
+	must(t, err)
+	bad := filepath.Join(en.dir, "daemon-bad.yaml")
+	must(t, os.WriteFile(bad, append(b, []byte("schedule: {cron: \"every night\"}\nserver: {listen: nowhere}\n")...), 0o644))
+	out, code := run(t, "validate", "--offline", "-c", bad)
+	if code != ExitUsage || !strings.Contains(out, "schedule") || !strings.Contains(out, "server.listen") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if out, code := run(t, "validate", "--offline", "-c", en.cfg); code != ExitOK {
+		t.Fatalf("good config: exit %d: %s", code, out)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/orgsync/orgsync/daemon"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/plan"
@@ -82,10 +83,13 @@ Nothing is written to WeCom or to the state store.`,
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
-			cfg, err := config.Load(cfgPath)
+			// daemon.Load checks the schedule, server, log and notify blocks
+			// too, so one validate covers what `daemon` will read.
+			settings, err := daemon.Load(cfgPath)
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
+			cfg := settings.File
 			e, err := engine.Build(cfg, log)
 			if err != nil {
 				return withExit(ExitUsage, err)

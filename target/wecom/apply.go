@@ -40,6 +40,9 @@ type Applier struct {
 	// Progress, when set, is called after each change with the number done
 	// (succeeded or failed) and the total.
 	Progress func(done, total int)
+	// Stop, when closed, ends the apply at the next change boundary: calls
+	// in flight finish and are journaled; the rest is reported pending.
+	Stop <-chan struct{}
 }
 
 // ItemResult is the outcome of one change that did not succeed.
@@ -186,10 +189,18 @@ func (r *applyRun) stoppedWhy(op plan.Op) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	why, ok := r.stopped[op]
-	if !ok && r.ctx.Err() != nil {
+	if ok {
+		return why, true
+	}
+	if r.ctx.Err() != nil {
 		return "cancelled: " + r.ctx.Err().Error(), true
 	}
-	return why, ok
+	select {
+	case <-r.Stop:
+		return "stopped: shutdown requested; the next run makes this change", true
+	default:
+	}
+	return "", false
 }
 
 // do journals and makes one call. call returns the shadow mutation to
