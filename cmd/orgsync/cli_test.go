@@ -223,3 +223,21 @@ func TestValidateChecksTheDaemonBlocksToo(t *testing.T) {
 		t.Fatalf("good config: exit %d: %s", code, out)
 	}
 }
+
+func TestCommandsReadTheConfigsLogBlock(t *testing.T) {
+	en := newCLIEnv(t, 3)
+	b, err := os.ReadFile(en.cfg)
+	must(t, err)
+	must(t, os.WriteFile(en.cfg, append(b, []byte("log: {level: chatty}\n")...), 0o644))
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(&out, &errOut)
+	cmd.SetArgs([]string{"plan", "-c", en.cfg}) // no --log-level: the file's applies
+	code := exitCode(cmd.Execute(), &errOut)
+	if code != ExitUsage || !strings.Contains(errOut.String(), "chatty") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	// A flag on the command line wins over the file.
+	if out, code := run(t, "plan", "-c", en.cfg); code != ExitOK {
+		t.Fatalf("with --log-level: exit %d: %s", code, out)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,14 +115,7 @@ within --shutdown-timeout (the next run settles what it left pending);
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
-			opts := logging.Options{Format: cmp.Or(s.Log.Format, "auto"), Level: cmp.Or(s.Log.Level, "info"), PII: s.Log.PII}
-			if f := cmd.Flag("log-format"); f != nil && f.Changed {
-				opts.Format = g.logFormat
-			}
-			if f := cmd.Flag("log-level"); f != nil && f.Changed {
-				opts.Level = g.logLevel
-			}
-			log, ctl, err := logging.NewDynamic(opts)
+			log, ctl, err := logging.NewDynamic(g.logOptions(cmd, s.Log))
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}

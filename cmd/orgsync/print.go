@@ -225,7 +225,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := context.Background()
-			e, _, err := openEngine(ctx, g, cfgPath)
+			e, _, err := openEngine(ctx, g, cmd, cfgPath)
 			if err != nil {
 				return err
 			}
@@ -303,7 +303,7 @@ in WeCom, and which change the next sync makes and why, or why none.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
-			e, _, err := openEngine(ctx, g, cfgPath)
+			e, _, err := openEngine(ctx, g, cmd, cfgPath)
 			if err != nil {
 				return err
 			}

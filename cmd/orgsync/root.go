@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -20,9 +21,23 @@ type globals struct {
 	logLevel       string
 }
 
-// logger builds the zap logger from the global flags.
+// logger builds the zap logger from the global flags alone (commands
+// without a config file).
 func (g *globals) logger() (*zap.Logger, error) {
 	return logging.New(logging.Options{Format: g.logFormat, Level: g.logLevel})
+}
+
+// logOptions merges a config's `log:` block with the flags: a flag given on
+// the command line wins over the file.
+func (g *globals) logOptions(cmd *cobra.Command, lc logging.Config) logging.Options {
+	o := logging.Options{Format: cmp.Or(lc.Format, "auto"), Level: cmp.Or(lc.Level, "info"), PII: lc.PII}
+	if f := cmd.Flag("log-format"); f != nil && f.Changed {
+		o.Format = g.logFormat
+	}
+	if f := cmd.Flag("log-level"); f != nil && f.Changed {
+		o.Level = g.logLevel
+	}
+	return o
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

@@ -20,21 +20,27 @@ import (
 	"github.com/orgsync/orgsync/daemon"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/logging"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
 )
 
-// openEngine loads the config, builds and opens the engine. Config problems
-// exit 2; a locked state store exits 1.
-func openEngine(ctx context.Context, g *globals, path string) (*engine.Engine, *zap.Logger, error) {
-	log, err := g.logger()
-	if err != nil {
-		return nil, nil, withExit(ExitUsage, err)
-	}
+// openEngine loads the config, builds the logger (its `log:` block, with
+// command-line flags winning) and builds and opens the engine. Config
+// problems exit 2; a locked state store exits 1.
+func openEngine(ctx context.Context, g *globals, cmd *cobra.Command, path string) (*engine.Engine, *zap.Logger, error) {
 	if path == "" {
 		return nil, nil, withExit(ExitUsage, errors.New("no config: pass -c FILE (see 'orgsync validate --help')"))
 	}
 	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	var lc logging.Config
+	if err := config.DecodeBlock(&cfg.Log, "log", &lc); err != nil {
+		return nil, nil, withExit(ExitUsage, err)
+	}
+	log, err := logging.New(g.logOptions(cmd, lc))
 	if err != nil {
 		return nil, nil, withExit(ExitUsage, err)
 	}
@@ -79,13 +85,13 @@ Nothing is written to WeCom or to the state store.`,
   orgsync validate -c orgsync.yaml --offline    # syntax and rules only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return withExit(ExitUsage, err)
-			}
 			// daemon.Load checks the schedule, server, log and notify blocks
 			// too, so one validate covers what `daemon` will read.
 			settings, err := daemon.Load(cfgPath)
+			if err != nil {
+				return withExit(ExitUsage, err)
+			}
+			log, err := logging.New(g.logOptions(cmd, settings.Log))
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
@@ -135,7 +141,7 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
-			e, _, err := openEngine(ctx, g, cfgPath)
+			e, _, err := openEngine(ctx, g, cmd, cfgPath)
 			if err != nil {
 				return err
 			}
@@ -213,7 +219,7 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
-			e, log, err := openEngine(ctx, g, cfgPath)
+			e, log, err := openEngine(ctx, g, cmd, cfgPath)
 			if err != nil {
 				return err
 			}
