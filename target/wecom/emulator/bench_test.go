@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// populate creates n members spread over 100 departments, in-process.
-func populate(tb testing.TB, s *Server, n int) {
+// populate creates n members spread over 100 departments, in-process, and
+// returns the departments.
+func populate(tb testing.TB, s *Server, n int) []int64 {
 	tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -28,19 +29,22 @@ func populate(tb testing.TB, s *Server, n int) {
 			tb.Fatal(e)
 		}
 	}
+	return depts
 }
 
 // BenchmarkCreateUser100k measures one user/create against a corp of
 // 100k members (in-process: the cost of the emulator, not of HTTP).
 func BenchmarkCreateUser100k(b *testing.B) {
 	s, _ := New(Options{}, nil)
-	populate(b, s, 100000)
+	depts := populate(b, s, 100000)
 	name, mobile := "N", ""
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprintf("bench%08d", i)
 		mobile = fmt.Sprintf("1390%07d", i)
-		in := &userInput{userid: id, hasUserid: true, name: &name, mobile: &mobile}
+		// Spread over the departments: one holds at most 30,000 nodes (81001).
+		deps := []int64{depts[i%len(depts)]}
+		in := &userInput{userid: id, hasUserid: true, name: &name, mobile: &mobile, department: &deps}
 		s.mu.Lock()
 		e := s.createUser(in)
 		s.mu.Unlock()
