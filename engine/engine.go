@@ -5,12 +5,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"time"
 
@@ -522,18 +522,16 @@ func stopped(stop <-chan struct{}) bool {
 }
 
 // samePlan reports whether a reviewed plan equals a fresh one in every
-// change (notices aside).
+// change (notices aside). json.Marshal writes struct fields in order and
+// sorts map keys, so equal plans encode to equal bytes.
 func samePlan(a, b *plan.Changes) bool {
-	strip := func(c *plan.Changes) []byte {
+	encode := func(c *plan.Changes) []byte {
 		cp := *c
 		cp.Notices = nil
 		j, _ := json.Marshal(cp)
-		var v any
-		_ = json.Unmarshal(j, &v)
-		out, _ := json.Marshal(v)
-		return out
+		return j
 	}
-	return reflect.DeepEqual(strip(a), strip(b))
+	return bytes.Equal(encode(a), encode(b))
 }
 
 // apiCalls counts every HTTP attempt the client made (answered or not).

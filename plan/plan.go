@@ -185,14 +185,18 @@ func (c *calc) departments() {
 	})
 	// name → id of current departments under a parent, for adoption when
 	// names are readable.
-	byParentName := map[[2]string]int{}
+	type sibling struct {
+		parent int
+		name   string
+	}
+	byParentName := map[sibling]int{}
 	ownedIDs := map[int]bool{}
 	for _, d := range sh.Departments {
 		ownedIDs[d.Department.ID] = true
 	}
 	for id, d := range cur {
 		if d.Name != "" && !ownedIDs[id] {
-			byParentName[[2]string{fmt.Sprint(d.ParentID), d.Name}] = id
+			byParentName[sibling{d.ParentID, d.Name}] = id
 		}
 	}
 	for i := range desired {
@@ -225,10 +229,10 @@ func (c *calc) departments() {
 			}
 		}
 		if parentID != 0 {
-			if id, ok := byParentName[[2]string{fmt.Sprint(parentID), d.Name}]; ok {
+			if id, ok := byParentName[sibling{parentID, d.Name}]; ok {
 				want.ID = id
 				c.deptID[d.Key] = id
-				delete(byParentName, [2]string{fmt.Sprint(parentID), d.Name})
+				delete(byParentName, sibling{parentID, d.Name})
 				reason := "adopt the existing department of the same name"
 				var what []string
 				if d.Order != 0 && cur[id].Order != d.Order {
@@ -245,7 +249,6 @@ func (c *calc) departments() {
 		}
 		want.ID = c.nextID
 		c.nextID++
-		c.deptID[d.Key] = 0
 		if !c.allows(OpDeptCreate) {
 			continue
 		}
@@ -432,10 +435,9 @@ func (c *calc) members() {
 			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: &before, Reason: c.expiredReason(s)})
 		}
 	}
-	for k, m := range cur {
+	for k := range cur {
 		if sh.Members[k] == nil && !seen[k] {
 			c.ch.Unowned++
-			_ = m
 		}
 	}
 }
@@ -499,7 +501,6 @@ func (c *calc) deptDeletes() {
 			members[id]++
 		}
 	}
-	deleting := map[int]bool{}
 	var cands []*state.Dept
 	for k, d := range sh.Departments {
 		if desired[k] {
@@ -551,7 +552,6 @@ func (c *calc) deptDeletes() {
 			continue
 		}
 		before := d.Department
-		deleting[id] = true
 		children[cur[id].ParentID]--
 		c.ch.DeptDeletes = append(c.ch.DeptDeletes, DeptChange{Op: OpDeptDelete, Key: d.Department.Key, ID: id, Before: &before, Reason: "no longer in the source and empty"})
 	}

@@ -18,10 +18,12 @@ import (
 
 // Journal is the part of the state store apply writes to: every call is
 // journaled before (Begin) and after (Finish, with the shadow mutation of a
-// successful call, in one transaction).
+// successful call, in one transaction); ApplyAll drops the shadow rows of
+// objects gone from WeCom, which need no call.
 type Journal interface {
 	Begin(ctx context.Context, runID int64, op, object string, before, after any) (int64, error)
 	Finish(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut state.Mutation) error
+	ApplyAll(ctx context.Context, muts []state.Mutation) error
 }
 
 // Applier applies a plan to WeCom.
@@ -128,10 +130,7 @@ func (a *Applier) Apply(ctx context.Context, ch *plan.Changes) (Result, error) {
 // forget drops shadow rows of objects that are gone from WeCom, in one
 // transaction.
 func (r *applyRun) forget(ch *plan.Changes) {
-	st, ok := r.Journal.(interface {
-		ApplyAll(context.Context, []state.Mutation) error
-	})
-	if !ok || len(ch.ForgetMembers)+len(ch.ForgetDepts) == 0 {
+	if len(ch.ForgetMembers)+len(ch.ForgetDepts) == 0 {
 		return
 	}
 	var muts []state.Mutation
@@ -141,7 +140,7 @@ func (r *applyRun) forget(ch *plan.Changes) {
 	for _, k := range ch.ForgetDepts {
 		muts = append(muts, state.Mutation{DeleteDept: k})
 	}
-	if err := st.ApplyAll(r.ctx, muts); err != nil {
+	if err := r.Journal.ApplyAll(r.ctx, muts); err != nil {
 		r.abort = err
 		return
 	}
