@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/orgsync/orgsync/internal/benchmem"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -62,40 +61,21 @@ func BenchmarkPrepareQuietNight(b *testing.B) {
 	e = benchEngine(b, dir, url)
 	defer e.Close()
 
-	runtime.GC()
-	var peak uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // sample the heap: peak in-use memory during the runs
-		defer close(done)
-		var ms runtime.MemStats
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&ms) // stops the world briefly: sample, don't spin
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p, err := e.Prepare(context.Background(), 0)
-		if err != nil {
-			b.Fatal(err)
+	peak := benchmem.Peak(func() {
+		for i := 0; i < b.N; i++ {
+			p, err := e.Prepare(context.Background(), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !p.Changes.Empty() {
+				b.Fatalf("a quiet night plans %v", p.Changes.Counts())
+			}
 		}
-		if !p.Changes.Empty() {
-			b.Fatalf("a quiet night plans %v", p.Changes.Counts())
-		}
-	}
+	})
 	b.StopTimer()
-	close(stop)
-	<-done
-	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
+	b.ReportMetric(benchmem.MB(peak), "peak_heap_MB")
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "people/s")
 }
 

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/orgsync/orgsync/internal/benchmem"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,37 +58,6 @@ user:
   extattr: {工号: 工号, 入职日期: date(入职日期)}
 `
 
-// peakHeap samples HeapAlloc while f runs.
-func peakHeap(f func()) uint64 {
-	var peak atomic.Uint64
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	peak.Store(ms.HeapAlloc)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	wg.Wait()
-	return peak.Load()
-}
-
 // BenchmarkReadAndMap100kGBK is the issue's figure: a 100k-row GBK CSV read
 // by the csv source and mapped, in rows/s and peak heap.
 func BenchmarkReadAndMap100kGBK(b *testing.B) {
@@ -109,7 +76,7 @@ func BenchmarkReadAndMap100kGBK(b *testing.B) {
 	b.ResetTimer()
 	var peak uint64
 	for i := 0; i < b.N; i++ {
-		peak = max(peak, peakHeap(func() {
+		peak = max(peak, benchmem.Peak(func() {
 			batch, err := src.List(context.Background())
 			if err != nil {
 				b.Fatal(err)

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
+	"github.com/orgsync/orgsync/internal/benchmem"
 	"testing"
-	"time"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -35,41 +32,6 @@ func gbkEmployees(tb testing.TB, n int) []byte {
 	return out
 }
 
-// peakHeap samples the heap while f runs and returns the largest HeapAlloc.
-func peakHeap(f func()) uint64 {
-	var peak atomic.Uint64
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	peak.Store(ms.HeapAlloc)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	wg.Wait()
-	runtime.ReadMemStats(&ms)
-	if ms.HeapAlloc > peak.Load() {
-		peak.Store(ms.HeapAlloc)
-	}
-	return peak.Load()
-}
-
 func BenchmarkRead100kGBK(b *testing.B) {
 	const n = 100_000
 	p := writeFile(b, b.TempDir(), "employees.csv", gbkEmployees(b, n))
@@ -81,7 +43,7 @@ func BenchmarkRead100kGBK(b *testing.B) {
 	b.ResetTimer()
 	var peak uint64
 	for i := 0; i < b.N; i++ {
-		peak = max(peak, peakHeap(func() {
+		peak = max(peak, benchmem.Peak(func() {
 			batch, err := src.List(context.Background())
 			if err != nil || len(batch.Records) != n {
 				b.Fatalf("List: %v", err)
