@@ -291,7 +291,7 @@ func (d *Daemon) logRun(rep *engine.Report, err error, reason string) {
 		return
 	}
 	fields := []zap.Field{zap.Int64("run_id", rep.RunID), zap.String("status", rep.Status), zap.String("reason", reason),
-		zap.Any("changes", nonZero(rep.Changes)), zap.Int("held", rep.Held), zap.Int("failed", rep.Failed),
+		zap.Any("changes", rep.Changes.NonZero()), zap.Int("held", rep.Held), zap.Int("failed", rep.Failed),
 		zap.Int("rejected_records", rep.RejectedRecords), zap.Int("api_calls", rep.APICalls),
 		zap.Duration("took", rep.FinishedAt.Sub(rep.StartedAt))}
 	switch {
@@ -307,26 +307,12 @@ func (d *Daemon) logRun(rep *engine.Report, err error, reason string) {
 	}
 }
 
-func nonZero(m map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range m {
-		if v != 0 {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // summary is the one-line outcome systemd shows in `systemctl status`.
 func (d *Daemon) summary(rep *engine.Report, err error) string {
 	if rep == nil {
 		return fmt.Sprintf("last run failed: %v", err)
 	}
-	n := 0
-	for _, c := range rep.Changes {
-		n += c
-	}
-	s := fmt.Sprintf("last run %d %s at %s: %d changes, %d held, %d failed", rep.RunID, rep.Status, rep.FinishedAt.Format("2006-01-02 15:04"), n, rep.Held, rep.Failed)
+	s := fmt.Sprintf("last run %d %s at %s: %d changes, %d held, %d failed", rep.RunID, rep.Status, rep.FinishedAt.Format("2006-01-02 15:04"), rep.Changes.Total(), rep.Held, rep.Failed)
 	if rep.Status == engine.StatusRefused {
 		s += " (refused by the guard)"
 	}

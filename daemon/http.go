@@ -183,7 +183,8 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	d.lastMu.Lock()
 	st.Summary = d.statusLine
 	st.LastSuccess = timePtr(d.lastOK)
-	if d.lastReport != nil && d.lastReport.HeldChanges != nil {
+	haveLast := d.lastReport != nil // read under lastMu: runOnce writes it
+	if haveLast && d.lastReport.HeldChanges != nil {
 		st.HeldChanges = d.lastReport.HeldChanges
 	}
 	d.lastMu.Unlock()
@@ -197,12 +198,27 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, run := range runs {
 			sum := RunSummary{ID: run.ID, Status: run.Status, StartedAt: run.StartedAt, FinishedAt: timePtr(run.FinishedAt)}
-			var rep engine.Report
+			// Only the summary fields: a poll should not decode ten whole
+			// reports (their held and rejected lists can be long).
+			var rep struct {
+				Status      string              `json:"status"`
+				FinishedAt  time.Time           `json:"finished_at"`
+				Changes     engine.ChangeCounts `json:"changes"`
+				Held        int                 `json:"held"`
+				Failed      int                 `json:"failed"`
+				Settled     int                 `json:"settled_pending"`
+				Refusal     string              `json:"refusal"`
+				Error       string              `json:"error"`
+				HeldChanges json.RawMessage     `json:"held_changes"`
+			}
 			if len(run.Report) > 0 && json.Unmarshal(run.Report, &rep) == nil {
-				sum.Changes, sum.Held, sum.Failed, sum.Refusal, sum.Error = nonZero(rep.Changes), rep.Held, rep.Failed, rep.Refusal, rep.Error
+				sum.Changes, sum.Held, sum.Failed, sum.Refusal, sum.Error = rep.Changes.NonZero(), rep.Held, rep.Failed, rep.Refusal, rep.Error
 				sum.Settled = rep.Settled
-				if i == 0 && d.lastReport == nil && rep.HeldChanges != nil {
-					st.HeldChanges = rep.HeldChanges // from before this process started
+				if i == 0 && !haveLast && len(rep.HeldChanges) > 0 {
+					var held []plan.Held // from before this process started
+					if json.Unmarshal(rep.HeldChanges, &held) == nil && held != nil {
+						st.HeldChanges = held
+					}
 				}
 				if st.LastSuccess == nil && rep.Status == engine.StatusSucceeded {
 					st.LastSuccess = timePtr(rep.FinishedAt)

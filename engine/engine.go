@@ -419,7 +419,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	defer e.mu.Unlock()
 	started := e.now()
 	callsBefore := apiCalls(e.client.Stats())
-	rep := &Report{StartedAt: started, DryRun: o.DryRun, Changes: map[string]int{}}
+	rep := &Report{StartedAt: started, DryRun: o.DryRun, Changes: ChangeCounts{}}
 	finish := func(status string, err error) (*Report, error) {
 		rep.Status = status
 		rep.FinishedAt = e.now()

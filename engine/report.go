@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"time"
 
 	"github.com/orgsync/orgsync/mapping"
@@ -16,7 +17,7 @@ type Report struct {
 	DryRun          bool           `json:"dry_run,omitempty"`
 	StartedAt       time.Time      `json:"started_at"`
 	FinishedAt      time.Time      `json:"finished_at"`
-	Changes         map[string]int `json:"changes"` // applied (planned, for a dry run) per op
+	Changes         ChangeCounts   `json:"changes"` // applied (planned, for a dry run) per op
 	Held            int            `json:"held"`
 	Failed          int            `json:"failed"`
 	RejectedRecords int            `json:"rejected_records"`
@@ -34,6 +35,39 @@ type Report struct {
 	Rejected    []mapping.RecordError `json:"rejected,omitempty"`
 
 	Plan *plan.Changes `json:"-"`
+}
+
+// ChangeCounts counts changes per op (the report's "changes").
+type ChangeCounts map[string]int
+
+// Total is the number of changes of every op.
+func (c ChangeCounts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Ops lists the ops with at least one change, sorted.
+func (c ChangeCounts) Ops() []string {
+	var ops []string
+	for op, n := range c {
+		if n > 0 {
+			ops = append(ops, op)
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// NonZero is c without its zero counts.
+func (c ChangeCounts) NonZero() ChangeCounts {
+	out := ChangeCounts{}
+	for _, op := range c.Ops() {
+		out[op] = c[op]
+	}
+	return out
 }
 
 // maxListed bounds the per-item lists kept in a report.

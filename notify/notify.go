@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -180,18 +179,10 @@ func (n *Notifier) Events(rep *engine.Report) []string {
 	if on(OnHeld) && rep.Held > 0 {
 		ev = append(ev, OnHeld)
 	}
-	if on(OnChanged) && !rep.DryRun && changed(rep) > 0 {
+	if on(OnChanged) && !rep.DryRun && rep.Changes.Total() > 0 {
 		ev = append(ev, OnChanged)
 	}
 	return ev
-}
-
-func changed(rep *engine.Report) int {
-	n := 0
-	for _, c := range rep.Changes {
-		n += c
-	}
-	return n
 }
 
 // ChannelError is a delivery failure on one channel.
@@ -375,12 +366,9 @@ func Markdown(rep *engine.Report, runErr error, events []string, host string) st
 		fmt.Fprintf(&b, "> error: %s\n", logging.Scrub(errText))
 	}
 	var ops []string
-	for op, n := range rep.Changes {
-		if n > 0 {
-			ops = append(ops, fmt.Sprintf("%s %d", op, n))
-		}
+	for _, op := range rep.Changes.Ops() {
+		ops = append(ops, fmt.Sprintf("%s %d", op, rep.Changes[op]))
 	}
-	sort.Strings(ops)
 	if len(ops) == 0 {
 		ops = []string{"none"}
 	}

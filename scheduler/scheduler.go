@@ -244,7 +244,8 @@ func (s *Scheduler) TriggerWait(reason string) (<-chan struct{}, error) {
 		return nil, ErrBusy
 	}
 	s.running, s.current, s.started = true, reason, time.Now()
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RunTimeout.D())
+	timeout := s.cfg.RunTimeout.D() // read under s.mu: Reconfigure writes it
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	done := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
@@ -258,7 +259,7 @@ func (s *Scheduler) TriggerWait(reason string) (<-chan struct{}, error) {
 		}()
 		s.run(ctx, reason)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			s.opts.Log.Warn("run cancelled at schedule.run_timeout", zap.Duration("run_timeout", s.cfg.RunTimeout.D()))
+			s.opts.Log.Warn("run cancelled at schedule.run_timeout", zap.Duration("run_timeout", timeout))
 		}
 	}()
 	return done, nil

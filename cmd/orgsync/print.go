@@ -180,13 +180,7 @@ func printReport(w io.Writer, r *engine.Report) {
 		fmt.Fprint(w, " (dry run: nothing written)")
 	}
 	fmt.Fprintf(w, " in %s, %d WeCom API calls\n", r.FinishedAt.Sub(r.StartedAt).Round(1e6), r.APICalls)
-	keys := make([]string, 0, len(r.Changes))
-	for k, v := range r.Changes {
-		if v > 0 {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	keys := r.Changes.Ops()
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %-18s %d\n", k, r.Changes[k])
 	}
@@ -244,15 +238,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				for _, r := range runs {
 					var rep engine.Report
 					_ = json.Unmarshal(r.Report, &rep)
-					total := 0
-					for _, n := range rep.Changes {
-						total += n
-					}
 					dur := "-"
 					if !r.FinishedAt.IsZero() {
 						dur = r.FinishedAt.Sub(r.StartedAt).Round(1e6).String()
 					}
-					fmt.Fprintf(g.stdout, "%-6d %-20s %-10s %-9s %d (held %d, failed %d)\n", r.ID, r.StartedAt.Local().Format("2006-01-02 15:04:05"), dur, r.Status, total, rep.Held, rep.Failed)
+					fmt.Fprintf(g.stdout, "%-6d %-20s %-10s %-9s %d (held %d, failed %d)\n", r.ID, r.StartedAt.Local().Format("2006-01-02 15:04:05"), dur, r.Status, rep.Changes.Total(), rep.Held, rep.Failed)
 				}
 				return nil
 			}
