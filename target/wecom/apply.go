@@ -199,6 +199,9 @@ func (r *applyRun) stoppedWhy(op plan.Op) (string, bool) {
 		return "stopped: shutdown requested; the next run makes this change", true
 	default:
 	}
+	if r.abort != nil {
+		return "run aborted", true
+	}
 	return "", false
 }
 
@@ -208,13 +211,6 @@ func (r *applyRun) stoppedWhy(op plan.Op) (string, bool) {
 func (r *applyRun) do(op plan.Op, object string, before, after any, call func() (state.Mutation, error)) bool {
 	if why, ok := r.stoppedWhy(op); ok {
 		r.pending(op, object, why)
-		return false
-	}
-	r.mu.Lock()
-	aborted := r.abort != nil
-	r.mu.Unlock()
-	if aborted {
-		r.pending(op, object, "run aborted")
 		return false
 	}
 	id, err := r.Journal.Begin(r.ctx, r.RunID, string(op), object, before, after)
@@ -234,10 +230,7 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 	}
 	defer r.tick()
 	if callErr == nil {
-		r.mu.Lock()
-		r.res.Done[op]++
-		r.mu.Unlock()
-		r.remember(mut)
+		r.succeeded(op, mut)
 		return true
 	}
 	var ban *BanError
@@ -257,6 +250,22 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 	r.Log.Warn("change failed", zap.String("op", string(op)), zap.String("object", object), zap.Int("errcode", code), zap.Error(callErr))
 	r.fail(op, object, callErr)
 	return false
+}
+
+// succeeded counts a change done and keeps its mutation in the in-memory
+// shadow (the journal already has it).
+func (r *applyRun) succeeded(op plan.Op, mut state.Mutation) {
+	r.mu.Lock()
+	r.res.Done[op]++
+	r.mu.Unlock()
+	r.remember(mut)
+}
+
+// failNoCall records a change that fails before any call (a department it
+// needs does not exist).
+func (r *applyRun) failNoCall(op plan.Op, object string, err error) {
+	r.tick()
+	r.fail(op, object, err)
 }
 
 func (r *applyRun) setAbort(err error) {
@@ -316,8 +325,7 @@ func (r *applyRun) deptTarget(d plan.DeptChange) (model.Department, bool) {
 	want.ID = d.ID
 	parent, ok := r.deptID(want.ParentKey)
 	if !ok {
-		r.tick()
-		r.fail(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
+		r.failNoCall(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
 		return want, false
 	}
 	want.ParentID = parent
@@ -452,9 +460,19 @@ func extattr(p *model.Person) *ExtAttr {
 	return x
 }
 
-// leaderExists says whether a direct leader can be named now: WeCom refuses
-// a direct_leader that is not (yet) a member.
-func (r *applyRun) leaderExists(userid string) bool { return r.member(userid) != nil }
+// existingLeaders keeps the leaders that can be named now: WeCom refuses a
+// direct_leader that is not (yet) a member. Nil when none can.
+func (r *applyRun) existingLeaders(leaders []string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range leaders {
+		if r.Shadow.Members[model.UserIDKey(l)] != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // createWaves orders creates so that a direct leader created in this run
 // is created in an earlier wave than the members reporting to them; the
@@ -505,8 +523,7 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 		p := *u.After
 		depts, leader, main, err := r.departments(&p)
 		if err != nil {
-			r.tick()
-			r.fail(u.Op, u.UserID, err)
+			r.failNoCall(u.Op, u.UserID, err)
 			return
 		}
 		body := UserCreate{
@@ -517,12 +534,7 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 		sent := p
 		sent.Enabled = true
 		// Leaders created in this same run are linked afterwards (leaderLinks).
-		sent.DirectLeaders = nil
-		for _, l := range p.DirectLeaders {
-			if r.leaderExists(l) {
-				sent.DirectLeaders = append(sent.DirectLeaders, l)
-			}
-		}
+		sent.DirectLeaders = r.existingLeaders(p.DirectLeaders)
 		body.DirectLeader = sent.DirectLeaders
 		r.do(u.Op, u.UserID, nil, sent, func() (state.Mutation, error) {
 			err := r.Client.CreateUser(r.ctx, body)
@@ -629,8 +641,7 @@ func (r *applyRun) users(list []plan.UserChange) {
 			p := *u.After
 			depts, leader, main, err := r.departments(&p)
 			if err != nil {
-				r.tick()
-				r.fail(u.Op, u.UserID, err)
+				r.failNoCall(u.Op, u.UserID, err)
 				return
 			}
 			sent := p
@@ -640,12 +651,7 @@ func (r *applyRun) users(list []plan.UserChange) {
 			}
 			fields := u.Fields
 			if slices.Contains(fields, "direct_leader") {
-				sent.DirectLeaders = nil
-				for _, l := range p.DirectLeaders {
-					if r.leaderExists(l) {
-						sent.DirectLeaders = append(sent.DirectLeaders, l)
-					}
-				}
+				sent.DirectLeaders = r.existingLeaders(p.DirectLeaders)
 			} else if cur != nil {
 				sent.DirectLeaders = cur.Person.DirectLeaders
 			}
@@ -687,12 +693,7 @@ func (r *applyRun) leaderLinks(ch *plan.Changes) {
 	r.pool(len(todo), func(i int) {
 		u := todo[i]
 		cur := r.member(u.UserID)
-		var leaders []string
-		for _, l := range u.After.DirectLeaders {
-			if r.leaderExists(l) {
-				leaders = append(leaders, l)
-			}
-		}
+		leaders := r.existingLeaders(u.After.DirectLeaders)
 		next := *cur
 		next.Person.DirectLeaders = leaders
 		r.do(plan.OpUserUpdate, u.UserID, cur.Person, next.Person, func() (state.Mutation, error) {
@@ -738,10 +739,7 @@ func (r *applyRun) userDeletes(ch *plan.Changes) {
 					r.setAbort(ferr)
 					return
 				}
-				r.remember(state.Mutation{DeleteMember: u.UserID})
-				r.mu.Lock()
-				r.res.Done[u.Op]++
-				r.mu.Unlock()
+				r.succeeded(u.Op, state.Mutation{DeleteMember: u.UserID})
 				r.tick()
 			}
 			continue
