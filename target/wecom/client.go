@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -59,9 +60,12 @@ type Client struct {
 	stats   Stats
 }
 
-// apiState is the pacing and 45009 state of one API path.
+// apiState is the pacing and 45009 state of one API path. A call looks
+// it up once (Client.api takes the client-wide lock) and hands it to the
+// gates, the transport and the ban bookkeeping.
 type apiState struct {
-	lim *rate.Limiter
+	name string // the API path, e.g. "user/create"
+	lim  *rate.Limiter
 
 	mu       sync.Mutex
 	banUntil time.Time
@@ -166,7 +170,7 @@ func (c *Client) api(name string) *apiState {
 	if !ok {
 		perSec := rate.Limit(float64(c.cfg.RatePerMinute) / 60)
 		burst := min(max(c.cfg.RatePerMinute/600, 1), 20)
-		st = &apiState{lim: rate.NewLimiter(perSec, burst)}
+		st = &apiState{name: name, lim: rate.NewLimiter(perSec, burst)}
 		c.apis[name] = st
 	}
 	return st
@@ -176,6 +180,7 @@ func (c *Client) api(name string) *apiState {
 // policy and the attempt hook know which API an attempt belongs to.
 type callInfo struct {
 	api    string
+	st     *apiState     // nil only outside call(); the transport looks it up then
 	reason string        // why the last attempt is being retried (credential-free)
 	last   *responseBody // the latest attempt's answer; attempts are sequential
 }
@@ -229,15 +234,16 @@ func (c *Client) get(ctx context.Context, api string, q url.Values, out any) err
 // call runs one logical call: 45009 gate, token, paced and retried HTTP
 // exchange, one re-send after a token error, errcode handling.
 func (c *Client) call(ctx context.Context, r request, out any) error {
+	st := c.api(r.api)
+	// The caller's values are never modified: only access_token changes
+	// between rounds, and Set replaces its slice.
+	q := make(url.Values, len(r.query)+1)
+	maps.Copy(q, r.query)
 	tokenRetried := false
 	refusals := 0 // 45009 answers to this call
 	for {
-		if err := c.waitBan(ctx, r.api); err != nil {
+		if err := c.waitBan(ctx, st); err != nil {
 			return err
-		}
-		q := url.Values{}
-		for k, v := range r.query {
-			q[k] = v
 		}
 		var tok string
 		if !r.noToken {
@@ -247,11 +253,11 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			}
 			q.Set("access_token", tok)
 		}
-		if err := c.hourGate(ctx, r.api); err != nil {
+		if err := c.hourGate(ctx, st); err != nil {
 			return err
 		}
 		sentAt := c.clock.Now()
-		raw, code, msg, err := c.exchange(ctx, r, q)
+		raw, code, msg, err := c.exchange(ctx, r, st, q)
 		if errors.Is(err, errBannedWhileQueued) {
 			continue // waitBan waits for the window or returns the BanError
 		}
@@ -260,7 +266,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 		}
 		switch {
 		case code == 0:
-			c.clearBan(r.api)
+			c.clearBan(st)
 			if out != nil {
 				if err := json.Unmarshal(raw, out); err != nil {
 					return fmt.Errorf("wecom %s: decode response: %w", r.api, err)
@@ -273,7 +279,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			c.log.Debug("access token rejected, fetching a new one", zap.String("api", r.api), zap.Int("errcode", code))
 			continue
 		case code == CodeRateLimited:
-			until := c.recordBan(r.api, sentAt)
+			until := c.recordBan(st, sentAt)
 			if refusals++; refusals >= maxRefusalsPerCall {
 				return &BanError{API: r.api, Until: until}
 			}
@@ -286,8 +292,8 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 
 // exchange sends r through retryablehttp and returns the body and errcode
 // of the final attempt. Transport failures come back scrubbed.
-func (c *Client) exchange(ctx context.Context, r request, q url.Values) ([]byte, int, string, error) {
-	ci := &callInfo{api: r.api}
+func (c *Client) exchange(ctx context.Context, r request, st *apiState, q url.Values) ([]byte, int, string, error) {
+	ci := &callInfo{api: r.api, st: st}
 	ctx = context.WithValue(ctx, callKey{}, ci)
 	u := c.base + r.api
 	if len(q) > 0 {
@@ -404,24 +410,23 @@ func jitterBackoff(minWait, maxWait time.Duration, attempt int, _ *http.Response
 	return half + rand.N(d-half+1)
 }
 
-// waitBan holds a call while its API is in a 45009 window: it waits when
-// this is the first window in a row and it ends within MaxBanWait, and
-// fails fast with *BanError otherwise.
 // errBannedWhileQueued stops a request that was queued for a concurrency
 // slot while its API got a 45009; it is never retried by the transport.
 var errBannedWhileQueued = errors.New("api banned (45009) while the request was queued")
 
-// banned reports whether api is inside a 45009 window now.
-func (c *Client) banned(api string) bool {
-	st := c.api(api)
+// banned reports whether st's API is inside a 45009 window now.
+func (c *Client) banned(st *apiState) bool {
 	st.mu.Lock()
 	until := st.banUntil
 	st.mu.Unlock()
 	return until.After(c.clock.Now())
 }
 
-func (c *Client) waitBan(ctx context.Context, api string) error {
-	st := c.api(api)
+// waitBan holds a call while its API is in a 45009 window: it waits when
+// this is the first window in a row and it ends within MaxBanWait, and
+// fails fast with *BanError otherwise.
+func (c *Client) waitBan(ctx context.Context, st *apiState) error {
+	api := st.name
 	for {
 		st.mu.Lock()
 		until, strikes := st.banUntil, st.strikes
@@ -443,8 +448,8 @@ func (c *Client) waitBan(ctx context.Context, api string) error {
 // hourGate counts a call against the API's hourly budget, waiting for
 // room when it comes within MaxBanWait and failing with *BanError
 // otherwise, so the client never earns WeCom's one-hour block.
-func (c *Client) hourGate(ctx context.Context, api string) error {
-	st := c.api(api)
+func (c *Client) hourGate(ctx context.Context, st *apiState) error {
+	api := st.name
 	for {
 		now := c.clock.Now()
 		minute := now.Unix() / 60
@@ -467,13 +472,13 @@ func (c *Client) hourGate(ctx context.Context, api string) error {
 	}
 }
 
-// recordBan starts a 45009 window for api unless the refused request was
+// recordBan starts a 45009 window for st's API unless the refused request was
 // sent before the latest window ended (concurrent callers hitting the same
 // window count once, late answers do not start a new one). The first window
 // ends at the next minute boundary (WeCom's minute block); each repeat
 // doubles from two minutes up to an hour (the hour block).
-func (c *Client) recordBan(api string, sentAt time.Time) time.Time {
-	st := c.api(api)
+func (c *Client) recordBan(st *apiState, sentAt time.Time) time.Time {
+	api := st.name
 	now := c.clock.Now()
 	st.mu.Lock()
 	if sentAt.Before(st.banUntil) {
@@ -497,8 +502,8 @@ func (c *Client) recordBan(api string, sentAt time.Time) time.Time {
 	return until
 }
 
-func (c *Client) clearBan(api string) {
-	st := c.api(api)
+// clearBan ends st's run of 45009 windows after a success.
+func (c *Client) clearBan(st *apiState) {
 	st.mu.Lock()
 	st.strikes = 0
 	st.mu.Unlock()
@@ -534,7 +539,11 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	api := ci.api
 	ci.last = nil
 	c := p.c
-	if err := c.pace(ctx, api); err != nil {
+	st := ci.st
+	if st == nil {
+		st = c.api(api)
+	}
+	if err := c.pace(ctx, st); err != nil {
 		return nil, err
 	}
 	select {
@@ -545,7 +554,7 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer func() { <-c.sem }()
 	// A 45009 may have arrived while this request waited for a slot: do
 	// not send it into a known ban; call() then waits or fails fast.
-	if c.banned(api) {
+	if c.banned(st) {
 		return nil, errBannedWhileQueued
 	}
 
@@ -580,9 +589,10 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// pace waits for the API's token bucket, counting waits.
-func (c *Client) pace(ctx context.Context, api string) error {
-	r := c.api(api).lim.Reserve()
+// pace waits for st's token bucket, counting waits.
+func (c *Client) pace(ctx context.Context, st *apiState) error {
+	api := st.name
+	r := st.lim.Reserve()
 	d := r.Delay()
 	if d == 0 {
 		return nil

@@ -307,7 +307,8 @@ func TestRateLimitBan(t *testing.T) {
 		clk := newFakeClock(start)
 		var cp atomic.Pointer[Client]
 		f.on("user/create", func(int, *http.Request, []byte) any {
-			cp.Load().clearBan("user/create") // as another caller's success would
+			c := cp.Load()
+			c.clearBan(c.api("user/create")) // as another caller's success would
 			return wecomErr{45009, "api freq out of limit"}
 		})
 		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk })
