@@ -177,9 +177,10 @@ var tailRE = regexp.MustCompile(`(?i)[,;]?\s*(hint:|from ip:|more info at).*$`)
 // whole request URL, query string included.
 var secretParamRE = regexp.MustCompile(`(?i)(access_token|corpsecret)=[^&\s"'<>]*`)
 
-// shortMsg trims errmsg to its informative head.
+// shortMsg trims errmsg to its informative head. It does not redact:
+// msg must already have gone through Client.redact.
 func shortMsg(msg string) string {
-	return strings.TrimSpace(tailRE.ReplaceAllString(scrub(msg), ""))
+	return strings.TrimSpace(tailRE.ReplaceAllString(msg, ""))
 }
 
 // scrub removes credentials given as URL parameters.
@@ -187,7 +188,8 @@ func scrub(s string) string {
 	return secretParamRE.ReplaceAllString(s, "${1}=REDACTED")
 }
 
-// newAPIError builds the typed error for a non-zero errcode.
+// newAPIError builds the typed error for a non-zero errcode. msg must be
+// redacted already (Client.redact): the error text is logged as is.
 func newAPIError(api string, code int, msg string) error {
 	ae := APIError{API: api, Code: code, Msg: shortMsg(msg)}
 	if h, ok := codeHints[code]; ok && h.config {
