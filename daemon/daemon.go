@@ -100,14 +100,10 @@ type Daemon struct {
 // Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT
 // arrives, then stops gracefully. It returns nil after a clean stop.
 func Run(ctx context.Context, opts Options) error {
-	d, err := newDaemon(opts)
-	if err != nil {
-		return err
-	}
-	return d.run(ctx)
+	return newDaemon(opts).run(ctx)
 }
 
-func newDaemon(opts Options) (*Daemon, error) {
+func newDaemon(opts Options) *Daemon {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -117,7 +113,7 @@ func newDaemon(opts Options) (*Daemon, error) {
 	host, _ := os.Hostname()
 	d := &Daemon{opts: opts, log: opts.Log, metrics: metrics.New(), host: host, started: time.Now(), settings: opts.Settings}
 	d.notifier = notify.New(opts.Settings.Notify, host)
-	return d, nil
+	return d
 }
 
 func (d *Daemon) run(ctx context.Context) error {

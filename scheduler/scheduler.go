@@ -57,10 +57,16 @@ func Decode(n *yaml.Node) (Config, error) {
 	} else {
 		decErr = config.DecodeBlock(n, "schedule", &c)
 	}
+	c = c.withDefaults()
+	return c, config.JoinProblems(decErr, c.Validate())
+}
+
+// withDefaults fills run_timeout when unset.
+func (c Config) withDefaults() Config {
 	if c.RunTimeout == 0 {
 		c.RunTimeout = config.Duration(DefaultRunTimeout)
 	}
-	return c, config.JoinProblems(decErr, c.Validate())
+	return c
 }
 
 // Validate checks the spec parses and durations are sane.
@@ -119,7 +125,6 @@ type Scheduler struct {
 	mu      sync.Mutex
 	cfg     Config
 	entry   cron.EntryID
-	hasCron bool
 	running bool
 	current string // reason of the run in flight
 	started time.Time
@@ -136,9 +141,6 @@ type Scheduler struct {
 
 // New builds a scheduler; Start begins ticking.
 func New(cfg Config, run RunFunc, opts Options) (*Scheduler, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
@@ -161,14 +163,12 @@ func (s *Scheduler) Reconfigure(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.RunTimeout == 0 {
-		cfg.RunTimeout = config.Duration(DefaultRunTimeout)
-	}
+	cfg = cfg.withDefaults()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.hasCron {
+	if s.entry != 0 { // cron entry ids start at 1
 		s.cron.Remove(s.entry)
-		s.hasCron = false
+		s.entry = 0
 	}
 	s.cfg = cfg
 	if cfg.Cron != "" {
@@ -176,7 +176,7 @@ func (s *Scheduler) Reconfigure(cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("schedule.cron: %w", err)
 		}
-		s.entry, s.hasCron = id, true
+		s.entry = id
 	}
 	return nil
 }
@@ -277,7 +277,7 @@ func (s *Scheduler) Running() (bool, time.Time, string) {
 func (s *Scheduler) Next() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.hasCron || s.stopped {
+	if s.entry == 0 || s.stopped {
 		return time.Time{}
 	}
 	return s.cron.Entry(s.entry).Next

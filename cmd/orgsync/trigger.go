@@ -81,10 +81,7 @@ error; 3 (--wait) the run was refused by the guard.`,
 				return withExit(ExitFailed, fmt.Errorf("the run failed before it was recorded: %s", ans.RunErr))
 			}
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(rep)
+				writeJSON(g.stdout, rep)
 			} else {
 				printReport(g.stdout, rep)
 			}
