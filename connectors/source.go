@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/model"
 )
 
@@ -89,16 +90,8 @@ type Factory func() Config
 // ErrUnknownType is returned for a source type that is not registered.
 var ErrUnknownType = errors.New("unknown source type")
 
-// Decode decodes node strictly (unknown keys are errors) into cfg.
+// Decode decodes node (a source's `config:` block) strictly into cfg: an
+// unknown key is an error naming its path and its line in the config file.
 func Decode(node *yaml.Node, cfg Config) error {
-	if node == nil || node.Kind == 0 {
-		return nil
-	}
-	// yaml.v3 has no strict mode on Node.Decode; re-encode and decode with
-	// KnownFields so that a misspelt key is an error, as everywhere in config.
-	b, err := yaml.Marshal(node)
-	if err != nil {
-		return err
-	}
-	return decodeStrict(b, cfg)
+	return config.DecodeBlock(node, "config", cfg)
 }

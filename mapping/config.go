@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/internal/config"
 )
 
 // Rule is one expression with the YAML position it was written at, so that
@@ -170,58 +172,17 @@ func Decode(node *yaml.Node) (Config, error) {
 	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
 		node = node.Content[0]
 	}
-	if errs := unknownKeys(node, reflect.TypeOf(cfg), "mapping"); len(errs) > 0 {
+	if unknown := config.UnknownKeys(node, reflect.TypeOf(cfg), "mapping"); len(unknown) > 0 {
+		errs := make([]error, len(unknown))
+		for i, u := range unknown {
+			errs[i] = fmt.Errorf("%s.%s (line %d): unknown field", u.Path, u.Key, u.Line)
+		}
 		return cfg, errors.Join(errs...)
 	}
 	if err := node.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("mapping: %w", err)
 	}
 	return cfg, nil
-}
-
-var ruleType = reflect.TypeOf(Rule{})
-
-// unknownKeys reports keys of mapping nodes that no yaml tag of t names.
-func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Map:
-		var errs []error
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			errs = append(errs, unknownKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
-		}
-		return errs
-	case reflect.Struct:
-		if t == ruleType {
-			return nil
-		}
-	default:
-		return nil
-	}
-	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			fields[name] = f.Type
-		}
-	}
-	var errs []error
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		ft, ok := fields[k.Value]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s.%s (line %d): unknown field", path, k.Value, k.Line))
-			continue
-		}
-		errs = append(errs, unknownKeys(n.Content[i+1], ft, path+"."+k.Value)...)
-	}
-	return errs
 }
 
 func kindName(k yaml.Kind) string {

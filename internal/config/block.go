@@ -25,7 +25,10 @@ func DecodeBlock(n *yaml.Node, block string, v any) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
-	probs := unknownBlockKeys(n, reflect.TypeOf(v), block)
+	var probs Problems
+	for _, u := range UnknownKeys(n, reflect.TypeOf(v), block) {
+		probs = append(probs, fmt.Sprintf("line %d: %s.%s: unknown key (known: %s)", u.Line, u.Path, u.Key, strings.Join(u.Known, ", ")))
+	}
 	if err := n.Decode(v); err != nil {
 		probs = append(probs, fmt.Sprintf("%s: %s", block, cleanYAMLErr(err)))
 	}
@@ -57,7 +60,22 @@ func JoinProblems(errs ...error) error {
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-func unknownBlockKeys(n *yaml.Node, t reflect.Type, path string) Problems {
+// UnknownKey is a key of a YAML mapping that no yaml tag of the Go type it
+// decodes into names.
+type UnknownKey struct {
+	Line  int      // line of the key
+	Path  string   // dotted path of the mapping holding the key
+	Key   string   // the key itself
+	Known []string // the keys that type accepts, in field order
+}
+
+// UnknownKeys walks n alongside t and reports every key of a mapping node
+// that no yaml tag of the struct it decodes into names, at any depth (maps
+// are walked value by value). A type that unmarshals itself
+// (yaml.Unmarshaler) is not looked into. path names n in the reports.
+// yaml.v3 has no strict mode for Node.Decode; this is what stands in for it,
+// with the key's own line rather than one relative to a re-encoded block.
+func UnknownKeys(n *yaml.Node, t reflect.Type, path string) []UnknownKey {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -66,9 +84,9 @@ func unknownBlockKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 	}
 	switch t.Kind() {
 	case reflect.Map:
-		var out Problems
+		var out []UnknownKey
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			out = append(out, unknownBlockKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
+			out = append(out, UnknownKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
 		}
 		return out
 	case reflect.Struct:
@@ -85,15 +103,15 @@ func unknownBlockKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 			names = append(names, name)
 		}
 	}
-	var out Problems
+	var out []UnknownKey
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		ft, ok := fields[k.Value]
 		if !ok {
-			out = append(out, fmt.Sprintf("line %d: %s.%s: unknown key (known: %s)", k.Line, path, k.Value, strings.Join(names, ", ")))
+			out = append(out, UnknownKey{Line: k.Line, Path: path, Key: k.Value, Known: names})
 			continue
 		}
-		out = append(out, unknownBlockKeys(n.Content[i+1], ft, path+"."+k.Value)...)
+		out = append(out, UnknownKeys(n.Content[i+1], ft, path+"."+k.Value)...)
 	}
 	return out
 }
