@@ -190,6 +190,8 @@ func (m *Metrics) NotifyFailed(channel string) { m.notifyErrors.WithLabelValues(
 func (m *Metrics) Reloaded(result string) { m.reloads.WithLabelValues(result).Inc() }
 
 // StatsSource is what the WeCom series are read from: the engine's client.
+// Stats returns a copy the caller owns (as wecom.Client.Stats does): a
+// scrape adds to it.
 type StatsSource interface{ Stats() wecom.Stats }
 
 // SetClient points the WeCom series at a new client (a rebuilt engine
@@ -219,59 +221,16 @@ func newWecomCollector() *wecomCollector {
 			"45009 refusals from WeCom that paused an API until its window ended.", []string{"api"}, nil),
 		retries: prometheus.NewDesc(ns+"_wecom_retries_total",
 			"Re-sent attempts per API (-1, 6000, 45033, 5xx, dropped connections).", []string{"api"}, nil),
-		retired: emptyStats(),
 	}
-}
-
-func emptyStats() wecom.Stats {
-	return wecom.Stats{Calls: map[string]map[int]int{}, HTTPStatus: map[string]map[int]int{}, TransportErrors: map[string]int{},
-		Retries: map[string]int{}, RateLimitWaits: map[string]int{}, Bans: map[string]int{}, BanWaits: map[string]int{}}
 }
 
 func (c *wecomCollector) setClient(s StatsSource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client != nil && c.client != s {
-		c.retired = addStats(c.retired, c.client.Stats())
+		c.retired.Add(c.client.Stats())
 	}
 	c.client = s
-}
-
-func addStats(a, b wecom.Stats) wecom.Stats {
-	out := emptyStats()
-	for _, s := range []wecom.Stats{a, b} {
-		for api, codes := range s.Calls {
-			for code, n := range codes {
-				addNested(out.Calls, api, code, n)
-			}
-		}
-		for api, codes := range s.HTTPStatus {
-			for code, n := range codes {
-				addNested(out.HTTPStatus, api, code, n)
-			}
-		}
-		for api, n := range s.TransportErrors {
-			out.TransportErrors[api] += n
-		}
-		for api, n := range s.Retries {
-			out.Retries[api] += n
-		}
-		for api, n := range s.RateLimitWaits {
-			out.RateLimitWaits[api] += n
-		}
-		for api, n := range s.Bans {
-			out.Bans[api] += n
-		}
-		out.RateLimitWaitTime += s.RateLimitWaitTime
-	}
-	return out
-}
-
-func addNested(m map[string]map[int]int, api string, code, n int) {
-	if m[api] == nil {
-		m[api] = map[int]int{}
-	}
-	m[api][code] += n
 }
 
 func (c *wecomCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -281,11 +240,13 @@ func (c *wecomCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *wecomCollector) Collect(ch chan<- prometheus.Metric) {
+	// s is this scrape's own copy: setClient adds to retired in place.
+	var s wecom.Stats
 	c.mu.Lock()
-	s := c.retired
 	if c.client != nil {
-		s = addStats(s, c.client.Stats())
+		s = c.client.Stats()
 	}
+	s.Add(c.retired)
 	c.mu.Unlock()
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)

@@ -15,7 +15,12 @@ import (
 
 type fakeClient struct{ s wecom.Stats }
 
-func (f *fakeClient) Stats() wecom.Stats { return f.s }
+// Stats returns a copy, as StatsSource requires.
+func (f *fakeClient) Stats() wecom.Stats {
+	var s wecom.Stats
+	s.Add(f.s)
+	return s
+}
 
 func TestObserveRun(t *testing.T) {
 	m := New()
@@ -99,5 +104,24 @@ func TestWeComCountersSurviveAClientSwap(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(m.Registry(), "orgsync_wecom_api_calls_total"); err != nil || n != 4 {
 		t.Fatalf("api call series = %d, %v", n, err)
+	}
+}
+
+func TestWeComCountersDoNotGrowWithScrapes(t *testing.T) {
+	m := New()
+	m.SetClient(&fakeClient{s: wecom.Stats{Calls: map[string]map[int]int{"user/create": {0: 10}}, Bans: map[string]int{"user/create": 1}}})
+	m.SetClient(&fakeClient{s: wecom.Stats{Calls: map[string]map[int]int{"user/create": {0: 3}}}})
+	for i := range 3 {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body := rec.Body.String()
+		for _, want := range []string{
+			`orgsync_wecom_api_calls_total{api="user/create",errcode="0"} 13`,
+			`orgsync_wecom_rate_limit_bans_total{api="user/create"} 1`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("scrape %d lacks %q", i+1, want)
+			}
+		}
 	}
 }

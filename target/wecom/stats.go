@@ -41,6 +41,48 @@ func newStats() Stats {
 	}
 }
 
+// Add adds o's counts to s, field by field, creating s's maps as needed
+// (the zero Stats is ready to use). s never shares a map with o, so o may
+// be a snapshot another goroutine keeps using.
+func (s *Stats) Add(o Stats) {
+	s.Calls = addNested(s.Calls, o.Calls)
+	s.HTTPStatus = addNested(s.HTTPStatus, o.HTTPStatus)
+	s.TransportErrors = addFlat(s.TransportErrors, o.TransportErrors)
+	s.Retries = addFlat(s.Retries, o.Retries)
+	s.RateLimitWaits = addFlat(s.RateLimitWaits, o.RateLimitWaits)
+	s.RateLimitWaitTime += o.RateLimitWaitTime
+	s.Bans = addFlat(s.Bans, o.Bans)
+	s.BanWaits = addFlat(s.BanWaits, o.BanWaits)
+	s.TokenFetches += o.TokenFetches
+}
+
+func addFlat(dst, src map[string]int) map[string]int {
+	if dst == nil && len(src) > 0 {
+		dst = make(map[string]int, len(src))
+	}
+	for k, n := range src {
+		dst[k] += n
+	}
+	return dst
+}
+
+func addNested(dst, src map[string]map[int]int) map[string]map[int]int {
+	if dst == nil && len(src) > 0 {
+		dst = make(map[string]map[int]int, len(src))
+	}
+	for api, codes := range src {
+		inner := dst[api]
+		if inner == nil {
+			inner = make(map[int]int, len(codes))
+			dst[api] = inner
+		}
+		for code, n := range codes {
+			inner[code] += n
+		}
+	}
+	return dst
+}
+
 func inc(m map[string]map[int]int, api string, code int) {
 	inner, ok := m[api]
 	if !ok {
