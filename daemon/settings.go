@@ -74,19 +74,13 @@ func FromFile(f *config.File) (*Settings, error) {
 	if _, _, err := net.SplitHostPort(s.Server.Listen); err != nil {
 		add(fmt.Errorf("server.listen: %q: want host:port, e.g. %s", s.Server.Listen, DefaultListen))
 	}
-	s.Server.Token = config.Secret(config.ExpandEnv(s.Server.Token.Reveal()))
-	switch {
-	case s.Server.TokenFile != "" && !s.Server.Token.Empty():
+	f.NormalizeSecretRef(&s.Server.Token, &s.Server.TokenFile)
+	if s.Server.TokenFile != "" && !s.Server.Token.Empty() {
 		add(errors.New("server: set token or token_file, not both"))
-	case s.Server.TokenFile != "":
-		s.Server.TokenFile = f.Resolve(config.ResolveCredentialPath(s.Server.TokenFile))
-		tok, err := config.ReadSecretFile(s.Server.TokenFile)
-		if err != nil {
-			add(fmt.Errorf("server.token_file: %w", err))
-		}
+	} else if tok, err := config.ReadSecretRef(s.Server.Token, s.Server.TokenFile); err != nil {
+		add(fmt.Errorf("server.token_file: %w", err))
+	} else {
 		s.Token = tok
-	default:
-		s.Token = s.Server.Token
 	}
 	add(config.DecodeBlock(&f.Log, "log", &s.Log))
 	if err := s.Log.Validate(); err != nil {

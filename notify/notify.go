@@ -86,19 +86,13 @@ func Decode(f *config.File) (Config, error) {
 		c.Timeout = config.Duration(DefaultTimeout)
 	}
 	if r := c.WeComRobot; r != nil {
-		r.Key = config.Secret(config.ExpandEnv(r.Key.Reveal()))
-		if r.KeyFile != "" {
-			r.KeyFile = f.Resolve(config.ResolveCredentialPath(r.KeyFile))
-		}
+		f.NormalizeSecretRef(&r.Key, &r.KeyFile)
 		if r.URL == "" {
 			r.URL = DefaultRobotURL
 		}
 	}
 	if w := c.Webhook; w != nil {
-		w.Token = config.Secret(config.ExpandEnv(w.Token.Reveal()))
-		if w.TokenFile != "" {
-			w.TokenFile = f.Resolve(config.ResolveCredentialPath(w.TokenFile))
-		}
+		f.NormalizeSecretRef(&w.Token, &w.TokenFile)
 	}
 	return c, config.JoinProblems(decErr, c.Validate())
 }
@@ -234,12 +228,9 @@ func (n *Notifier) Notify(ctx context.Context, rep *engine.Report, runErr error)
 
 func (n *Notifier) sendRobot(ctx context.Context, markdown string) error {
 	r := n.cfg.WeComRobot
-	key := r.Key
-	if r.KeyFile != "" {
-		var err error
-		if key, err = config.ReadSecretFile(r.KeyFile); err != nil {
-			return err
-		}
+	key, err := config.ReadSecretRef(r.Key, r.KeyFile) // read per send: a rotated key is picked up
+	if err != nil {
+		return err
 	}
 	u, err := url.Parse(r.URL)
 	if err != nil {
@@ -285,12 +276,9 @@ type WebhookPayload struct {
 
 func (n *Notifier) sendWebhook(ctx context.Context, rep *engine.Report, runErr error, events []string) error {
 	w := n.cfg.Webhook
-	tok := w.Token
-	if w.TokenFile != "" {
-		var err error
-		if tok, err = config.ReadSecretFile(w.TokenFile); err != nil {
-			return err
-		}
+	tok, err := config.ReadSecretRef(w.Token, w.TokenFile)
+	if err != nil {
+		return err
 	}
 	p := WebhookPayload{Event: "orgsync.run", Events: events, Host: n.host, Report: rep}
 	if runErr != nil {

@@ -257,10 +257,7 @@ func (f *File) applyDefaults() {
 		f.State.Path = DefaultStatePath
 	}
 	f.State.Path = f.Resolve(f.State.Path)
-	if t.Config.SecretFile != "" {
-		t.Config.SecretFile = f.Resolve(ResolveCredentialPath(t.Config.SecretFile))
-	}
-	t.Config.Secret = Secret(expandEnv(string(t.Config.Secret)))
+	f.NormalizeSecretRef(&t.Config.Secret, &t.Config.SecretFile)
 }
 
 // Resolve makes a path from the config absolute, relative to the config
@@ -359,11 +356,9 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 // WeComSecret returns the configured secret, reading secret_file if set.
 func (f *File) WeComSecret() (Secret, error) {
 	c := f.Target.Config
-	if c.SecretFile != "" {
-		return ReadSecretFile(c.SecretFile)
-	}
-	if c.Secret.Empty() {
+	s, err := ReadSecretRef(c.Secret, c.SecretFile)
+	if err == nil && s.Empty() {
 		return "", errors.New("the WeCom secret is empty (is the environment variable set?)")
 	}
-	return c.Secret, nil
+	return s, err
 }

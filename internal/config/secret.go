@@ -53,3 +53,25 @@ func ResolveCredentialPath(p string) string {
 		return "$" + k
 	})
 }
+
+// A secret reference is a secret given inline (`secret:`, `token:`, `key:`,
+// which may be a whole-value ${ENV_VAR}) or as a file (`secret_file:`, …),
+// never both; each config block names the pair its own way.
+
+// NormalizeSecretRef expands ${ENV_VAR} in the inline value and resolves the
+// file path against the config file's directory and $CREDENTIALS_DIRECTORY.
+func (f *File) NormalizeSecretRef(v *Secret, file *string) {
+	*v = Secret(expandEnv(v.Reveal()))
+	if *file != "" {
+		*file = f.Resolve(ResolveCredentialPath(*file))
+	}
+}
+
+// ReadSecretRef returns a referenced secret: the file's content when a file
+// is set, else the inline value.
+func ReadSecretRef(v Secret, file string) (Secret, error) {
+	if file != "" {
+		return ReadSecretFile(file)
+	}
+	return v, nil
+}
