@@ -56,7 +56,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, p string) {
 	if p == "faults" {
 		switch r.Method {
 		case http.MethodGet:
-			writeAdmin(w, s.Faults(), http.StatusOK)
+			writeJSON(w, s.Faults(), http.StatusOK)
 		case http.MethodPost, http.MethodPut:
 			var f Faults
 			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -67,11 +67,11 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, p string) {
 				err = f.Validate()
 			}
 			if err != nil {
-				writeAdmin(w, map[string]string{"error": err.Error()}, http.StatusBadRequest)
+				writeJSON(w, map[string]string{"error": err.Error()}, http.StatusBadRequest)
 				return
 			}
 			s.SetFaults(f)
-			writeAdmin(w, s.Faults(), http.StatusOK)
+			writeJSON(w, s.Faults(), http.StatusOK)
 		default:
 			w.WriteHeader(http.StatusMethodNotAllowed)
 		}
@@ -88,16 +88,5 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, p string) {
 		return
 	}
 	v, code := rt.do()
-	writeAdmin(w, v, code)
-}
-
-func writeAdmin(w http.ResponseWriter, v any, code int) {
-	b, err := marshalRaw(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
+	writeJSON(w, v, code)
 }

@@ -178,7 +178,7 @@ func (s *Server) serveGettoken(w http.ResponseWriter, r *http.Request) {
 		resp := obj{{"errcode", e.code}, {"errmsg", s.errmsg(e, ip)}}
 		s.mu.Unlock()
 		s.log.Debug("wecom call", zap.String("api", "gettoken"), zap.Int("errcode", e.code))
-		writeJSON(w, resp)
+		writeJSON(w, resp, http.StatusOK)
 		return
 	}
 	now := s.opts.Now()
@@ -201,7 +201,7 @@ func (s *Server) serveGettoken(w http.ResponseWriter, r *http.Request) {
 	s.countErr("gettoken", 0)
 	s.mu.Unlock()
 	s.log.Debug("wecom call", zap.String("api", "gettoken"), zap.Int("errcode", 0))
-	writeJSON(w, obj{{"errcode", 0}, {"errmsg", "ok"}, {"access_token", id}, {"expires_in", expiresIn}})
+	writeJSON(w, obj{{"errcode", 0}, {"errmsg", "ok"}, {"access_token", id}, {"expires_in", expiresIn}}, http.StatusOK)
 }
 
 func (s *Server) countErr(api string, code int) {
@@ -348,7 +348,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api string) {
 		}
 		panic(http.ErrAbortHandler)
 	}
-	writeJSON(w, resp)
+	writeJSON(w, resp, http.StatusOK)
 }
 
 // handleLocked runs the checks in the real server's order (token before
@@ -484,13 +484,15 @@ func readUpload(w http.ResponseWriter, r *http.Request) (*uploaded, *apiErr) {
 	}
 }
 
-// writeJSON writes an HTTP 200 JSON response.
-func writeJSON(w http.ResponseWriter, v any) {
+// writeJSON writes a JSON response with HTTP status code (WeCom answers
+// API calls with 200 whatever the errcode; the admin API uses others).
+func writeJSON(w http.ResponseWriter, v any, code int) {
 	b, err := marshalRaw(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -204,12 +205,7 @@ func (t *csvTable) col(row []string, key string) (string, bool) {
 }
 
 func (t *csvTable) has(key string) bool {
-	for _, k := range t.cols {
-		if k == key {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(t.cols, key)
 }
 
 // userColumns maps the template headers of the member import file
@@ -596,11 +592,7 @@ func (s *Server) batchReplaceparty(c *call) (obj, *apiErr) {
 // when empty.
 func (s *Server) replaceParty(rows []partyRow) []any {
 	d := s.dir
-	inFile := map[int64]bool{}
-	for _, r := range rows {
-		inFile[r.id] = true
-	}
-	byID := map[int64]partyRow{}
+	byID := map[int64]partyRow{} // also: which departments the file names
 	for _, r := range rows {
 		byID[r.id] = r
 	}
@@ -657,7 +649,7 @@ func (s *Server) replaceParty(rows []partyRow) []any {
 	}
 	var missing []*dept
 	for id, x := range d.depts {
-		if id != rootID && !inFile[id] {
+		if _, inFile := byID[id]; id != rootID && !inFile {
 			missing = append(missing, x)
 		}
 	}

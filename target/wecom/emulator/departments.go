@@ -191,9 +191,6 @@ func (s *Server) queryDept(c *call, key string) (x *dept, present bool, e *apiEr
 }
 
 func (s *Server) departmentDelete(c *call) (obj, *apiErr) {
-	if c.q.Get("id") == strconv.Itoa(rootID) {
-		return nil, errc(60007)
-	}
 	x, present, e := s.queryDept(c, "id")
 	if e != nil {
 		return nil, e

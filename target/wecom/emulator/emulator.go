@@ -3,11 +3,12 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -288,19 +289,10 @@ func (s *Server) Faults() Faults {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Calls: map[string]int{}, Errors: map[string]map[int]int{}, Writes: s.stats.Writes, Faults: map[string]int{}}
-	for k, v := range s.stats.Calls {
-		out.Calls[k] = v
-	}
+	out := Stats{Calls: maps.Clone(s.stats.Calls), Errors: make(map[string]map[int]int, len(s.stats.Errors)),
+		Writes: s.stats.Writes, Faults: maps.Clone(s.stats.Faults)}
 	for k, m := range s.stats.Errors {
-		c := map[int]int{}
-		for code, n := range m {
-			c[code] = n
-		}
-		out.Errors[k] = c
-	}
-	for k, v := range s.stats.Faults {
-		out.Faults[k] = v
+		out.Errors[k] = maps.Clone(m)
 	}
 	return out
 }
@@ -426,10 +418,5 @@ func (s *Server) errmsg(e *apiErr, ip string) string {
 
 // sortedKeys returns the map's keys in order (for deterministic output).
 func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }

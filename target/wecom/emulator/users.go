@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,14 +154,14 @@ func checkUserID(id string) *apiErr {
 	return nil
 }
 
+// mobileNoise drops the spaces and dashes normMobile ignores (a Replacer
+// is safe for concurrent use, and building one per call allocates).
+var mobileNoise = strings.NewReplacer(" ", "", "-", "")
+
 // normMobile is the form mobiles are compared in: spaces and dashes
 // dropped, a leading +86 removed (UNCONFIRMED how the server normalises).
 func normMobile(m string) string {
-	m = strings.NewReplacer(" ", "", "-", "").Replace(m)
-	if strings.HasPrefix(m, "+86") {
-		m = m[3:]
-	}
-	return m
+	return strings.TrimPrefix(mobileNoise.Replace(m), "+86")
 }
 
 // validMobile: ≤32 characters of digits, '+', '-' and spaces, '+' only
@@ -428,21 +429,12 @@ func (s *Server) applyDepartments(u *User, in *userInput, create bool) *apiErr {
 	main := u.MainDepartment
 	if in.mainDept != nil {
 		main = *in.mainDept
-		found := false
-		for _, id := range deps {
-			found = found || id == main
-		}
-		if !found {
+	}
+	if !slices.Contains(deps, main) {
+		if in.mainDept != nil {
 			return errf(40058, "invalid main_department %d: not in department", main)
 		}
-	} else {
-		found := false
-		for _, id := range deps {
-			found = found || id == main
-		}
-		if !found {
-			main = deps[0]
-		}
+		main = deps[0]
 	}
 	u.Department, u.Order, u.IsLeaderInDept, u.MainDepartment = append([]int64{}, deps...), order, leader, main
 	return nil
