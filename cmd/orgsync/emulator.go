@@ -56,7 +56,7 @@ Besides the WeCom paths it has an admin API:
 
 With --data the directory is loaded at start and saved on exit (SIGINT,
 SIGTERM) and on POST /emulator/save. With no --secret and no --read-secret
-the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
+the emulator accepts one Contacts-Sync edit secret, "` + emulator.DefaultSecret + `".`,
 		Example: `  # an emulator for the demo, state kept in a file
   orgsync wecom-emulator --listen 127.0.0.1:8960 --corp-id wwdemo --secret s3cret --data wecom.json
 
@@ -92,7 +92,7 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 				opts.Secrets = append(opts.Secrets, emulator.SecretSpec{Secret: s, Role: emulator.RoleApp})
 			}
 			if len(opts.Secrets) == 0 {
-				opts.Secrets = []emulator.SecretSpec{{Secret: "emulator-secret", Role: emulator.RoleContactsSyncEdit}}
+				opts.Secrets = []emulator.SecretSpec{{Secret: emulator.DefaultSecret, Role: emulator.RoleContactsSyncEdit}}
 			}
 			emu, err := emulator.New(opts, log.Named("wecom_emulator"))
 			if err != nil {
@@ -109,9 +109,9 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8960", "address to listen on (host:port; port 0 picks a free one)")
-	f.StringVar(&corpID, "corp-id", "wwemulator000000", "the corp id gettoken accepts")
-	f.StringVar(&corpName, "corp-name", "Emulated Corp", "name of the root department (id 1)")
-	f.StringArrayVar(&secrets, "secret", nil, "a Contacts-Sync secret with edit rights (repeatable; default emulator-secret)")
+	f.StringVar(&corpID, "corp-id", emulator.DefaultCorpID, "the corp id gettoken accepts")
+	f.StringVar(&corpName, "corp-name", emulator.DefaultCorpName, "name of the root department (id 1)")
+	f.StringArrayVar(&secrets, "secret", nil, "a Contacts-Sync secret with edit rights (repeatable; default "+emulator.DefaultSecret+")")
 	f.StringArrayVar(&readSecrets, "read-secret", nil, "a read-only Contacts-Sync secret: writes get 48002 (repeatable)")
 	f.StringArrayVar(&appSecrets, "app-secret", nil, "a self-built app secret: reads only, writes and user/list_id get 48002 (repeatable)")
 	f.StringVar(&data, "data", "", "JSON file to load the directory from at start and save it to on exit")
@@ -123,8 +123,8 @@ the emulator accepts one Contacts-Sync edit secret, "emulator-secret".`,
 	f.Float64Var(&faultRate, "fault-rate", 0, "probability (0..1) that a WeCom call (not gettoken) gets an injected fault")
 	f.StringSliceVar(&faultKinds, "faults", nil, "fault kinds for --fault-rate, comma-separated: busy (-1), conflict (6000), http5xx (502/503), drop (connection closed), drop_after (the call applies, then the connection is closed), concurrency (45033), token_expired (42001); default all but token_expired and drop_after")
 	f.Int64Var(&seed, "seed", 0, "seed for fault injection, to repeat a fault sequence (default: random)")
-	f.DurationVar(&tokenTTL, "token-ttl", 7200*time.Second, "access token lifetime (expires_in)")
-	f.DurationVar(&jobDelay, "job-delay", 300*time.Millisecond, "how long a batch import job takes before status 3")
+	f.DurationVar(&tokenTTL, "token-ttl", emulator.DefaultTokenTTL, "access token lifetime (expires_in)")
+	f.DurationVar(&jobDelay, "job-delay", emulator.DefaultJobDelay, "how long a batch import job takes before status 3")
 	f.BoolVar(&legacyDept, "legacy-department-required", false, "user/create without department fails with 60127 (older docs); otherwise the user goes to the root")
 	f.BoolVar(&strictNames, "strict-department-names", false, "limit department names to 32 characters (older docs) instead of 64")
 	f.BoolVar(&rejectEscapes, "reject-unicode-escapes", false, `reject JSON bodies containing \uXXXX escapes with 40033`)

@@ -31,6 +31,18 @@ const (
 	RoleApp Role = "app"
 )
 
+// Defaults for the Options fields left zero; the wecom-emulator command
+// shows the same values as its flag defaults.
+const (
+	DefaultCorpID   = "wwemulator000000"
+	DefaultCorpName = "Emulated Corp"
+	// DefaultSecret is the one contacts_sync_edit secret accepted when
+	// Options.Secrets is empty.
+	DefaultSecret   = "emulator-secret"
+	DefaultTokenTTL = 7200 * time.Second
+	DefaultJobDelay = 300 * time.Millisecond
+)
+
 // SecretSpec is one secret the corp accepts on gettoken.
 type SecretSpec struct {
 	Secret string
@@ -88,9 +100,9 @@ func (f Faults) Validate() error {
 // Options configure a Server. The zero value is a working emulator with one
 // Contacts-Sync edit secret "emulator-secret" for corp "wwemulator000000".
 type Options struct {
-	CorpID   string       // default "wwemulator000000"
-	CorpName string       // the root department's name; default "Emulated Corp"
-	Secrets  []SecretSpec // default one contacts_sync_edit secret "emulator-secret"
+	CorpID   string       // default DefaultCorpID
+	CorpName string       // the root department's name; default DefaultCorpName
+	Secrets  []SecretSpec // default one contacts_sync_edit secret, DefaultSecret
 
 	// RestrictedReads is the post-2022-08-15 "new IP" mode: user/get,
 	// user/list, user/simplelist, department/list and department/get give
@@ -118,7 +130,7 @@ type Options struct {
 	Latency             time.Duration // added to every WeCom call, gettoken included
 	Faults              Faults
 	DataFile            string        // load state at start if present; persist on Close and /emulator/save
-	TokenTTL            time.Duration // expires_in; default 7200s
+	TokenTTL            time.Duration // expires_in; default DefaultTokenTTL
 	Seed                int64         // seeds fault randomness, so a seed gives the same fault sequence
 	Now                 func() time.Time
 
@@ -150,13 +162,13 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.CorpID == "" {
-		o.CorpID = "wwemulator000000"
+		o.CorpID = DefaultCorpID
 	}
 	if o.CorpName == "" {
-		o.CorpName = "Emulated Corp"
+		o.CorpName = DefaultCorpName
 	}
 	if len(o.Secrets) == 0 {
-		o.Secrets = []SecretSpec{{Secret: "emulator-secret", Role: RoleContactsSyncEdit}}
+		o.Secrets = []SecretSpec{{Secret: DefaultSecret, Role: RoleContactsSyncEdit}}
 	}
 	if o.RateLimitPerHour == 0 {
 		o.RateLimitPerHour = 150000
@@ -171,7 +183,7 @@ func (o *Options) setDefaults() {
 		o.RateLimitWindow = time.Minute
 	}
 	if o.TokenTTL <= 0 {
-		o.TokenTTL = 7200 * time.Second
+		o.TokenTTL = DefaultTokenTTL
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -180,7 +192,7 @@ func (o *Options) setDefaults() {
 		o.DeptNameMaxChars = 64
 	}
 	if o.JobDelay == 0 {
-		o.JobDelay = 300 * time.Millisecond
+		o.JobDelay = DefaultJobDelay
 	}
 	if o.MediaTTL <= 0 {
 		o.MediaTTL = 72 * time.Hour
