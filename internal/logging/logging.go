@@ -26,9 +26,9 @@ type Options struct {
 	Writer io.Writer
 }
 
-// New builds a logger.
+// New builds a logger whose settings are fixed for its life.
 func New(o Options) (*zap.Logger, error) {
-	l, _, err := NewAtomic(o)
+	l, _, err := NewDynamic(o)
 	return l, err
 }
 
@@ -41,15 +41,6 @@ type Controls struct {
 
 // SetPII switches unmasked logging of personal data on or off.
 func (c *Controls) SetPII(on bool) { c.pii.Store(on) }
-
-// NewAtomic builds a logger and returns its level control.
-func NewAtomic(o Options) (*zap.Logger, zap.AtomicLevel, error) {
-	l, c, err := NewDynamic(o)
-	if err != nil {
-		return nil, zap.AtomicLevel{}, err
-	}
-	return l, c.Level, nil
-}
 
 // NewDynamic builds a logger whose level and PII masking can change
 // while it runs. The format is fixed for the logger's life.

@@ -3,10 +3,13 @@ package logging
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 func TestMask(t *testing.T) {
@@ -84,12 +87,12 @@ func TestLoggerMasksPII(t *testing.T) {
 	})
 	t.Run("respects the level", func(t *testing.T) {
 		var buf bytes.Buffer
-		l, atom, err := NewAtomic(Options{Format: "json", Level: "warn", Writer: &buf})
+		l, ctl, err := NewDynamic(Options{Format: "json", Level: "warn", Writer: &buf})
 		if err != nil {
 			t.Fatal(err)
 		}
 		l.Info("hidden")
-		atom.SetLevel(zap.InfoLevel)
+		ctl.Level.SetLevel(zap.InfoLevel)
 		l.Info("shown")
 		if strings.Contains(buf.String(), "hidden") || !strings.Contains(buf.String(), "shown") {
 			t.Fatalf("got %s", buf.String())
@@ -128,6 +131,43 @@ func TestConfigValidate(t *testing.T) {
 			err := tc.c.Validate()
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMaskFields(t *testing.T) {
+	plain := []zapcore.Field{zap.String("api", "user/create"), zap.Int("errcode", 60104), zap.Bool("dry_run", true)}
+
+	t.Run("returns the fields as they are when nothing is personal", func(t *testing.T) {
+		got := maskFields(plain)
+		if &got[0] != &plain[0] {
+			t.Fatal("copied fields that needed no masking")
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = maskFields(plain) }); n != 0 {
+			t.Fatalf("allocations = %v, want 0", n)
+		}
+	})
+
+	for _, at := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("masks a personal field at index %d and keeps the others", at), func(t *testing.T) {
+			in := slices.Insert(slices.Clone(plain), at, zap.String("mobile", "13800138000"))
+			orig := slices.Clone(in)
+			got := maskFields(in)
+			if len(got) != len(in) {
+				t.Fatalf("got %d fields, want %d", len(got), len(in))
+			}
+			for i := range in {
+				if !in[i].Equals(orig[i]) {
+					t.Errorf("input field %d changed: %v", i, in[i])
+				}
+				if i == at {
+					if got[i].String == "13800138000" || got[i].Key != "mobile" {
+						t.Errorf("field %d not masked: %+v", i, got[i])
+					}
+				} else if !got[i].Equals(in[i]) {
+					t.Errorf("field %d = %+v, want %+v", i, got[i], in[i])
+				}
 			}
 		})
 	}

@@ -143,39 +143,58 @@ func (c *maskCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	return c.Core.Write(e, maskFields(fields))
 }
 
+// maskFields returns fields with personal data masked. It never modifies
+// fields (the caller's slice) and copies it only once a field changes, so
+// the common entry with nothing to mask costs no allocation.
 func maskFields(fields []zapcore.Field) []zapcore.Field {
-	out := make([]zapcore.Field, len(fields))
+	var out []zapcore.Field
 	for i, f := range fields {
-		out[i] = maskField(f)
+		m, changed := maskField(f)
+		if !changed {
+			if out != nil {
+				out[i] = f
+			}
+			continue
+		}
+		if out == nil {
+			out = make([]zapcore.Field, len(fields))
+			copy(out, fields[:i])
+		}
+		out[i] = m
+	}
+	if out == nil {
+		return fields
 	}
 	return out
 }
 
-func maskField(f zapcore.Field) zapcore.Field {
+// maskField returns f masked and true, or f and false when it carries
+// nothing to mask.
+func maskField(f zapcore.Field) (zapcore.Field, bool) {
 	switch f.Type {
 	case zapcore.StringerType:
 		if p, ok := f.Interface.(piiValue); ok {
-			return zap.String(f.Key, Mask(p.kind, p.v))
+			return zap.String(f.Key, Mask(p.kind, p.v)), true
 		}
 		if s, ok := f.Interface.(fmt.Stringer); ok {
 			if kind, ok := piiKeys[f.Key]; ok {
-				return zap.String(f.Key, Mask(kind, s.String()))
+				return zap.String(f.Key, Mask(kind, s.String())), true
 			}
 		}
 	case zapcore.StringType:
 		if kind, ok := piiKeys[f.Key]; ok {
-			return zap.String(f.Key, Mask(kind, f.String))
+			return zap.String(f.Key, Mask(kind, f.String)), true
 		}
 		if s := Scrub(f.String); s != f.String {
-			return zap.String(f.Key, s)
+			return zap.String(f.Key, s), true
 		}
 	case zapcore.ErrorType:
 		if err, ok := f.Interface.(error); ok && err != nil {
 			msg := err.Error()
 			if s := Scrub(msg); s != msg {
-				return zap.String(f.Key, s)
+				return zap.String(f.Key, s), true
 			}
 		}
 	}
-	return f
+	return f, false
 }
