@@ -58,6 +58,7 @@ func (m *Mapper) cleanDeptName(name string) (string, string) {
 type deptRef struct {
 	keys []string
 	msg  string // non-empty: the value is unusable
+	raw  string // the value as messages show it (a list joined with ";")
 }
 
 // resolvePaths turns a department value (a path, several paths, or a list)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -495,19 +496,47 @@ func boolValue(v any) (bool, bool) {
 	return false, false
 }
 
+// deptCacheKey is the key of a department value in the per-run cache: one
+// key per distinct value, never shared by two values that resolve
+// differently. A single value is its own key (no allocation for the common
+// string); a list (or a value starting with NUL) is NUL-prefixed and
+// length-prefixed, so the string "a;b" and the list ["a", "b"] (or
+// ["a\x00b"] and ["a", "b"]) never meet.
+func deptCacheKey(vals []string) string {
+	if len(vals) == 1 && !strings.HasPrefix(vals[0], "\x00") {
+		return vals[0]
+	}
+	var b strings.Builder
+	b.WriteByte(0)
+	for _, v := range vals {
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
 // mapDepartments resolves department, main_department and leader_of.
 func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
 	p := &r.p
 	resolve := func(v any) (deptRef, string) {
+		var vals []string
+		var key string
 		if s, ok := v.(string); ok {
-			if ref, ok := cache[s]; ok {
-				return ref, s
+			key = s
+			if strings.HasPrefix(s, "\x00") {
+				key = deptCacheKey([]string{s})
 			}
-		}
-		vals := toStrings(v)
-		raw := strings.Join(vals, ";")
-		if ref, ok := cache[raw]; ok {
-			return ref, raw
+			if ref, ok := cache[key]; ok {
+				return ref, ref.raw
+			}
+			vals = []string{s}
+		} else {
+			vals = toStrings(v)
+			key = deptCacheKey(vals)
+			if ref, ok := cache[key]; ok {
+				return ref, ref.raw
+			}
 		}
 		var ref deptRef
 		if dt != nil {
@@ -526,8 +555,9 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 				}
 			}
 		}
-		cache[raw] = ref
-		return ref, raw
+		ref.raw = strings.Join(vals, ";")
+		cache[key] = ref
+		return ref, ref.raw
 	}
 	r.deptOK = true
 	if m.department != nil {

@@ -329,6 +329,33 @@ func TestFields(t *testing.T) {
 			t.Fatalf("%+v", p)
 		}
 	})
+	t.Run("keeps a value written with ; apart from a list of the same parts", func(t *testing.T) {
+		// Departments are cached per distinct value; "研发;销售" (one
+		// department, no multi_separator) and ["研发", "销售"] (two) once
+		// shared a cache entry, so whichever came first decided both.
+		m := compileYAML(t, "key: uid\nuser:\n  userid: uid\n  name: uid\n  email: mail\n  department: ou\n")
+		str := func(uid string) connectors.Record {
+			return connectors.Record{Origin: model.Origin{Source: "ldap", Locator: uid}, Names: []string{"uid", "mail", "ou"},
+				Values: []any{uid, uid + "@example.com", "研发;销售"}}
+		}
+		list := func(uid string) connectors.Record {
+			return connectors.Record{Origin: model.Origin{Source: "ldap", Locator: uid}, Names: []string{"uid", "mail", "ou"},
+				Values: []any{uid, uid + "@example.com", []string{"研发", "销售"}}}
+		}
+		for _, order := range [][]connectors.Record{{str("s"), list("l")}, {list("l"), str("s")}} {
+			org, problems := m.Map([]*connectors.Batch{{Source: "ldap", Complete: true, Records: order}})
+			if len(problems) != 0 {
+				t.Fatal(problems)
+			}
+			got := map[string][]string{}
+			for _, p := range org.People {
+				got[p.Key] = p.Departments
+			}
+			if want := map[string][]string{"s": {"研发;销售"}, "l": {"研发", "销售"}}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("first %s: got %q, want %q", order[0].Origin.Locator, got, want)
+			}
+		}
+	})
 	t.Run("reads multi-valued (LDAP) attributes", func(t *testing.T) {
 		m := compileYAML(t, "key: uid\nuser:\n  userid: uid\n  name: cn\n  email: mail\n  department: ou\n")
 		b := &connectors.Batch{Source: "ldap", Records: []connectors.Record{{
@@ -528,5 +555,20 @@ departments:
 	if len(problems) != 2 || !strings.Contains(problems[0].Error(), `mapping:departments.table.inline[2]: department "坏:名"`) ||
 		!strings.Contains(problems[1].Error(), `department "D3" is rejected`) {
 		t.Fatalf("problems %v", problems)
+	}
+}
+
+func TestDeptCacheKeyKeepsDistinctValuesApart(t *testing.T) {
+	vals := [][]string{nil, {""}, {"a"}, {"a;b"}, {"a", "b"}, {"a\x00b"}, {"\x00a"}, {"\x002:a"}, {"a", "b", ""}, {"ab"}, {"a", ""}, {"", "a"}}
+	seen := map[string][]string{}
+	for _, v := range vals {
+		k := deptCacheKey(v)
+		if prev, ok := seen[k]; ok {
+			t.Errorf("%q and %q share the key %q", prev, v, k)
+		}
+		seen[k] = v
+	}
+	if k := deptCacheKey([]string{"总部/研发"}); k != "总部/研发" {
+		t.Errorf("a single value should be its own key, got %q", k)
 	}
 }
