@@ -34,36 +34,15 @@ const (
 	appSecret  = "app-secret-0z9y8x7w6v5u"
 )
 
-// clock is shared by the emulator (Options.Now) and the client
-// (Config.Clock): sleeping through a 45009 window moves both.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return nil
-}
-
 // env is one emulator behind httptest and a client pointed at it.
 type env struct {
 	t      *testing.T
 	emu    *emulator.Server
 	client *wecom.Client
 	logs   *observer.ObservedLogs
-	clock  *clock
+	// clock is shared by the emulator (Options.Now) and the client
+	// (Config.Clock): sleeping through a 45009 window moves both.
+	clock *wecom.FakeClock
 
 	mu     sync.Mutex
 	tokens map[string]bool // every access_token the emulator was sent
@@ -78,7 +57,7 @@ type setup struct {
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{t: t, tokens: map[string]bool{}, clock: &clock{t: time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC)}}
+	e := &env{t: t, tokens: map[string]bool{}, clock: wecom.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC))}
 	s.opts.CorpID = corpID
 	if s.opts.Secrets == nil {
 		s.opts.Secrets = []emulator.SecretSpec{
@@ -157,25 +136,7 @@ func (e *env) assertNoCredentials() {
 	for tok := range e.tokens {
 		needles = append(needles, tok)
 	}
-	var texts []string
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	for _, l := range e.logs.All() {
-		buf, err := enc.EncodeEntry(l.Entry, l.Context)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		texts = append(texts, buf.String())
-	}
-	for _, err := range e.errs {
-		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
-	}
-	for _, txt := range texts {
-		for _, n := range needles {
-			if strings.Contains(txt, n) {
-				e.t.Errorf("credential leaked: %q", txt)
-			}
-		}
-	}
+	wecom.AssertNoLeaks(e.t, e.logs, e.errs, needles...)
 }
 
 func user(id, name, mobile string, depts ...int) wecom.UserCreate {

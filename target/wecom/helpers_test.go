@@ -17,7 +17,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// fakeClock is a Clock whose Sleep advances time instantly.
+// fakeClock is a Clock whose Sleep advances time instantly. The external
+// tests (wecom_test) reach it as FakeClock through export_test.go.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -37,9 +38,9 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-// Sleep moves the clock to the end of the sleep at once. Concurrent
-// sleepers share the timeline: the clock moves to the latest end, not to
-// the sum of the sleeps.
+// Sleep returns at once after adding d to the clock (nothing for d <= 0;
+// the clock never goes back). Every sleep adds its own d, so concurrent
+// sleepers move the clock by the sum of their sleeps.
 func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -194,15 +195,24 @@ func newTestClient(t *testing.T, base string, mod func(*Config)) (*Client, *obse
 // or any of the error strings contains the secret or a token.
 func assertNoCredentials(t *testing.T, logs *observer.ObservedLogs, errs []error, tokens ...string) {
 	t.Helper()
-	needles := append([]string{testSecret}, tokens...)
+	assertNoLeaks(t, logs, errs, append([]string{testSecret}, tokens...)...)
+}
+
+// assertNoLeaks fails t if any captured log line (message and fields,
+// JSON-encoded) or any error, printed with %v, %+v and %#v, contains one
+// of needles (empty needles are ignored). The external tests reach it as
+// AssertNoLeaks through export_test.go.
+func assertNoLeaks(t testing.TB, logs *observer.ObservedLogs, errs []error, needles ...string) {
+	t.Helper()
 	var texts []string
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	for _, e := range logs.All() {
-		enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 		buf, err := enc.EncodeEntry(e.Entry, e.Context)
 		if err != nil {
 			t.Fatalf("encode log entry: %v", err)
 		}
 		texts = append(texts, buf.String())
+		buf.Free()
 	}
 	for _, err := range errs {
 		if err != nil {
