@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/connectors/csv"
 )
 
@@ -20,7 +22,7 @@ type program struct {
 	name   string // "user.email", "user.extattr.工号"
 	rule   Rule
 	prog   *vm.Program
-	column string   // set when the rule is just a column name: read it without the VM
+	column string   // set when the rule is just a column name: read it without the VM (it is in idents too)
 	idents []string // columns the rule reads
 	allEnv bool     // the rule uses $env: it may read any column
 }
@@ -270,10 +272,6 @@ func identsOf(ps []*program) ([]string, bool) {
 				out = append(out, id)
 			}
 		}
-		if p.column != "" && !seen[p.column] {
-			seen[p.column] = true
-			out = append(out, p.column)
-		}
 	}
 	sort.Strings(out)
 	return out, all
@@ -341,8 +339,8 @@ func readLookup(path string, lf LookupFile) (map[string]string, error) {
 
 // readTableFile reads a small CSV/XLSX file mapping needs (lookup table,
 // department table) with the csv connector; name is the origins' source.
-func readTableFile(name, path, encoding string) (*connectorsBatch, error) {
-	settle := zeroDuration
+func readTableFile(name, path, encoding string) (*connectors.Batch, error) {
+	var settle time.Duration // a table file is read as it is: no settle wait
 	src, err := (&csv.Config{Path: path, Encoding: encoding, Settle: &settle}).Open(name, nil)
 	if err != nil {
 		return nil, err

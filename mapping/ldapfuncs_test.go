@@ -3,6 +3,8 @@ package mapping
 import (
 	"reflect"
 	"testing"
+
+	"github.com/orgsync/orgsync/connectors"
 )
 
 func TestLDAPFunctions(t *testing.T) {
@@ -55,7 +57,7 @@ user:
 	b := batch("ad", []string{"sAMAccountName", "displayName", "mail", "userAccountControl", "dn"},
 		[]string{"lilei", "李雷", "lilei@corp.example.test", "512", "CN=李雷,OU=研发,DC=corp,DC=example,DC=test"},
 		[]string{"hanmeimei", "韩梅梅", "hmm@corp.example.test", "514", "CN=韩梅梅,OU=研发,DC=corp,DC=example,DC=test"})
-	org, probs := m.Map([]*connectorsBatch{b})
+	org, probs := m.Map([]*connectors.Batch{b})
 	if len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
 	}

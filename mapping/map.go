@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -17,10 +16,6 @@ import (
 	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/model"
 )
-
-type connectorsBatch = connectors.Batch
-
-var zeroDuration time.Duration
 
 // RecordError is one record the mapping cannot use. The record is left out
 // of the Org; Key and UserID are filled whenever they could be computed so
@@ -135,10 +130,7 @@ func (e *evaluator) eval(p *program) (any, *evalErr) {
 			return nil, &evalErr{msg: fmt.Sprintf("the source has no column %q (columns: %s)", id, strings.Join(e.names, ", "))}
 		}
 	}
-	if p.column != "" {
-		if e.missing[p.column] {
-			return nil, &evalErr{msg: fmt.Sprintf("the source has no column %q (columns: %s)", p.column, strings.Join(e.names, ", "))}
-		}
+	if p.column != "" { // one of p.idents, so known to be present
 		return e.env[p.column], nil
 	}
 	out, err := e.vm.Run(p.prog, e.env)

@@ -397,7 +397,6 @@ type rangeInfo struct {
 // pendingRange is a ranged attribute to complete after the search.
 type pendingRange struct {
 	rec, col int
-	dn       string
 	attr     string
 	hi       int
 }
@@ -813,12 +812,12 @@ func (s *Source) resolveManagers(l *layout, records []connectors.Record, manager
 		byNorm := map[string][]*target{}
 		for m, t := range want {
 			if !t.found {
-				n := normDN(m)
+				n := attr.NormalizeDN(m)
 				byNorm[n] = append(byNorm[n], t)
 			}
 		}
 		for i := range records {
-			for _, t := range byNorm[normDN(records[i].Values[dnCol].(string))] {
+			for _, t := range byNorm[attr.NormalizeDN(records[i].Values[dnCol].(string))] {
 				if !t.found {
 					t.key, t.found = records[i].String(key), true
 				}
@@ -832,6 +831,3 @@ func (s *Source) resolveManagers(l *layout, records []connectors.Record, manager
 		}
 	}
 }
-
-// normDN normalises a DN for comparison (attr.NormalizeDN).
-func normDN(dn string) string { return attr.NormalizeDN(dn) }

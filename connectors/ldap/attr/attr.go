@@ -152,10 +152,6 @@ func SIDString(b []byte) string {
 	return sb.String()
 }
 
-// EscapeFilter escapes a value for use inside an LDAP filter (RFC 4515):
-// `*`, `(`, `)`, `\` and NUL become \2a, \28, \29, \5c, \00.
-func EscapeFilter(s string) string { return goldap.EscapeFilter(s) }
-
 // OUPath returns the department path of the entry named by dn: the values of
 // its OU components below baseDN, joined with "/". The entry's own RDN is
 // never part of the path (a person's CN is not a department), and components

@@ -145,12 +145,6 @@ func TestOUPath(t *testing.T) {
 	}
 }
 
-func TestEscapeFilter(t *testing.T) {
-	if got, want := EscapeFilter(`a*(b)\c`), `a\2a\28b\29\5cc`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-}
-
 func TestNormalizeDN(t *testing.T) {
 	tests := []struct {
 		name string
