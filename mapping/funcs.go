@@ -316,7 +316,7 @@ func pathFn(args ...any) (any, error) {
 	return strings.Join(parts, "/"), nil
 }
 
-// truthy accepts the ways HR files say yes.
+// truthy accepts the ways HR files say yes: the yes words of enabled.
 func truthy(v any) bool {
 	switch x := v.(type) {
 	case bool:
@@ -326,11 +326,7 @@ func truthy(v any) bool {
 	case float64:
 		return x != 0
 	}
-	switch strings.ToLower(strings.TrimSpace(toString(v))) {
-	case "1", "true", "t", "yes", "y", "是", "启用", "在职", "正常", "enabled", "active", "on":
-		return true
-	}
-	return false
+	return yesWords[strings.ToLower(strings.TrimSpace(toString(v)))]
 }
 
 func truthyFn(args ...any) (any, error) {

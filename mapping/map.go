@@ -460,6 +460,8 @@ func checkUserID(uid string) string {
 	return ""
 }
 
+// yesWords and noWords are how HR files say yes and no (lower case), for
+// enabled and for truthy().
 var (
 	yesWords = map[string]bool{"1": true, "true": true, "t": true, "yes": true, "y": true, "是": true, "启用": true,
 		"在职": true, "正常": true, "enabled": true, "active": true, "on": true}
