@@ -65,6 +65,13 @@ func (r *Record) Get(name string) (any, bool) {
 // its first value, a missing field "".
 func (r *Record) String(name string) string {
 	v, _ := r.Get(name)
+	return Text(v)
+}
+
+// Text renders a record value as a string: a string is itself, a
+// multi-valued one ([]string) its first value, anything else (nil, an empty
+// list) "".
+func Text(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x

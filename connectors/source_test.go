@@ -52,3 +52,28 @@ func TestDecode(t *testing.T) {
 		}
 	})
 }
+
+func TestText(t *testing.T) {
+	cases := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"a string is itself", "张三", "张三"},
+		{"a multi-valued field is its first value", []string{"a", "b"}, "a"},
+		{"an empty list is empty", []string{}, ""},
+		{"nil is empty", nil, ""},
+		{"another type is empty", 42, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := connectors.Text(tc.in); got != tc.want {
+				t.Fatalf("Text(%#v) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+	r := connectors.Record{Names: []string{"uid", "ou"}, Values: []any{"a"}}
+	if r.String("uid") != "a" || r.String("ou") != "" || r.String("cn") != "" {
+		t.Fatalf("Record.String: uid %q ou %q cn %q", r.String("uid"), r.String("ou"), r.String("cn"))
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/expr-lang/expr"
 
+	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/model"
 )
 
@@ -94,13 +95,8 @@ func toString(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
-	case string:
-		return x
-	case []string:
-		if len(x) > 0 {
-			return x[0]
-		}
-		return ""
+	case string, []string:
+		return connectors.Text(x)
 	case []any:
 		if len(x) > 0 {
 			return toString(x[0])

@@ -800,11 +800,11 @@ func (s *Source) resolveManagers(l *layout, records []connectors.Record, manager
 	if len(want) == 0 {
 		return
 	}
-	dnCol, key := len(l.cols), l.names[l.keyCol]
+	dnCol := len(l.cols)
 	found := 0
 	for i := range records {
 		if t := want[records[i].Values[dnCol].(string)]; t != nil && !t.found {
-			t.key, t.found = records[i].String(key), true
+			t.key, t.found = connectors.Text(records[i].Values[l.keyCol]), true
 			found++
 		}
 	}
@@ -819,7 +819,7 @@ func (s *Source) resolveManagers(l *layout, records []connectors.Record, manager
 		for i := range records {
 			for _, t := range byNorm[attr.NormalizeDN(records[i].Values[dnCol].(string))] {
 				if !t.found {
-					t.key, t.found = records[i].String(key), true
+					t.key, t.found = connectors.Text(records[i].Values[l.keyCol]), true
 				}
 			}
 		}
