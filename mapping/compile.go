@@ -38,6 +38,7 @@ type Mapper struct {
 	extattr []*program // sorted by attribute name
 
 	table                         *DepartmentTable
+	inlineTable                   *deptTable // built once at Compile; read-only
 	tCode, tName, tParent, tOrder *program
 	userPrograms, tablePrograms   []*program
 	userIdents, tableIdents       []string
@@ -182,6 +183,11 @@ func Compile(cfg Config) (*Mapper, error) {
 	if m.table != nil {
 		m.tablePrograms = nonNil(m.tCode, m.tName, m.tParent, m.tOrder)
 		m.tableIdents, m.tableAllEnv = identsOf(m.tablePrograms)
+		if len(m.table.Inline) > 0 {
+			// Rows written in the config are the same on every Map; a
+			// source's batch or a file is read anew each time.
+			m.inlineTable = m.buildTable(nil)
+		}
 	}
 	return m, nil
 }

@@ -188,8 +188,8 @@ func (r *row) fail(field, value string, p *program, msg string) {
 // People keep the order of the records; departments are sorted by key.
 // Problems come in record order (department table rows first).
 func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
-	var dt *deptTable
-	if m.table != nil {
+	dt := m.inlineTable
+	if dt == nil && m.table != nil {
 		dt = m.buildTable(batches)
 	}
 	var recs []*connectors.Record
