@@ -85,7 +85,9 @@ func Text(v any) string {
 
 // Config is a source type's configuration: decoded strictly from the
 // `config:` block of a source, validated, then opened. Validate reports every
-// problem it finds (errors.Join), each naming the field.
+// problem it finds (errors.Join), each naming the field. Open's logger
+// already carries the source's name (the engine adds the field source): a
+// source does not add it again.
 type Config interface {
 	Validate() error
 	Open(name string, log *zap.Logger) (Source, error)

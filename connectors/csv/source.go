@@ -195,7 +195,7 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 	if n < s.cfg.MinRecords {
 		return nil, fmt.Errorf("%w: %s: %d records, fewer than min_records %d", ErrIncomplete, path, n, s.cfg.MinRecords)
 	}
-	s.log.Debug("read hr export", zap.String("source", s.name), zap.String("path", path),
+	s.log.Debug("read hr export", zap.String("path", path),
 		zap.String("encoding", encoding), zap.Int("records", n), zap.Int("blank_rows", t.blank))
 	return &connectors.Batch{
 		Source:   s.name,

@@ -308,7 +308,6 @@ func (c *Config) Open(name string, log *zap.Logger) (connectors.Source, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("source", name))
 	s := &Source{name: name, cfg: *c, log: log}
 	if c.CAFile != "" {
 		if _, err := s.tlsConfig(""); err != nil {
