@@ -94,6 +94,25 @@ var encodings = map[string]bool{
 
 // Validate reports every problem of the configuration, each naming its field.
 func (c *Config) Validate() error {
+	_, err := c.parse()
+	return err
+}
+
+// parsed holds the options Validate has to parse to check them, kept for
+// Open so that it does not parse them again.
+type parsed struct {
+	delim      rune           // 0: sniff
+	trailer    *regexp.Regexp // nil: no trailer
+	manifestRE *regexp.Regexp // nil: no manifest
+}
+
+// defaultManifestRE reads a manifest when manifest_pattern is not set.
+var defaultManifestRE = regexp.MustCompile(`(\d+)`)
+
+// parse validates the configuration (every problem, each naming its field)
+// and returns the parsed options.
+func (c *Config) parse() (parsed, error) {
+	var p parsed
 	var errs []error
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
@@ -111,7 +130,8 @@ func (c *Config) Validate() error {
 	if c.Encoding != "" && !encodings[strings.ToLower(c.Encoding)] {
 		bad("encoding", "%q: want auto, utf-8, gbk, gb18030, utf-16, utf-16le or utf-16be", c.Encoding)
 	}
-	if _, err := delimiter(c.Delimiter); err != nil {
+	var err error
+	if p.delim, err = delimiter(c.Delimiter); err != nil {
 		bad("delimiter", "%v", err)
 	}
 	if c.SkipRows < 0 {
@@ -127,7 +147,7 @@ func (c *Config) Validate() error {
 		bad("sheet", "only for xlsx files (path %q is read as csv; set format: xlsx)", c.Path)
 	}
 	if c.Trailer != "" {
-		if _, err := countRegexp(c.Trailer); err != nil {
+		if p.trailer, err = countRegexp(c.Trailer); err != nil {
 			bad("trailer", "%v", err)
 		}
 	}
@@ -135,11 +155,13 @@ func (c *Config) Validate() error {
 		if c.Manifest == "" {
 			bad("manifest_pattern", "set without manifest")
 		}
-		if _, err := countRegexp(c.ManifestPattern); err != nil {
+		if p.manifestRE, err = countRegexp(c.ManifestPattern); err != nil {
 			bad("manifest_pattern", "%v", err)
 		}
+	} else if c.Manifest != "" {
+		p.manifestRE = defaultManifestRE
 	}
-	return errors.Join(errs...)
+	return p, errors.Join(errs...)
 }
 
 // Open validates the configuration and returns the source.
@@ -148,13 +170,14 @@ func (c *Config) Open(name string, log *zap.Logger) (connectors.Source, error) {
 }
 
 func (c *Config) open(name string, log *zap.Logger) (*Source, error) {
-	if err := c.Validate(); err != nil {
+	p, err := c.parse()
+	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Source{name: name, cfg: *c, log: log}
+	s := &Source{name: name, cfg: *c, log: log, delim: p.delim, trailer: p.trailer, manifestRE: p.manifestRE}
 	s.settle = DefaultSettle
 	if c.Settle != nil {
 		s.settle = *c.Settle
@@ -163,20 +186,9 @@ func (c *Config) open(name string, log *zap.Logger) (*Source, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.delim, _ = delimiter(c.Delimiter)
 	s.encoding = strings.ToLower(c.Encoding)
 	if s.encoding == "" {
 		s.encoding = "auto"
-	}
-	if c.Trailer != "" {
-		s.trailer, _ = countRegexp(c.Trailer)
-	}
-	if c.Manifest != "" {
-		p := c.ManifestPattern
-		if p == "" {
-			p = `(\d+)`
-		}
-		s.manifestRE, _ = countRegexp(p)
 	}
 	return s, nil
 }

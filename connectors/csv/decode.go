@@ -2,6 +2,7 @@ package csv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -32,10 +33,11 @@ func decodeText(raw []byte, enc string) ([]byte, string, error) {
 			return decodeWith(raw, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), "utf-16le")
 		case bytes.HasPrefix(raw, bomUTF16BE):
 			return decodeWith(raw, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), "utf-16be")
-		case utf8.Valid(raw):
-			return raw, "utf-8", nil
-		case truncatedUTF8(raw):
-			return nil, "utf-8", fmt.Errorf("%w: ends in the middle of a UTF-8 character", ErrIncomplete)
+		}
+		// Valid UTF-8, or UTF-8 cut mid-character (never mistaken for
+		// GBK); anything else is another encoding.
+		if out, name, err := checkUTF8(raw); !errors.Is(err, ErrMalformed) {
+			return out, name, err
 		}
 		if le, ok := looksUTF16(raw); ok {
 			if le {

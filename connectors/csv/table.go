@@ -61,14 +61,7 @@ func (t *table) setHeader(cells []string, line int) error {
 // space, as Excel writes ",,,,") are skipped and counted.
 func (t *table) add(cells []string, line int) error {
 	n := len(t.header)
-	blank := true
-	for _, c := range cells {
-		if strings.TrimSpace(c) != "" {
-			blank = false
-			break
-		}
-	}
-	if blank {
+	if blankRow(cells) {
 		t.blank++
 		return nil
 	}
