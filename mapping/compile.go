@@ -35,7 +35,7 @@ type Mapper struct {
 
 	key, userid, name, department, mainDepartment, position, mobile, email, bizMail,
 	alias, telephone, gender, enabled, directLeader, leaderOf, isLeader *program
-	extattr []*program // sorted by attribute name
+	extattr []extAttrRule // sorted by attribute name
 
 	table                         *DepartmentTable
 	inlineTable                   *deptTable // built once at Compile; read-only
@@ -46,6 +46,13 @@ type Mapper struct {
 	replace                       string
 	fenv                          *funcEnv
 	workers                       int // 0: GOMAXPROCS for large inputs; tests set it
+}
+
+// extAttrRule is the rule of one extended attribute.
+type extAttrRule struct {
+	name  string // the attribute's name in WeCom
+	field string // "extattr." + name, the RecordError field
+	p     *program
 }
 
 // Compile checks the configuration and compiles every rule once. Every
@@ -123,7 +130,7 @@ func Compile(cfg Config) (*Mapper, error) {
 			continue
 		}
 		if p := compile("user.extattr."+name, u.ExtAttr[name], true); p != nil {
-			m.extattr = append(m.extattr, p)
+			m.extattr = append(m.extattr, extAttrRule{name: name, field: "extattr." + name, p: p})
 		}
 	}
 
@@ -178,7 +185,9 @@ func Compile(cfg Config) (*Mapper, error) {
 
 	m.userPrograms = nonNil(m.key, m.userid, m.name, m.department, m.mainDepartment, m.position, m.mobile, m.email,
 		m.bizMail, m.alias, m.telephone, m.gender, m.enabled, m.directLeader, m.leaderOf, m.isLeader)
-	m.userPrograms = append(m.userPrograms, m.extattr...)
+	for _, x := range m.extattr {
+		m.userPrograms = append(m.userPrograms, x.p)
+	}
 	m.userIdents, m.userAllEnv = identsOf(m.userPrograms)
 	if m.table != nil {
 		m.tablePrograms = nonNil(m.tCode, m.tName, m.tParent, m.tOrder)

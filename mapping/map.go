@@ -380,18 +380,20 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	}
 
 	for _, x := range m.extattr {
-		name := strings.TrimPrefix(x.name, "user.extattr.")
-		v, err := ev.str(x)
+		v, err := ev.str(x.p)
 		if err != nil {
-			r.fail("extattr."+name, err.value, x, err.msg)
+			r.fail(x.field, err.value, x.p, err.msg)
 			continue
 		}
 		v = strings.TrimSpace(v)
 		if n := runeLen(v); n > 64 {
-			r.fail("extattr."+name, v, x, fmt.Sprintf("is %d characters, WeCom allows 64", n))
+			r.fail(x.field, v, x.p, fmt.Sprintf("is %d characters, WeCom allows 64", n))
 			continue
 		}
-		p.ExtAttrs = append(p.ExtAttrs, model.ExtAttr{Name: name, Value: v})
+		if p.ExtAttrs == nil { // stays nil without attributes
+			p.ExtAttrs = make([]model.ExtAttr, 0, len(m.extattr))
+		}
+		p.ExtAttrs = append(p.ExtAttrs, model.ExtAttr{Name: x.name, Value: v})
 	}
 }
 

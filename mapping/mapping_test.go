@@ -577,3 +577,29 @@ func TestDeptCacheKeyKeepsDistinctValuesApart(t *testing.T) {
 		t.Errorf("a single value should be its own key, got %q", k)
 	}
 }
+
+func TestExtAttrs(t *testing.T) {
+	row := []string{"e1", "张三", "总部", "13800138000", "  zs@example.com "}
+	t.Run("maps every attribute, in name order, trimmed", func(t *testing.T) {
+		people, problems, _ := mapRows(t, "  extattr: {工号: 工号, 邮箱: 邮箱}\n", baseHeader, row)
+		if len(problems) != 0 {
+			t.Fatal(problems)
+		}
+		want := []model.ExtAttr{{Name: "工号", Value: "e1"}, {Name: "邮箱", Value: "zs@example.com"}}
+		if got := people["e1"].ExtAttrs; !reflect.DeepEqual(got, want) || cap(got) != 2 {
+			t.Fatalf("got %q (cap %d), want %q", got, cap(got), want)
+		}
+	})
+	t.Run("leaves ExtAttrs nil without extattr rules", func(t *testing.T) {
+		people, problems, _ := mapRows(t, "", baseHeader, row)
+		if len(problems) != 0 || people["e1"].ExtAttrs != nil {
+			t.Fatalf("ext attrs %#v, problems %v", people["e1"].ExtAttrs, problems)
+		}
+	})
+	t.Run("names the attribute of a value that is too long", func(t *testing.T) {
+		_, problems, _ := mapRows(t, "  extattr: {长: 姓名 + 姓名 + 姓名}\n", baseHeader, []string{"e1", strings.Repeat("长", 22), "总部", "13800138000", ""})
+		if len(problems) != 1 || !strings.Contains(problems[0], "extattr.长") || !strings.Contains(problems[0], "is 66 characters, WeCom allows 64") {
+			t.Fatalf("problems %v", problems)
+		}
+	})
+}
