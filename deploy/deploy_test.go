@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/internal/testservers"
 )
 
 var bin string // the orgsync binary, built once
@@ -36,21 +38,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// requireServers is set by CI: a missing tool fails instead of skipping.
-func requireServers() bool { return os.Getenv("ORGSYNC_REQUIRE_SERVERS") == "1" }
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if requireServers() {
-			t.Fatalf("%s is not installed (ORGSYNC_REQUIRE_SERVERS=1)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
 }
 
 func run(t *testing.T, name string, args ...string) string {
@@ -96,7 +83,7 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	})
 	t.Run("passes systemd-analyze verify", func(t *testing.T) {
-		analyze := needTool(t, "systemd-analyze")
+		analyze := testservers.NeedTool(t, "systemd-analyze")
 		dir := t.TempDir()
 		// verify checks that ExecStart's binary exists: point it at the
 		// one just built.
@@ -265,13 +252,13 @@ func TestDockerfile(t *testing.T) {
 // runs only as root and when asked: ORGSYNC_REQUIRE_SERVERS=1 (CI) or
 // ORGSYNC_TEST_PACKAGE=1.
 func TestPackageInstalls(t *testing.T) {
-	if os.Getenv("ORGSYNC_REQUIRE_SERVERS") != "1" && os.Getenv("ORGSYNC_TEST_PACKAGE") != "1" {
+	if !testservers.Required() && os.Getenv("ORGSYNC_TEST_PACKAGE") != "1" {
 		t.Skip("installs a package: set ORGSYNC_TEST_PACKAGE=1 (as root) to run")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg -i needs root")
 	}
-	dpkg := needTool(t, "dpkg")
+	dpkg := testservers.NeedTool(t, "dpkg")
 	if exec.Command("dpkg", "-s", "orgsync").Run() == nil {
 		t.Skip("an orgsync package is already installed on this machine; not touching it")
 	}

@@ -37,10 +37,7 @@ func needSamba(t *testing.T) *testservers.SambaDC {
 		t.Skip("Samba AD DC test skipped in -short mode")
 	}
 	if err := testservers.SambaUsable(); err != nil {
-		if testservers.Required() {
-			t.Fatalf("%v (%s=1)", err, testservers.RequireEnv)
-		}
-		t.Skip(err)
+		testservers.SkipOrFail(t, err)
 	}
 	dcOnce.Do(func() {
 		dcDir, dcErr = os.MkdirTemp("", "orgsync-samba-")

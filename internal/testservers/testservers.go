@@ -30,11 +30,31 @@ func Need(t testing.TB, bins ...string) {
 		t.Skip("integration test against a real server skipped in -short mode")
 	}
 	if err := LookBins(bins...); err != nil {
-		if Required() {
-			t.Fatalf("%v (%s=1)", err, RequireEnv)
-		}
-		t.Skip(err)
+		SkipOrFail(t, err)
 	}
+}
+
+// SkipOrFail skips t because err says something the test needs is missing,
+// or fails it under ORGSYNC_REQUIRE_SERVERS=1, where a missing tool means
+// a broken CI image rather than a machine without it.
+func SkipOrFail(t testing.TB, err error) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%v (%s=1)", err, RequireEnv)
+	}
+	t.Skip(err)
+}
+
+// NeedTool returns the path of the named binary (LookPath), or skips or
+// fails t (SkipOrFail) when it is not installed. Unlike Need it runs under
+// -short: it is for tools, not servers.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := LookPath(name)
+	if err != nil {
+		SkipOrFail(t, fmt.Errorf("%s is not installed", name))
+	}
+	return p
 }
 
 // LookBins returns an error naming the first binary that cannot be found.

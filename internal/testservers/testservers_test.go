@@ -1,6 +1,9 @@
 package testservers
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -76,6 +79,68 @@ func TestSlapd(t *testing.T) {
 		}
 		if es, err := search(t, s.ServiceDN, s.ServicePassword); err != nil || len(es) != 1 {
 			t.Fatalf("after restart: entries=%d err=%v", len(es), err)
+		}
+	})
+}
+
+// recordTB records how a helper ended a test; like testing.T it stops the
+// goroutine there (run it with ending).
+type recordTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recordTB) Helper()          {}
+func (r *recordTB) Skip(args ...any) { r.skipped = fmt.Sprint(args...); runtime.Goexit() }
+func (r *recordTB) Fatalf(format string, a ...any) {
+	r.failed = fmt.Sprintf(format, a...)
+	runtime.Goexit()
+}
+
+// ending runs f on a recordTB in its own goroutine and returns the record.
+func ending(t *testing.T, f func(tb testing.TB)) *recordTB {
+	r := &recordTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r
+}
+
+func TestSkipOrFail(t *testing.T) {
+	cases := []struct {
+		name, env           string
+		wantSkip, wantFatal string
+	}{
+		{"skips on a developer machine", "", "frob not installed", ""},
+		{"fails in CI", "1", "", "frob not installed (ORGSYNC_REQUIRE_SERVERS=1)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(RequireEnv, tc.env)
+			r := ending(t, func(tb testing.TB) { SkipOrFail(tb, errors.New("frob not installed")) })
+			if r.skipped != tc.wantSkip || r.failed != tc.wantFatal {
+				t.Fatalf("skipped %q failed %q", r.skipped, r.failed)
+			}
+		})
+	}
+}
+
+func TestNeedTool(t *testing.T) {
+	t.Setenv(RequireEnv, "")
+	t.Run("returns the path of an installed tool", func(t *testing.T) {
+		var p string
+		r := ending(t, func(tb testing.TB) { p = NeedTool(tb, "sh") })
+		if !strings.HasSuffix(p, "/sh") || r.skipped != "" || r.failed != "" {
+			t.Fatalf("path %q skipped %q failed %q", p, r.skipped, r.failed)
+		}
+	})
+	t.Run("skips when the tool is missing", func(t *testing.T) {
+		r := ending(t, func(tb testing.TB) { NeedTool(tb, "orgsync-no-such-tool") })
+		if r.skipped != "orgsync-no-such-tool is not installed" || r.failed != "" {
+			t.Fatalf("skipped %q failed %q", r.skipped, r.failed)
 		}
 	})
 }
