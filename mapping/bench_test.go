@@ -88,7 +88,7 @@ func BenchmarkReadAndMap100kGBK(b *testing.B) {
 		}))
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(benchmem.MB(peak), "peak_heap_MB")
 }
 
 // BenchmarkMap100k is the mapping alone, on records already read.
