@@ -16,8 +16,9 @@ import (
 
 // Types maps a `type:` value to a factory of its empty config.
 var Types = map[string]connectors.Factory{
-	"csv":  func() connectors.Config { return &csv.Config{} },
-	"xlsx": func() connectors.Config { return &csv.Config{} },
+	"csv": func() connectors.Config { return &csv.Config{} },
+	// type: xlsx reads the file as a workbook whatever its extension.
+	"xlsx": func() connectors.Config { return &csv.Config{Format: "xlsx"} },
 	"ldap": func() connectors.Config { return &ldap.Config{} },
 }
 

@@ -115,7 +115,3 @@ func UnknownKeys(n *yaml.Node, t reflect.Type, path string) []UnknownKey {
 	}
 	return out
 }
-
-// ExpandEnv replaces a whole-value ${VAR} reference with the environment
-// variable, as secrets in the target block are expanded.
-func ExpandEnv(s string) string { return expandEnv(s) }
