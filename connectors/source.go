@@ -36,6 +36,12 @@ type Batch struct {
 	Incomplete string
 	Warnings   []string // things an admin should see that did not stop the read
 	Location   string   // what was read: a file path, LDAP URL + base DN, API URL
+
+	// Shape describes how the read looked, so that the engine can notice a
+	// source that changed shape since the last good run (re-encoded,
+	// re-headed) and hold destructive changes. Both are optional.
+	Encoding string   // the text encoding the data was decoded from ("utf-8", "gb18030"); "" if not applicable
+	Columns  []string // the header names (CSV/XLSX) or attribute names, in source order
 }
 
 // Record is one raw row or entry. Names is usually shared by all records of a
