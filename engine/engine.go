@@ -315,18 +315,41 @@ func (e *Engine) readSources(ctx context.Context, p *Prepared) []*connectors.Bat
 	return out
 }
 
-// loadCurrent reads WeCom's state within the managed scope through the two
-// reads the 2022 restrictions leave open (department/simplelist,
-// user/list_id), plus department names when full reads are configured.
+// loadCurrent reads WeCom's state through the two reads the 2022
+// restrictions leave open (department/simplelist, user/list_id), plus
+// department names when full reads are configured. The whole corp is read
+// (as far as the secret sees it): the managed scope is cut out here, and
+// what lies outside it still matters: department ids are unique corp-wide,
+// and a userid outside the scope can't be created again.
 func (e *Engine) loadCurrent(ctx context.Context) (plan.Current, error) {
 	root := e.cfg.Target.Config.RootDepartmentID
-	refs, err := e.client.DepartmentSimpleList(ctx, root)
+	refs, err := e.client.DepartmentSimpleList(ctx, 0)
 	if err != nil {
 		return plan.Current{}, fmt.Errorf("read WeCom departments: %w", err)
 	}
-	cur := plan.Current{Departments: make(map[int]plan.CurrentDept, len(refs)), Members: map[string]*plan.CurrentMember{}}
+	cur := plan.Current{Departments: map[int]plan.CurrentDept{}, Members: map[string]*plan.CurrentMember{}, Outside: map[string]*plan.CurrentMember{}}
+	parent := make(map[int]int, len(refs))
 	for _, r := range refs {
-		cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
+		parent[r.ID] = r.ParentID
+		cur.MaxDeptID = max(cur.MaxDeptID, r.ID)
+	}
+	inScope := func(id int) bool {
+		for n := 0; n < 64; n++ { // a tree of depth ≤ 15; the bound guards a bad answer
+			if id == root {
+				return true
+			}
+			p, ok := parent[id]
+			if !ok || p == id || p == 0 {
+				return false
+			}
+			id = p
+		}
+		return false
+	}
+	for _, r := range refs {
+		if inScope(r.ID) {
+			cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
+		}
 	}
 	if _, ok := cur.Departments[root]; !ok {
 		return plan.Current{}, fmt.Errorf("the managed root department %d does not exist in WeCom (target.config.root_department_id)", root)
@@ -345,14 +368,15 @@ func (e *Engine) loadCurrent(ctx context.Context) (plan.Current, error) {
 	}
 	err = e.client.ListUserIDPages(ctx, 10000, func(rows []wecom.DeptUser) error {
 		for _, r := range rows {
+			into := cur.Members
 			if _, ok := cur.Departments[r.Department]; !ok {
-				continue // outside the managed scope
+				into = cur.Outside
 			}
 			k := model.UserIDKey(r.UserID)
-			m := cur.Members[k]
+			m := into[k]
 			if m == nil {
 				m = &plan.CurrentMember{UserID: r.UserID}
-				cur.Members[k] = m
+				into[k] = m
 			}
 			m.Departments = append(m.Departments, r.Department)
 		}
@@ -360,6 +384,11 @@ func (e *Engine) loadCurrent(ctx context.Context) (plan.Current, error) {
 	})
 	if err != nil {
 		return plan.Current{}, fmt.Errorf("read WeCom members: %w", err)
+	}
+	// A member in the scope and outside it at once counts as in the scope
+	// (with its in-scope departments, as before).
+	for k := range cur.Members {
+		delete(cur.Outside, k)
 	}
 	return cur, nil
 }

@@ -39,6 +39,7 @@ type env struct {
 	depts  [][4]string // code, name, parent, order
 	e      *Engine
 	second string // contents of the optional second source file ("" = no second source)
+	target string // extra YAML under target.config
 }
 
 const (
@@ -124,6 +125,7 @@ target:
     corp_id: %[3]s
     secret: %[5]s
     concurrency: 4
+%[8]s
 policy:
   leavers: disable
   delete_after: 720h
@@ -131,7 +133,7 @@ policy:
   max_deletes: 10
 %[6]s
 state: {path: %[1]s/state.db}
-`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"))
+`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"), en.target)
 }
 
 // open (re)builds the engine from the current files and config, as a new

@@ -72,10 +72,18 @@ type CurrentMember struct {
 	Departments []int
 }
 
-// Current is WeCom's state within the managed scope.
+// Current is WeCom's state within the managed scope, and what of the rest
+// of the corp constrains it.
 type Current struct {
-	Departments map[int]CurrentDept       // includes the managed root
-	Members     map[string]*CurrentMember // by model.UserIDKey
+	Departments map[int]CurrentDept       // the managed scope, including its root
+	Members     map[string]*CurrentMember // by model.UserIDKey: members in the scope
+	// Outside holds members that exist in WeCom only outside the managed
+	// scope (by model.UserIDKey): their userids can't be created, and they
+	// are never written unless an adopt rule takes them over.
+	Outside map[string]*CurrentMember
+	// MaxDeptID is the largest department id in the whole corp: ids are
+	// unique corp-wide, so new ones are allocated above it.
+	MaxDeptID int
 }
 
 // Input is everything Calculate needs.
@@ -155,7 +163,7 @@ func (c *calc) departments() {
 	cur := c.in.Current.Departments
 	c.deptID = make(map[string]int, len(c.in.Desired.Departments))
 	c.movedOut = map[int]int{}
-	maxID := 1
+	maxID := max(1, c.in.Current.MaxDeptID)
 	for id := range cur {
 		maxID = max(maxID, id)
 	}
@@ -353,7 +361,23 @@ func (c *calc) members() {
 		}
 		s := sh.Members[k]
 		cm := cur[k]
+		if cm == nil && s != nil {
+			cm = c.in.Current.Outside[k] // ours, moved out of the scope by hand: put back
+		}
 		after := p
+		if o := c.in.Current.Outside[k]; s == nil && cm == nil && o != nil {
+			// The userid exists outside the managed scope: creating it
+			// would clash (60102), and the member is not ours.
+			if !c.in.Policy.AdoptUserID {
+				c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: fmt.Sprintf("exists in WeCom outside the managed scope (departments %v) and orgsync does not own it: not created, left as is (add `adopt: [userid]` to take it over)", o.Departments)})
+				continue
+			}
+			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: o.UserID, Key: p.Key, After: &after, Fields: allFields, Adopt: true, Reason: fmt.Sprintf("adopt the pre-existing member from outside the managed scope (departments %v): moved into it", o.Departments), Origin: p.Origin})
+			if !p.Enabled {
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: o.UserID, Key: p.Key, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+			}
+			continue
+		}
 		switch {
 		case s == nil && cm != nil:
 			adopt := c.in.Policy.AdoptUserID
@@ -422,6 +446,9 @@ func (c *calc) members() {
 			continue
 		}
 		cm := cur[k]
+		if cm == nil {
+			cm = c.in.Current.Outside[k] // ours, moved out of the scope by hand
+		}
 		if cm == nil {
 			c.ch.ForgetMembers = append(c.ch.ForgetMembers, before.UserID)
 			continue

@@ -16,6 +16,9 @@ const (
 	StatusDone     = "done"     // the call succeeded and the shadow was updated with it
 	StatusFailed   = "failed"   // the call failed; the shadow is unchanged
 	StatusResolved = "resolved" // a pending entry from a killed run, settled by a later run
+	// StatusUncertain: the call was sent but its answer was lost; the next
+	// run settles it from WeCom's lists like a pending entry.
+	StatusUncertain = "uncertain"
 )
 
 // Entry is one journaled change; the journal doubles as the audit log.
@@ -170,9 +173,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, mut Mutation) error {
 }
 
 // Pending returns entries whose call may or may not have happened (the
-// process died between Begin and Finish), oldest first.
+// process died between Begin and Finish, or the answer was lost), oldest
+// first.
 func (s *Store) Pending(ctx context.Context) ([]Entry, error) {
-	return s.query(ctx, `WHERE status=? ORDER BY id`, StatusPending)
+	return s.query(ctx, `WHERE status IN (?, ?) ORDER BY id`, StatusPending, StatusUncertain)
 }
 
 // JournalFilter selects audit entries.

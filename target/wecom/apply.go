@@ -220,7 +220,12 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 	}
 	mut, callErr := call()
 	status, code, msg := state.StatusDone, 0, ""
-	if callErr != nil {
+	switch {
+	case IsUncertain(callErr):
+		// It may have happened: the next run settles it from WeCom's lists
+		// (a create that exists becomes owned), never forgets it.
+		status, code, msg = state.StatusUncertain, Code(callErr), callErr.Error()
+	case callErr != nil:
 		status, code, msg = state.StatusFailed, Code(callErr), callErr.Error()
 	}
 	// Finish even when ctx is cancelled: the call happened.
@@ -235,6 +240,13 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 	}
 	var ban *BanError
 	switch {
+	case status == state.StatusUncertain && !IsConfig(callErr):
+		r.Log.Warn("change outcome unknown; the next run settles it", zap.String("op", string(op)), zap.String("object", object), zap.Error(callErr))
+		r.pending(op, object, "outcome unknown (the answer was lost): the next run settles it from WeCom's lists: "+callErr.Error())
+		if errors.As(callErr, &ban) {
+			r.stop(op, callErr.Error())
+		}
+		return false
 	case IsConfig(callErr):
 		r.setAbort(callErr)
 	case errors.As(callErr, &ban):
@@ -538,12 +550,18 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 		body.DirectLeader = sent.DirectLeaders
 		r.do(u.Op, u.UserID, nil, sent, func() (state.Mutation, error) {
 			err := r.Client.CreateUser(r.ctx, body)
-			if IsCode(err, CodeUserExists) {
-				// Our own retry after a dropped connection, or it appeared
-				// since list_id was read: the plan saw no such member, so
-				// make it what we meant to create.
-				r.Log.Info("member already exists on create; updating it instead", zap.String("userid", p.UserID))
+			switch {
+			case IsCode(err, CodeUserExists) && IsUncertain(err):
+				// An earlier attempt of this very call may have been
+				// applied (its answer was lost and the client retried):
+				// the member is ours. Make sure it is what we meant.
+				r.Log.Info("member exists after a lost answer to our create; completing it", zap.String("userid", p.UserID))
 				err = r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true))
+			case IsCode(err, CodeUserExists):
+				// Someone else's member: outside the managed scope, or made
+				// since list_id was read. Taking it over is an adoption
+				// question for the plan, never a blind update.
+				err = fmt.Errorf("%w: userid %s already exists in WeCom and orgsync does not own it: not taken over (it is outside the managed scope or appeared since the lists were read; an adopt rule makes it a planned adoption)", err, p.UserID)
 			}
 			if err != nil {
 				return state.Mutation{}, err

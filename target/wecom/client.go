@@ -183,6 +183,9 @@ type callInfo struct {
 	st     *apiState     // nil only outside call(); the transport looks it up then
 	reason string        // why the last attempt is being retried (credential-free)
 	last   *responseBody // the latest attempt's answer; attempts are sequential
+	// uncertain is set when an attempt was (or may have been) sent and no
+	// definite WeCom answer came back: the write may have happened.
+	uncertain bool
 }
 
 type callKey struct{}
@@ -241,6 +244,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 	maps.Copy(q, r.query)
 	tokenRetried := false
 	refusals := 0 // 45009 answers to this call
+	uncertain := false
 	for {
 		if err := c.waitBan(ctx, st); err != nil {
 			return err
@@ -257,12 +261,13 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			return err
 		}
 		sentAt := c.clock.Now()
-		raw, code, msg, err := c.exchange(ctx, r, st, q)
+		raw, code, msg, maybeSent, err := c.exchange(ctx, r, st, q)
+		uncertain = uncertain || maybeSent
 		if errors.Is(err, errBannedWhileQueued) {
 			continue // waitBan waits for the window or returns the BanError
 		}
 		if err != nil {
-			return err
+			return markUncertain(err, uncertain)
 		}
 		switch {
 		case code == 0:
@@ -281,19 +286,21 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 		case code == CodeRateLimited:
 			until := c.recordBan(st, sentAt)
 			if refusals++; refusals >= maxRefusalsPerCall {
-				return &BanError{API: r.api, Until: until}
+				return markUncertain(&BanError{API: r.api, Until: until}, uncertain)
 			}
 			continue // waitBan waits for the window or fails fast
 		default:
-			return newAPIError(r.api, code, c.redact(msg, tok))
+			return markUncertain(newAPIError(r.api, code, c.redact(msg, tok)), uncertain)
 		}
 	}
 }
 
 // exchange sends r through retryablehttp and returns the body and errcode
-// of the final attempt. Transport failures come back scrubbed.
-func (c *Client) exchange(ctx context.Context, r request, st *apiState, q url.Values) ([]byte, int, string, error) {
+// of the final attempt, and whether any attempt may have reached WeCom
+// without a definite answer. Transport failures come back scrubbed.
+func (c *Client) exchange(ctx context.Context, r request, st *apiState, q url.Values) (raw []byte, code int, msg string, maybeSent bool, err error) {
 	ci := &callInfo{api: r.api, st: st}
+	defer func() { maybeSent = ci.uncertain }()
 	ctx = context.WithValue(ctx, callKey{}, ci)
 	u := c.base + r.api
 	if len(q) > 0 {
@@ -305,31 +312,31 @@ func (c *Client) exchange(ctx context.Context, r request, st *apiState, q url.Va
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return nil, 0, "", &transportError{api: r.api, msg: "build request: " + scrub(err.Error()), err: errors.Unwrap(err)}
+		return nil, 0, "", false, &transportError{api: r.api, msg: "build request: " + scrub(err.Error()), err: errors.Unwrap(err)}
 	}
 	if r.ctype != "" {
 		req.Header.Set("Content-Type", r.ctype)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, "", c.transportErr(r.api, err)
+		return nil, 0, "", false, c.transportErr(r.api, err)
 	}
 	_ = resp.Body.Close() // already read by pacedTransport into ci.last
 	rb := ci.last
 	if rb == nil { // cannot happen: every response passes through pacedTransport
-		return nil, 0, "", fmt.Errorf("wecom %s: internal error: unpaced response", r.api)
+		return nil, 0, "", false, fmt.Errorf("wecom %s: internal error: unpaced response", r.api)
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, 0, "", fmt.Errorf("wecom %s: HTTP %d redirect to %q: set base_url to the final https:// address",
+		return nil, 0, "", false, fmt.Errorf("wecom %s: HTTP %d redirect to %q: set base_url to the final https:// address",
 			r.api, resp.StatusCode, scrub(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, "", fmt.Errorf("wecom %s: unexpected HTTP status %d %s", r.api, resp.StatusCode, http.StatusText(resp.StatusCode))
+		return nil, 0, "", false, fmt.Errorf("wecom %s: unexpected HTTP status %d %s", r.api, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	if rb.parseErr != nil {
-		return nil, 0, "", fmt.Errorf("wecom %s: response is not WeCom JSON: %w", r.api, rb.parseErr)
+		return nil, 0, "", false, fmt.Errorf("wecom %s: response is not WeCom JSON: %w", r.api, rb.parseErr)
 	}
-	return rb.raw, rb.code, rb.msg, nil
+	return rb.raw, rb.code, rb.msg, false, nil
 }
 
 // transportErr converts an error from the HTTP stack into one that never
@@ -560,12 +567,14 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	resp, err := p.base.RoundTrip(req)
 	if err != nil {
+		ci.uncertain = true // it may have been sent and applied
 		c.count(func(s *Stats) { s.TransportErrors[api]++ })
 		return nil, err
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	_ = resp.Body.Close()
 	if err != nil {
+		ci.uncertain = true
 		c.count(func(s *Stats) { s.TransportErrors[api]++ })
 		return nil, fmt.Errorf("read response: %w", err)
 	}
@@ -583,6 +592,12 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.count(func(s *Stats) { inc(s.Calls, api, rb.code) })
 	} else {
 		c.count(func(s *Stats) { inc(s.HTTPStatus, api, resp.StatusCode) })
+	}
+	// Only a WeCom answer says what happened. A gateway error, a body that is
+	// not WeCom's, or "system busy" (-1, which may be answered after the
+	// write) leave the outcome open.
+	if resp.StatusCode != http.StatusOK || rb.parseErr != nil || rb.code == CodeSystemBusy {
+		ci.uncertain = true
 	}
 	ci.last = rb
 	resp.Body = io.NopCloser(bytes.NewReader(raw))

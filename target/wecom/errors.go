@@ -70,6 +70,32 @@ func (e *BanError) Unwrap() []error {
 	return []error{ErrRateLimited, &APIError{API: e.API, Code: CodeRateLimited, Msg: "api freq out of limit"}}
 }
 
+// UncertainError is a failed write whose outcome is not known: an attempt
+// may have reached WeCom and been applied before its answer was lost (a
+// dropped connection, a gateway error, a timeout), and a later attempt, if
+// any, failed. The caller must settle it from WeCom's lists rather than
+// treat it as not done. It unwraps to the final error, so Code and IsCode
+// see the last answer.
+type UncertainError struct{ Err error }
+
+func (e *UncertainError) Error() string {
+	return e.Err.Error() + " (an earlier attempt may have been applied)"
+}
+func (e *UncertainError) Unwrap() error { return e.Err }
+
+// IsUncertain reports whether err leaves open whether the write happened.
+func IsUncertain(err error) bool {
+	var u *UncertainError
+	return errors.As(err, &u)
+}
+
+func markUncertain(err error, uncertain bool) error {
+	if err == nil || !uncertain || IsUncertain(err) {
+		return err
+	}
+	return &UncertainError{Err: err}
+}
+
 // ErrTooManyUserIDs is returned, without calling WeCom, when batchdelete
 // is given more than MaxBatchDelete user ids.
 var ErrTooManyUserIDs = fmt.Errorf("user/batchdelete takes at most %d userids per call", MaxBatchDelete)

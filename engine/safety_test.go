@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
+	"github.com/orgsync/orgsync/state"
+	"github.com/orgsync/orgsync/target/wecom"
+	"github.com/orgsync/orgsync/target/wecom/emulator"
+)
+
+// outsideScope makes department 2 the managed root and department 900 a
+// department beside it, outside the scope, holding a hand-made member whose
+// userid is e005's.
+func outsideScope(t *testing.T, en *env) {
+	t.Helper()
+	ctx := context.Background()
+	c := en.client()
+	if _, err := c.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "受管", ParentID: 1, ID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "外部", ParentID: 1, ID: 900}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, c.CreateUser(ctx, wecom.UserCreate{UserID: "e005", Name: "外人", Mobile: "13900000005", Position: "顾问", Department: []int{900}}))
+	en.target = "    root_department_id: 2"
+}
+
+func TestAMemberOutsideTheManagedScopeIsNeverTakenOverWithoutAnAdoptRule(t *testing.T) {
+	bothReadModes(t, func(t *testing.T, en *env) {
+		outsideScope(t, en)
+		rep := en.mustSync()
+		u := en.user("e005")
+		if u == nil || u.Name != "外人" || u.Mobile != "13900000005" || u.Position != "顾问" || len(u.Department) != 1 || u.Department[0] != 900 {
+			t.Fatalf("the outside member was changed: %+v", u)
+		}
+		if rep.Changes["user_create"] != 19 {
+			t.Fatalf("want the 19 others created, got %v", rep.Changes)
+		}
+		found := false
+		for _, n := range rep.Plan.Notices {
+			if n.Object == "e005" && strings.Contains(n.Msg, "outside the managed scope") {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("the plan does not say why e005 was left alone: %+v", rep.Plan.Notices)
+		}
+		// A later run with E005 gone from the source must not touch it either.
+		en.rows = append(en.rows[:4], en.rows[5:]...)
+		rep = en.mustSync()
+		if n := rep.Changes["user_disable"]; n != 0 {
+			t.Fatalf("disabled %d members; the outside member is not ours", n)
+		}
+		if u := en.user("e005"); u.Status == 2 {
+			t.Fatalf("outside member disabled: %+v", u)
+		}
+	})
+}
+
+func TestAnAdoptRuleTakesOverAMemberOutsideTheScopeAsAPlannedChange(t *testing.T) {
+	en := newEnv(t, true)
+	outsideScope(t, en)
+	en.extra = "  adopt: [userid]"
+	p, err := en.open().Prepare(context.Background(), 0)
+	must(t, err)
+	var adopt *plan.UserChange
+	for i, u := range p.Changes.UserUpdates {
+		if u.UserID == "e005" {
+			adopt = &p.Changes.UserUpdates[i]
+		}
+	}
+	if adopt == nil || !adopt.Adopt || !strings.Contains(adopt.Reason, "outside the managed scope") {
+		t.Fatalf("no visible adopt change for e005: %+v", p.Changes.UserUpdates)
+	}
+	en.mustSync()
+	if u := en.user("e005"); u.Name != "员工5" {
+		t.Fatalf("adopted member = %+v", u)
+	}
+}
+
+// A create that meets 60102 although its own call had no lost answer is
+// someone else's member (it appeared after the lists were read): apply
+// must not update it.
+func TestACreateThatClashesWithSomeoneElsesMemberFailsWithoutWriting(t *testing.T) {
+	en := newEnv(t, true)
+	ctx := context.Background()
+	c := en.client()
+	must(t, c.CreateUser(ctx, wecom.UserCreate{UserID: "zhang", Name: "张三(手工)", Mobile: "13900000001", Department: []int{1}}))
+	st, err := state.Open(ctx, en.dir+"/state.db")
+	must(t, err)
+	defer st.Close()
+	ap := &wecom.Applier{Client: c, Journal: st, Log: zap.NewNop(), RootID: 1}
+	ch := &plan.Changes{UserCreates: []plan.UserChange{{Op: plan.OpUserCreate, UserID: "zhang", After: &model.Person{UserID: "zhang", Name: "张三", Mobile: "13900000002", Enabled: true}}}}
+	res, err := ap.Apply(ctx, ch)
+	must(t, err)
+	if len(res.Failed) != 1 || res.Failed[0].Code != wecom.CodeUserExists || !strings.Contains(res.Failed[0].Error, "not taken over") {
+		t.Fatalf("result %+v", res)
+	}
+	if u := en.user("zhang"); u.Name != "张三(手工)" || u.Mobile != "13900000001" {
+		t.Fatalf("someone else's member was overwritten: %+v", u)
+	}
+	sh, err := st.LoadShadow(ctx)
+	must(t, err)
+	if sh.Members["zhang"] != nil {
+		t.Fatal("the clashing member became orgsync's")
+	}
+}
+
+// Lost answers (the write happened, the answer did not arrive) followed
+// by token errors on the retry used to be journaled as failed and the
+// member was then never orgsync's. An uncertain call is settled from
+// WeCom's lists by the next run.
+func TestLostAnswersNeverLoseOwnership(t *testing.T) {
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			en := newEnv(t, true)
+			for i := 21; i <= 80; i++ {
+				en.rows = append(en.rows, row{id: fmt.Sprintf("E%03d", i), name: fmt.Sprintf("员工%d", i), dept: "D3", mobile: fmt.Sprintf("1380013%04d", i), status: "在职"})
+			}
+			en.maxDis = "100%"
+			en.emu.SetFaults(emulator.Faults{Rate: 0.3, Kinds: []string{emulator.FaultDropAfter, emulator.FaultTokenExpiry}})
+			for i := 0; i < 3; i++ {
+				_, _ = en.sync(Options{})
+			}
+			en.emu.SetFaults(emulator.Faults{})
+			rep := en.mustSync()
+			if rep.Unowned != 0 {
+				t.Fatalf("%d members exist in WeCom but are not orgsync's", rep.Unowned)
+			}
+			sh, err := en.e.Store().LoadShadow(context.Background())
+			must(t, err)
+			for _, u := range en.emu.State().Users {
+				if sh.Members[model.UserIDKey(u.UserID)] == nil {
+					t.Errorf("%s exists but is not owned", u.UserID)
+				}
+			}
+			if len(en.emu.State().Users) != 80 {
+				t.Fatalf("%d users in WeCom, want 80", len(en.emu.State().Users))
+			}
+			// Every one of them leaves: every one is disabled (nobody keeps access).
+			en.rows = en.rows[:1]
+			rep, err = en.sync(Options{AllowDestructive: 1000})
+			if err != nil || rep.Changes["user_disable"] != 79 {
+				t.Fatalf("leavers: %v %v", err, rep.Changes)
+			}
+		})
+	}
+}
