@@ -28,7 +28,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Server.Listen != DefaultListen || !s.Token.Empty() || s.Schedule.Cron != "" || len(s.Notify.On) != 3 {
+		if s.Server.Listen != DefaultListen || !s.Token.Empty() || s.Schedule.Cron != "" || len(s.Notify.On) != 4 {
 			t.Fatalf("got %+v", s)
 		}
 	})

@@ -29,9 +29,19 @@ import (
 // Run statuses (the report's "status").
 const (
 	StatusSucceeded = "succeeded"
+	// StatusAttention: the run finished, but an admin must look: changes
+	// were held, records rejected, a source was missing or incomplete, or
+	// a call's outcome is unknown until the next run.
+	StatusAttention = "needs_attention"
 	StatusFailed    = "failed"
 	StatusRefused   = "refused"
+	// StatusInterrupted: the process died during the run (SIGKILL, power);
+	// the next run records it so, with what it had applied.
+	StatusInterrupted = "interrupted"
 )
+
+// Statuses lists every run status, for metrics and notifications.
+var Statuses = []string{StatusSucceeded, StatusAttention, StatusFailed, StatusRefused, StatusInterrupted}
 
 // ErrDrift is returned by RunOnce with Options.Plan when the world changed
 // since the reviewed plan was made.
@@ -402,36 +412,45 @@ func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	const (
+		happened = "settled by a later run: WeCom's lists show the change was made"
+		notMade  = "settled by a later run: WeCom's lists show it was not made; planned again if still needed"
+		unknown  = "settled by a later run: the outcome can't be read back; planned again if still needed (the change is idempotent)"
+	)
 	for _, en := range pend {
-		status, mut := state.StatusFailed, state.Mutation{}
+		status, msg, mut := state.StatusFailed, unknown, state.Mutation{}
 		switch plan.Op(en.Op) {
 		case plan.OpUserCreate:
+			msg = notMade
 			if cur.Members[model.UserIDKey(en.Object)] != nil {
 				var p model.Person
 				if json.Unmarshal(en.After, &p) == nil && p.UserID != "" {
-					status, mut = state.StatusResolved, state.Mutation{PutMember: &state.Member{Person: p}}
+					status, msg, mut = state.StatusResolved, happened, state.Mutation{PutMember: &state.Member{Person: p}}
 				}
 			}
 		case plan.OpDeptCreate:
+			msg = notMade
 			var d model.Department
 			if json.Unmarshal(en.After, &d) == nil && d.ID > 0 {
 				if _, ok := cur.Departments[d.ID]; ok {
-					status, mut = state.StatusResolved, state.Mutation{PutDept: &state.Dept{Department: d}}
+					status, msg, mut = state.StatusResolved, happened, state.Mutation{PutDept: &state.Dept{Department: d}}
 				}
 			}
 		case plan.OpUserDelete:
-			if cur.Members[model.UserIDKey(en.Object)] == nil {
-				status, mut = state.StatusResolved, state.Mutation{DeleteMember: en.Object}
+			msg = notMade
+			if cur.Members[model.UserIDKey(en.Object)] == nil && cur.Outside[model.UserIDKey(en.Object)] == nil {
+				status, msg, mut = state.StatusResolved, happened, state.Mutation{DeleteMember: en.Object}
 			}
 		case plan.OpDeptDelete:
+			msg = notMade
 			var d model.Department
 			if json.Unmarshal(en.Before, &d) == nil {
 				if _, ok := cur.Departments[d.ID]; !ok {
-					status, mut = state.StatusResolved, state.Mutation{DeleteDept: en.Object}
+					status, msg, mut = state.StatusResolved, happened, state.Mutation{DeleteDept: en.Object}
 				}
 			}
 		}
-		if err := e.store.Resolve(ctx, en.ID, status, mut); err != nil {
+		if err := e.store.Resolve(ctx, en.ID, status, msg, mut); err != nil {
 			return 0, err
 		}
 		e.log.Info("settled a change left pending by an interrupted run", zap.String("op", en.Op), zap.String("object", en.Object), zap.String("status", status))
@@ -464,6 +483,9 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	if !o.DryRun {
+		if err := e.recordInterrupted(ctx); err != nil {
+			return nil, err
+		}
 		id, err := e.store.StartRun(ctx)
 		if err != nil {
 			return nil, err
@@ -505,7 +527,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		for op, n := range prep.Changes.Counts() {
 			rep.Changes[string(op)] = n
 		}
-		return finish(StatusSucceeded, nil)
+		return finish(rep.settledStatus(), nil)
 	}
 	var journal wecom.Journal = e.store
 	if e.wrapJournal != nil {
@@ -534,7 +556,36 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if rep.Failed > 0 {
 		return finish(StatusFailed, fmt.Errorf("%d of %d changes failed", rep.Failed, prep.Changes.Total()))
 	}
-	return finish(StatusSucceeded, nil)
+	return finish(rep.settledStatus(), nil)
+}
+
+// recordInterrupted marks the runs a dead process left "running" as
+// interrupted, with what their journal says they applied. The caller holds
+// the store's lock, so no live process owns them.
+func (e *Engine) recordInterrupted(ctx context.Context) error {
+	runs, err := e.store.RunningRuns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		counts, err := e.store.JournalCounts(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		rep := &Report{RunID: r.ID, Status: StatusInterrupted, StartedAt: r.StartedAt, FinishedAt: e.now(), Changes: ChangeCounts{}}
+		unsettled := 0
+		for op, by := range counts {
+			rep.Changes[op] = by[state.StatusDone]
+			unsettled += by[state.StatusPending] + by[state.StatusUncertain]
+			rep.Failed += by[state.StatusFailed]
+		}
+		rep.Error = fmt.Sprintf("the process stopped during this run (killed or crashed) after %d changes; %d calls left with an unknown outcome are settled by the next run", rep.Changes.Total(), unsettled)
+		if err := e.store.FinishRun(ctx, r.ID, StatusInterrupted, rep); err != nil {
+			return err
+		}
+		e.log.Warn("an earlier run was interrupted", zap.Int64("run_id", r.ID), zap.Int("applied", rep.Changes.Total()), zap.Int("unsettled", unsettled))
+	}
+	return nil
 }
 
 // ErrStopped is returned by RunOnce when Options.Stop ended the run before

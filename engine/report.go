@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/orgsync/orgsync/mapping"
@@ -28,6 +30,10 @@ type Report struct {
 	SourceProblems  []string       `json:"source_problems,omitempty"`
 	Refusal         string         `json:"refusal,omitempty"`
 	Error           string         `json:"error,omitempty"`
+	// Attention says why a run that finished needs an admin (status
+	// needs_attention): held changes, rejected records, source problems,
+	// calls whose outcome the next run settles.
+	Attention []string `json:"attention,omitempty"`
 
 	HeldChanges []plan.Held           `json:"held_changes,omitempty"`
 	Failures    []wecom.ItemResult    `json:"failures,omitempty"`
@@ -85,6 +91,28 @@ func (r *Report) fill(p *Prepared) {
 	r.Unowned = p.Changes.Unowned
 	r.SourceRecords = p.Records
 	r.SourceProblems = p.Problems
+}
+
+// settledStatus is the status of a run that finished without failing:
+// succeeded, or needs_attention with the reasons in Attention.
+func (r *Report) settledStatus() string {
+	r.Attention = nil
+	if r.Held > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d changes held by the safety guard (see held_changes)", r.Held))
+	}
+	if r.RejectedRecords > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d source records rejected (see rejected); their members are left as they are", r.RejectedRecords))
+	}
+	if len(r.SourceProblems) > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d source problems: %s", len(r.SourceProblems), strings.Join(r.SourceProblems, "; ")))
+	}
+	if len(r.Pending) > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d changes not finished (see pending); the next run settles or makes them", len(r.Pending)))
+	}
+	if len(r.Attention) > 0 {
+		return StatusAttention
+	}
+	return StatusSucceeded
 }
 
 func head[T any](s []T) []T {

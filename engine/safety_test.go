@@ -153,3 +153,74 @@ func TestLostAnswersNeverLoseOwnership(t *testing.T) {
 		})
 	}
 }
+
+// Department ids are unique corp-wide: a managed subtree must not pick an
+// id that a department elsewhere already has (60008 on every later run).
+func TestNewDepartmentIDsDoNotCollideWithDepartmentsOutsideTheScope(t *testing.T) {
+	en := newEnv(t, true)
+	ctx := context.Background()
+	c := en.client()
+	for _, d := range []wecom.DepartmentCreate{{Name: "受管", ParentID: 1, ID: 2}, {Name: "外部甲", ParentID: 1, ID: 3}, {Name: "外部乙", ParentID: 1, ID: 4}} {
+		if _, err := c.CreateDepartment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	en.target = "    root_department_id: 2"
+	rep := en.mustSync()
+	if rep.Failed != 0 || rep.Changes["department_create"] != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, name := range []string{"外部甲", "外部乙"} {
+		if d := en.deptByName(name); d == nil || d.ParentID != 1 {
+			t.Fatalf("%s changed: %+v", name, d)
+		}
+	}
+}
+
+func TestARunWhoseProcessDiedIsRecordedAsInterruptedWithWhatItApplied(t *testing.T) {
+	en := newEnv(t, true)
+	ctx := context.Background()
+	// What a process killed mid-apply leaves: a run still "running", two
+	// changes done and one call with no answer.
+	st, err := state.Open(ctx, en.dir+"/state.db")
+	must(t, err)
+	id, err := st.StartRun(ctx)
+	must(t, err)
+	for i, op := range []string{"user_create", "user_create", "user_update"} {
+		e, err := st.Begin(ctx, id, op, fmt.Sprintf("u%d", i), nil, nil)
+		must(t, err)
+		if i < 2 {
+			must(t, st.Finish(ctx, e, state.StatusDone, 0, "", state.Mutation{}))
+		}
+	}
+	must(t, st.Close())
+
+	rep := en.mustSync()
+	if rep.Settled != 1 {
+		t.Fatalf("settled %d, want the one call left without an answer", rep.Settled)
+	}
+	r, err := en.e.Store().GetRun(ctx, id)
+	must(t, err)
+	if r.Status != StatusInterrupted || !strings.Contains(string(r.Report), `"user_create":2`) || !strings.Contains(string(r.Report), "1 calls left with an unknown outcome") {
+		t.Fatalf("the killed run reads %s: %s", r.Status, r.Report)
+	}
+	j, err := en.e.Store().Journal(ctx, state.JournalFilter{RunID: id})
+	must(t, err)
+	for _, e := range j {
+		if e.Status == state.StatusFailed && e.ErrMsg == "" {
+			t.Fatalf("entry %d settled as failed without saying why", e.ID)
+		}
+	}
+}
+
+func TestARunThatHoldsChangesOrRejectsRecordsNeedsAttention(t *testing.T) {
+	en := newEnv(t, true)
+	if rep := en.mustSync(); rep.Status != StatusSucceeded {
+		t.Fatalf("a clean first sync is %s: %v", rep.Status, rep.Attention)
+	}
+	en.rows[3].mobile = "not-a-phone"
+	rep := en.mustSync()
+	if rep.Status != StatusAttention || len(rep.Attention) == 0 || !strings.Contains(strings.Join(rep.Attention, ";"), "rejected") {
+		t.Fatalf("status %s, attention %v", rep.Status, rep.Attention)
+	}
+}

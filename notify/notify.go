@@ -31,10 +31,13 @@ const (
 	OnRefused = "refused" // the guard refused the run
 	OnHeld    = "held"    // disables/deletes were held back
 	OnChanged = "changed" // anything was changed (off by default)
+	// OnAttention: the run finished but needs an admin (held changes,
+	// rejected records, a source missing or incomplete).
+	OnAttention = "attention"
 )
 
 // DefaultOn is quiet when all is well and loud when it is not.
-var DefaultOn = []string{OnFailed, OnRefused, OnHeld}
+var DefaultOn = []string{OnFailed, OnRefused, OnHeld, OnAttention}
 
 // DefaultRobotURL is WeCom's group robot endpoint; the key goes in ?key=.
 const DefaultRobotURL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -45,7 +48,7 @@ const DefaultTimeout = 10 * time.Second
 // Config is the `notify:` block:
 //
 //	notify:
-//	  on: [failed, refused, held]   # add changed to hear about every run that changed something
+//	  on: [failed, refused, held, attention]   # add changed to hear about every run that changed something
 //	  timeout: 10s
 //	  wecom_robot:
 //	    key_file: $CREDENTIALS_DIRECTORY/robot-key   # or key: ${ORGSYNC_ROBOT_KEY}
@@ -102,9 +105,9 @@ func (c Config) Validate() error {
 	var probs config.Problems
 	for _, on := range c.On {
 		switch on {
-		case OnFailed, OnRefused, OnHeld, OnChanged:
+		case OnFailed, OnRefused, OnHeld, OnChanged, OnAttention:
 		default:
-			probs = append(probs, fmt.Sprintf("notify.on: %q is not one of failed, refused, held, changed", on))
+			probs = append(probs, fmt.Sprintf("notify.on: %q is not one of failed, refused, held, attention, changed", on))
 		}
 	}
 	if c.Timeout < 0 {
@@ -172,6 +175,9 @@ func (n *Notifier) Events(rep *engine.Report) []string {
 	}
 	if on(OnHeld) && rep.Held > 0 {
 		ev = append(ev, OnHeld)
+	}
+	if on(OnAttention) && rep.Status == engine.StatusAttention {
+		ev = append(ev, OnAttention)
 	}
 	if on(OnChanged) && !rep.DryRun && rep.Changes.Total() > 0 {
 		ev = append(ev, OnChanged)
@@ -329,7 +335,7 @@ func Markdown(rep *engine.Report, runErr error, events []string, host string) st
 	if rep != nil {
 		status = rep.Status
 	}
-	color := map[string]string{engine.StatusSucceeded: "info", engine.StatusFailed: "warning", engine.StatusRefused: "warning"}[status]
+	color := map[string]string{engine.StatusSucceeded: "info", engine.StatusFailed: "warning", engine.StatusRefused: "warning", engine.StatusAttention: "warning", engine.StatusInterrupted: "warning"}[status]
 	fmt.Fprintf(&b, "**orgsync** on %s: <font color=\"%s\">%s</font>", host, color, status)
 	if rep != nil && rep.RunID != 0 {
 		fmt.Fprintf(&b, " (run %d)", rep.RunID)

@@ -31,9 +31,9 @@ func decode(t *testing.T, y string) (Config, error) {
 
 func TestDecode(t *testing.T) {
 	t.Setenv("ROBOT_KEY", "k-from-env")
-	t.Run("defaults to failed, refused and held with a 10s timeout", func(t *testing.T) {
+	t.Run("defaults to failed, refused, held and attention with a 10s timeout", func(t *testing.T) {
 		c, err := decode(t, "notify:\n  webhook: {url: 'http://127.0.0.1:1/x'}\n")
-		if err != nil || strings.Join(c.On, ",") != "failed,refused,held" || c.Timeout.D() != DefaultTimeout {
+		if err != nil || strings.Join(c.On, ",") != "failed,refused,held,attention" || c.Timeout.D() != DefaultTimeout {
 			t.Fatalf("got %+v, %v", c, err)
 		}
 	})

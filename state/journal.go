@@ -71,10 +71,38 @@ func (s *Store) Finish(ctx context.Context, entryID int64, status string, errcod
 	return s.settle(ctx, entryID, status, errcode, errmsg, mut)
 }
 
-// Resolve settles a pending entry left by a killed run (status resolved or
-// failed), applying mut.
-func (s *Store) Resolve(ctx context.Context, entryID int64, status string, mut Mutation) error {
-	return s.settle(ctx, entryID, status, 0, "", mut)
+// Resolve settles a pending or uncertain entry left by an earlier run
+// (status resolved or failed), applying mut; msg says how it was settled.
+func (s *Store) Resolve(ctx context.Context, entryID int64, status, msg string, mut Mutation) error {
+	return s.settle(ctx, entryID, status, 0, msg, mut)
+}
+
+// RunningRuns lists runs still marked running. A process holding the
+// store's lock calls it: any such run belongs to a process that died.
+func (s *Store) RunningRuns(ctx context.Context) ([]Run, error) {
+	return s.runs(ctx, `WHERE status='running' ORDER BY id`)
+}
+
+// JournalCounts counts a run's journal entries by op and status.
+func (s *Store) JournalCounts(ctx context.Context, runID int64) (map[string]map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT op, status, COUNT(*) FROM journal WHERE run_id=? GROUP BY op, status`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count journal of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var op, status string
+		var n int
+		if err := rows.Scan(&op, &status, &n); err != nil {
+			return nil, err
+		}
+		if out[op] == nil {
+			out[op] = map[string]int{}
+		}
+		out[op][status] = n
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) settle(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut Mutation) error {

@@ -16,12 +16,14 @@ func main() {
 // Exit codes, stable for scripts and systemd:
 //
 //	0 success; 1 the run failed or some changes failed; 2 usage or config
-//	error; 3 refused by the guard.
+//	error; 3 refused by the guard; 4 the run finished but needs attention
+//	(changes held, records rejected, a source missing or incomplete).
 const (
-	ExitOK      = 0
-	ExitFailed  = 1
-	ExitUsage   = 2
-	ExitRefused = 3
+	ExitOK        = 0
+	ExitFailed    = 1
+	ExitUsage     = 2
+	ExitRefused   = 3
+	ExitAttention = 4
 )
 
 // exitError carries an exit code through cobra.

@@ -209,7 +209,8 @@ an admin approves it with --allow-destructive N; only members orgsync created
 or adopted are ever changed; every call is journaled, so an interrupted run
 (even kill -9) converges on the next run without duplicates.
 
-Exit codes: 0 success, 1 the run or some changes failed, 2 usage or config
+Exit codes: 0 success, 4 finished but needs attention (held changes, rejected
+records, a source missing or incomplete), 1 the run or some changes failed, 2 usage or config
 error, 3 refused by the guard (or --plan no longer matches).`,
 		Example: `  orgsync sync -c /etc/orgsync/orgsync.yaml
   orgsync sync -c orgsync.yaml --dry-run
@@ -258,6 +259,9 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 					return withExit(ExitRefused, err)
 				}
 				return withExit(ExitFailed, err)
+			}
+			if rep != nil && rep.Status == engine.StatusAttention {
+				return withExit(ExitAttention, fmt.Errorf("the run finished but needs attention: %s", strings.Join(rep.Attention, "; ")))
 			}
 			return nil
 		},

@@ -89,7 +89,7 @@ func New() *Metrics {
 	reg.MustRegister(m.runs, m.skipped, m.changes, m.held, m.heldByKind, m.rejected, m.lastRun, m.lastSuccess,
 		m.lastStatus, m.nextRun, m.runDuration, m.sourceRecords, m.notifyErrors, m.reloads, m.wecom,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, r := range []string{engine.StatusSucceeded, engine.StatusFailed, engine.StatusRefused} {
+	for _, r := range engine.Statuses {
 		m.runs.WithLabelValues(r) // present from the start, so rate() and absent() behave
 	}
 	return m
@@ -112,14 +112,14 @@ func (m *Metrics) ObserveRun(rep *engine.Report, finished time.Time) {
 	}
 	m.runs.WithLabelValues(status).Inc()
 	m.lastRun.Set(float64(finished.Unix()))
-	for _, s := range []string{engine.StatusSucceeded, engine.StatusFailed, engine.StatusRefused} {
+	for _, s := range engine.Statuses {
 		v := 0.0
 		if s == status {
 			v = 1
 		}
 		m.lastStatus.WithLabelValues(s).Set(v)
 	}
-	if status == engine.StatusSucceeded {
+	if status == engine.StatusSucceeded || status == engine.StatusAttention {
 		m.lastSuccess.Set(float64(finished.Unix()))
 	}
 	if rep == nil {

@@ -556,7 +556,9 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 				// applied (its answer was lost and the client retried):
 				// the member is ours. Make sure it is what we meant.
 				r.Log.Info("member exists after a lost answer to our create; completing it", zap.String("userid", p.UserID))
-				err = r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true))
+				// If completing it fails, the member still exists and is
+				// ours: the change stays uncertain, for the next run to settle.
+				err = markUncertain(r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true)), true)
 			case IsCode(err, CodeUserExists):
 				// Someone else's member: outside the managed scope, or made
 				// since list_id was read. Taking it over is an adoption
