@@ -128,8 +128,10 @@ func checkSane(t *testing.T, r result) {
 	if panicRe.MatchString(r.out()) {
 		t.Errorf("orgsync panicked:\n%s", r)
 	}
-	if r.code < 0 || r.code > 3 {
-		t.Errorf("exit code %d outside {0,1,2,3}:\n%s", r.code, r)
+	// 0 success, 1 failed, 2 usage or config, 3 refused by the guard, 4
+	// finished but needs attention (DESIGN §3a.8).
+	if r.code < 0 || r.code > 4 {
+		t.Errorf("exit code %d outside {0,1,2,3,4}:\n%s", r.code, r)
 	}
 }
 
@@ -309,11 +311,15 @@ type cfg struct {
 	Policy  string // extra lines under policy:, indented two spaces
 	Extra   string // more top-level blocks
 	Target  string // extra lines under target.config, indented four spaces
+	Mapping string // replaces mappingYAML
 }
 
 func csvSource(path, extra string) string {
-	return fmt.Sprintf("sources:\n  - name: hr\n    type: csv\n    config: {path: %s, settle: 0s%s}\n", path, extra)
+	return fmt.Sprintf("sources:\n  - name: hr\n    type: csv\n    config: {path: %s, settle: 0s%s}\n", yq(path), extra)
 }
+
+// yq quotes s as a single-quoted YAML scalar (test dirs hold commas and %).
+func yq(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // writeConfig writes orgsync.yaml in c.Dir (secret in a secret_file) and
 // returns its path.
@@ -325,7 +331,11 @@ func writeConfig(t *testing.T, c cfg) string {
 	if policy == "" {
 		policy = "  max_disables: \"100%\"\n  max_deletes: \"100%\"\n"
 	}
-	y := c.Sources + mappingYAML + fmt.Sprintf(`target:
+	mp := c.Mapping
+	if mp == "" {
+		mp = mappingYAML
+	}
+	y := c.Sources + mp + fmt.Sprintf(`target:
   type: wecom
   config:
     base_url: %s
@@ -336,7 +346,7 @@ func writeConfig(t *testing.T, c cfg) string {
   mode: sync
   leavers: disable
 %sstate: {path: %s}
-%s`, c.URL, testCorp, secretFile, c.Target, policy, filepath.Join(c.Dir, "state.db"), c.Extra)
+%s`, yq(c.URL), testCorp, yq(secretFile), c.Target, policy, yq(filepath.Join(c.Dir, "state.db")), c.Extra)
 	path := filepath.Join(c.Dir, "orgsync.yaml")
 	must(t, os.WriteFile(path, []byte(y), 0o600))
 	return path
