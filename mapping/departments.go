@@ -50,6 +50,9 @@ func (m *Mapper) cleanDeptName(name string) (string, string) {
 	if n := runeLen(name); n > maxDeptName {
 		return "", fmt.Sprintf("department name %q is %d characters, WeCom allows %d", truncate(name), n, maxDeptName)
 	}
+	if msg := checkText(name); msg != "" {
+		return "", fmt.Sprintf("department name %q %s", truncate(name), msg)
+	}
 	return name, ""
 }
 
@@ -313,8 +316,8 @@ func (m *Mapper) buildTable(batches []*connectors.Batch) *deptTable {
 			}
 		}
 		if td.reject != "" {
-			dt.errs = append(dt.errs, RecordError{Origin: td.dept.Origin, Field: "department", Value: td.value, Rule: td.rule,
-				Msg: td.reject})
+			dt.errs = append(dt.errs, RecordError{Origin: td.dept.Origin, Kind: KindDepartment, Field: "department",
+				Value: clip(td.value), Rule: td.rule, Msg: td.reject})
 		}
 	}
 	return dt

@@ -29,7 +29,8 @@ departments: {multi_separator: ";"}
 // FuzzMap maps arbitrary rows: it must never panic, and its result must keep
 // the contract: every record is either a person or a problem (never both,
 // never neither), and the Org is consistent (unique keys and userids, every
-// leader and department present).
+// department present, every leader a person or a rejected, so protected,
+// record's userid).
 func FuzzMap(f *testing.F) {
 	f.Add("E1", "张三", "总部/研发", "13800138000", "a@b.cn", "男", "1", "", "2024/1/2", "Go;SQL", "E2", "李四", "E1")
 	f.Add("E1", "", "a/b;c", "12x", "", "x", "否", "E1", "45292", "", "e1", "Z", "E1,E2")
@@ -46,13 +47,23 @@ func FuzzMap(f *testing.F) {
 			[]string{key2, name2, dept, mobile, email, gender, status, leader2, hired, skills},
 			[]string{"BOSS", "老板", "总部", "13900000000", "", "", "1", key, "", ""},
 		)
-		org, problems := m.Map([]*connectors.Batch{b})
+		res := m.MapResult([]*connectors.Batch{b})
+		org, problems := res.Org, res.Rejected
 		rejected := map[string]bool{}
+		protected := map[string]bool{} // userids of rejected records
 		for _, p := range problems {
 			if p.Error() == "" || p.Msg == "" {
 				t.Fatalf("empty problem %+v", p)
 			}
 			rejected[p.Origin.Locator] = true
+			if p.UserID != "" {
+				protected[strings.ToLower(p.UserID)] = true
+			}
+		}
+		for _, w := range res.Warnings {
+			if rejected[w.Origin.Locator] {
+				t.Fatalf("%s: a warning for a rejected record: %v", w.Origin, w)
+			}
 		}
 		for _, p := range org.People {
 			if rejected[p.Origin.Locator] {
@@ -71,8 +82,8 @@ func FuzzMap(f *testing.F) {
 		}
 		for _, p := range org.People {
 			for _, l := range p.DirectLeaders {
-				if _, ok := ix.ByUserID[strings.ToLower(l)]; !ok {
-					t.Fatalf("%s: leader %q is not a person", p.Origin, l)
+				if _, ok := ix.ByUserID[strings.ToLower(l)]; !ok && !protected[strings.ToLower(l)] {
+					t.Fatalf("%s: leader %q is neither a person nor a rejected record's userid", p.Origin, l)
 				}
 			}
 			for _, d := range p.Departments {

@@ -82,9 +82,16 @@ type goldenProblem struct {
 	RecordError
 }
 
+// goldenWarning is a Warning with its text.
+type goldenWarning struct {
+	Text string `json:"text"`
+	Warning
+}
+
 type golden struct {
 	Org      model.Org       `json:"org"`
 	Problems []goldenProblem `json:"problems"`
+	Warnings []goldenWarning `json:"warnings"`
 }
 
 func loadConfig(t *testing.T, path string) Config {
@@ -142,10 +149,14 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}
-			org, problems := m.Map([]*connectors.Batch{readCSV(t, f)})
-			g := golden{Org: org, Problems: []goldenProblem{}}
-			for _, p := range problems {
+			res := m.MapResult([]*connectors.Batch{readCSV(t, f)})
+			org := res.Org
+			g := golden{Org: org, Problems: []goldenProblem{}, Warnings: []goldenWarning{}}
+			for _, p := range res.Rejected {
 				g.Problems = append(g.Problems, goldenProblem{Error: p.Error(), RecordError: p})
+			}
+			for _, w := range res.Warnings {
+				g.Warnings = append(g.Warnings, goldenWarning{Text: w.String(), Warning: w})
 			}
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)

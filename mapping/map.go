@@ -3,12 +3,14 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -17,10 +19,73 @@ import (
 	"github.com/orgsync/orgsync/model"
 )
 
-// RecordError is one record the mapping cannot use. The record is left out
-// of the Org; Key and UserID are filled whenever they could be computed so
-// that the engine can protect the WeCom member (never treat it as absent).
+// RecordError is one problem with a record the mapping cannot use. The
+// record is left out of the Org, and the engine protects its WeCom member
+// (never treats it as absent) by every identifier the record still has:
+// Key, UserID, Mobile and Email are filled whenever they could be computed,
+// on every problem of the record, whatever field failed. A person record
+// with none of them (Unidentified) cannot be matched to a member, so the
+// engine must hold every disable and delete of the run.
+//
+// A record with several problems has one RecordError per problem (the report
+// lists them all); RejectedRecords counts records.
 type RecordError struct {
+	Origin model.Origin `json:"origin"`
+	// Kind is KindPerson ("") or KindDepartment for a row of the
+	// department table, which names no member.
+	Kind   RecordKind `json:"kind,omitempty"`
+	Key    string     `json:"key,omitempty"`
+	UserID string     `json:"userid,omitempty"` // only a userid WeCom would accept
+	// Mobile is the record's mobile as people's mobiles are normalised
+	// (model.NormalizeMobile), or the trimmed raw value when it does not
+	// normalise; Email is its email lower-cased. Either is left empty when
+	// longer than WeCom allows (such a value names no member).
+	Mobile string `json:"mobile,omitempty"`
+	Email  string `json:"email,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Value  string `json:"value,omitempty"` // clipped to a few hundred bytes
+	Rule   string `json:"rule,omitempty"`
+	Msg    string `json:"msg"`
+}
+
+// RecordKind says what a rejected record describes.
+type RecordKind string
+
+const (
+	KindPerson     RecordKind = ""           // a person record
+	KindDepartment RecordKind = "department" // a row of the department table
+)
+
+// Error reads like
+// `hr:employees.csv:12: mobile "12x": not a possible phone number (rule e164(手机, "CN"))`.
+// The value is quoted with Go escapes, so control characters, bidi
+// controls and invalid UTF-8 in it are shown, not sent to the terminal.
+func (e RecordError) Error() string { return problemText(e.Origin, e.Field, e.Value, e.Msg, e.Rule) }
+
+// Unidentified reports a person record with no identifier to protect its
+// member by: no key, userid, mobile or email.
+func (e RecordError) Unidentified() bool {
+	return e.Kind == KindPerson && e.Key == "" && e.UserID == "" && e.Mobile == "" && e.Email == ""
+}
+
+// RejectedRecords counts the distinct records (by kind and origin) among
+// problems: a row with a bad mobile and a bad email is one rejected record.
+func RejectedRecords(errs []RecordError) int {
+	type rec struct {
+		kind   RecordKind
+		origin model.Origin
+	}
+	seen := make(map[rec]bool, len(errs))
+	for _, e := range errs {
+		seen[rec{e.Kind, e.Origin}] = true
+	}
+	return len(seen)
+}
+
+// Warning is something mapping left out of a record it still synced: the
+// record is in the Org (not rejected, not protected), without the part the
+// warning names. Today: a direct leader that could not be resolved.
+type Warning struct {
 	Origin model.Origin `json:"origin"`
 	Key    string       `json:"key,omitempty"`
 	UserID string       `json:"userid,omitempty"`
@@ -30,25 +95,34 @@ type RecordError struct {
 	Msg    string       `json:"msg"`
 }
 
-// Error reads like
-// `hr:employees.csv:12: mobile "12x": not a possible phone number (rule e164(手机, "CN"))`.
-func (e RecordError) Error() string {
+// String reads like a RecordError.
+func (w Warning) String() string { return problemText(w.Origin, w.Field, w.Value, w.Msg, w.Rule) }
+
+func problemText(origin model.Origin, field, value, msg, rule string) string {
 	var b strings.Builder
-	if o := e.Origin.String(); o != "" {
+	if o := origin.String(); o != "" {
 		b.WriteString(o)
 		b.WriteString(": ")
 	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		fmt.Fprintf(&b, " %q: ", e.Value)
+	if field != "" {
+		b.WriteString(field)
+		fmt.Fprintf(&b, " %q: ", value)
 	}
-	b.WriteString(e.Msg)
-	if e.Rule != "" {
+	b.WriteString(msg)
+	if rule != "" {
 		b.WriteString(" (rule ")
-		b.WriteString(e.Rule)
+		b.WriteString(rule)
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// Result is what Map produces: the desired Org, one RecordError per
+// problem of the records left out of it, and warnings about records in it.
+type Result struct {
+	Org      model.Org
+	Rejected []RecordError
+	Warnings []Warning
 }
 
 // evalErr is a rule's failure on one record.
@@ -146,10 +220,15 @@ func (e *evaluator) eval(p *program) (any, *evalErr) {
 		}
 		return nil, &evalErr{msg: oneLine(msg)}
 	}
+	if f, ok := out.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+		return nil, &evalErr{value: toString(f), msg: "not a finite number"}
+	}
 	return out, nil
 }
 
 // str runs p and renders the result as a string; a nil program yields "".
+// A result that is not text (a bool, a map, a time) is the rule's error,
+// not its rendering: "true" or "map[…]" is never a name or a userid.
 func (e *evaluator) str(p *program) (string, *evalErr) {
 	if p == nil {
 		return "", nil
@@ -158,7 +237,32 @@ func (e *evaluator) str(p *program) (string, *evalErr) {
 	if err != nil {
 		return "", err
 	}
+	if what := notText(v); what != "" {
+		return "", &evalErr{value: clip(fmt.Sprint(v)), msg: "the rule yields " + what + ", want text"}
+	}
 	return toString(v), nil
+}
+
+// notText names the type of a rule result that a text field cannot take;
+// "" for text: strings, lists of them (the first value is used, as for
+// LDAP's multi-valued attributes), numbers and nil (empty).
+func notText(v any) string {
+	switch x := v.(type) {
+	case nil, string, []string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return ""
+	case []any:
+		if len(x) == 0 {
+			return ""
+		}
+		return notText(x[0])
+	case bool:
+		return "a bool"
+	case time.Time:
+		return "a time (format it with date())"
+	case time.Duration:
+		return "a duration"
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 // row is one person record being mapped.
@@ -167,27 +271,49 @@ type row struct {
 	p          model.Person
 	leaderKeys []string
 	errs       []RecordError
+	warns      []Warning
 	keyOK      bool
 	useridOK   bool
 	deptOK     bool
+	// idMobile and idEmail identify the member of a rejected row (see
+	// RecordError.Mobile): set even when the field itself failed.
+	idMobile, idEmail string
 }
 
 func (r *row) fail(field, value string, p *program, msg string) {
-	e := RecordError{Origin: r.rec.Origin, Field: field, Value: value, Msg: msg}
+	e := RecordError{Origin: r.rec.Origin, Field: field, Value: clip(value), Msg: msg}
 	if p != nil {
 		e.Rule = p.rule.Expr
 	}
 	r.errs = append(r.errs, e)
 }
 
-// Map maps every record of the person batches (and reads the department
-// table when departments come from one) into the desired Org. Records that
-// break a rule or WeCom's limits are left out and reported; the rest form a
-// consistent Org (unique keys and userids, resolvable leaders, no cycles).
+func (r *row) warn(field, value string, p *program, msg string) {
+	w := Warning{Origin: r.rec.Origin, Field: field, Value: clip(value), Msg: msg}
+	if p != nil {
+		w.Rule = p.rule.Expr
+	}
+	r.warns = append(r.warns, w)
+}
+
+// Map is MapResult without the warnings, for callers that predate them.
+func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
+	res := m.MapResult(batches)
+	return res.Org, res.Rejected
+}
+
+// MapResult maps every record of the person batches (and reads the
+// department table when departments come from one) into the desired Org.
+// Records that break a rule or WeCom's limits are left out and reported
+// (Rejected); the rest form a consistent Org: unique keys, userids, mobiles
+// and emails, no manager cycles, and every direct leader either a person of
+// the Org or the userid of a rejected (so protected, left as it is) record.
+// A leader that cannot be resolved is left out of the person's
+// direct_leader with a Warning; it does not reject the person.
 //
 // People keep the order of the records; departments are sorted by key.
-// Problems come in record order (department table rows first).
-func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
+// Problems and warnings come in record order (department table rows first).
+func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 	dt := m.inlineTable
 	if dt == nil && m.table != nil {
 		dt = m.buildTable(batches)
@@ -231,10 +357,10 @@ func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
 
 	m.crossCheck(rows)
 
-	var org model.Org
-	var problems []RecordError
+	var res Result
+	org := &res.Org
 	if dt != nil {
-		problems = append(problems, dt.errs...)
+		res.Rejected = append(res.Rejected, dt.errs...)
 		org.Departments = dt.departments()
 	} else {
 		var keys []string
@@ -258,6 +384,10 @@ func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
 		r := &rows[i]
 		if len(r.errs) == 0 {
 			org.People = append(org.People, r.p)
+			for _, w := range r.warns {
+				w.Key, w.UserID = r.p.Key, r.p.UserID
+				res.Warnings = append(res.Warnings, w)
+			}
 			continue
 		}
 		for _, e := range r.errs {
@@ -267,10 +397,11 @@ func (m *Mapper) Map(batches []*connectors.Batch) (model.Org, []RecordError) {
 			if r.useridOK {
 				e.UserID = r.p.UserID
 			}
-			problems = append(problems, e)
+			e.Mobile, e.Email = r.idMobile, r.idEmail
+			res.Rejected = append(res.Rejected, e)
 		}
 	}
-	return org, problems
+	return res
 }
 
 // maxLeaders is the most direct leaders WeCom's read-side docs allow; its
@@ -317,6 +448,8 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 		r.fail("name", err.value, m.name, err.msg)
 	} else if name = model.NormalizeName(name); name == "" || runeLen(name) > 64 {
 		r.fail("name", name, m.name, fmt.Sprintf("must be 1 to 64 characters (has %d)", runeLen(name)))
+	} else if msg := checkText(name); msg != "" {
+		r.fail("name", name, m.name, msg)
 	} else {
 		p.Name = name
 	}
@@ -335,13 +468,15 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 
 	if raw, err := ev.str(m.mobile); err != nil {
 		r.fail("mobile", err.value, m.mobile, err.msg)
+		r.idMobile = mobileID(err.value, m.region)
 	} else if mob, msg := normalizeMobile(raw, m.region); msg != "" {
 		r.fail("mobile", raw, m.mobile, msg)
+		r.idMobile = mobileID(raw, m.region)
 	} else {
-		p.Mobile = mob
+		p.Mobile, r.idMobile = mob, mob
 	}
-	p.Email = m.email1(ev, r, "email", m.email)
-	p.BizMail = m.email1(ev, r, "biz_mail", m.bizMail)
+	p.Email, r.idEmail = m.email1(ev, r, "email", m.email)
+	p.BizMail, _ = m.email1(ev, r, "biz_mail", m.bizMail)
 	if p.Mobile == "" && p.Email == "" && !r.failed("mobile") && !r.failed("email") {
 		r.fail("mobile", "", m.mobile, "no mobile and no email: WeCom needs at least one")
 	}
@@ -390,6 +525,10 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 			r.fail(x.field, v, x.p, fmt.Sprintf("is %d characters, WeCom allows 64", n))
 			continue
 		}
+		if msg := checkText(v); msg != "" {
+			r.fail(x.field, v, x.p, msg)
+			continue
+		}
 		if p.ExtAttrs == nil { // stays nil without attributes
 			p.ExtAttrs = make([]model.ExtAttr, 0, len(m.extattr))
 		}
@@ -422,28 +561,65 @@ func (m *Mapper) text(ev *evaluator, r *row, field string, p *program, limit int
 		r.fail(field, v, p, fmt.Sprintf("is %d %s, WeCom allows %d", n, unit, limit))
 		return ""
 	}
+	if msg := checkText(v); msg != "" {
+		r.fail(field, v, p, msg)
+		return ""
+	}
 	return v
 }
 
-func (m *Mapper) email1(ev *evaluator, r *row, field string, p *program) string {
+// email1 evaluates an email field. It returns the address to send ("" when
+// unset or rejected) and the address that identifies the member of a
+// rejected row (lower-cased, even when malformed).
+func (m *Mapper) email1(ev *evaluator, r *row, field string, p *program) (string, string) {
 	raw, err := ev.str(p)
 	if err != nil {
 		r.fail(field, err.value, p, err.msg)
-		return ""
+		return "", emailID(err.value)
 	}
 	e := model.NormalizeEmail(raw)
 	if e == "" {
-		return ""
+		return "", ""
 	}
 	if len(e) < 6 || len(e) > 64 {
 		r.fail(field, raw, p, fmt.Sprintf("is %d bytes, WeCom wants 6 to 64", len(e)))
-		return ""
+		return "", emailID(raw)
+	}
+	if msg := checkText(e); msg != "" {
+		r.fail(field, raw, p, msg)
+		return "", emailID(raw)
 	}
 	if !emailRE.MatchString(e) {
 		r.fail(field, raw, p, "not an email address")
+		return "", emailID(raw)
+	}
+	return e, e
+}
+
+// mobileID is the mobile that identifies a rejected row's member: the form
+// people's mobiles are stored in when raw has one, else raw trimmed; ""
+// when longer than WeCom's 32 bytes (no member can have it).
+func mobileID(raw, region string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || len(raw) > 32 {
 		return ""
 	}
-	return e
+	if out, msg := normalizeMobile(raw, region); msg == "" {
+		return out
+	}
+	if out, err := model.NormalizeMobile(raw, region); err == nil {
+		return out
+	}
+	return raw
+}
+
+// emailID is the email that identifies a rejected row's member: lower-cased
+// and trimmed; "" when longer than WeCom's 64 bytes.
+func emailID(raw string) string {
+	if e := model.NormalizeEmail(raw); len(e) <= 64 {
+		return e
+	}
+	return ""
 }
 
 // checkUserID applies WeCom's userid rules: 1–64 bytes of letters, digits
@@ -618,9 +794,18 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 }
 
 // crossCheck applies the rules that span records: duplicate keys,
-// case-insensitive userid clashes, direct leaders that must resolve to an
-// accepted person, and manager cycles. A rejected leader rejects the people
-// who report to them (their direct_leader could not be applied).
+// case-insensitive userid clashes, mobiles and emails used twice (WeCom
+// keeps each unique in the corp), direct leaders and manager cycles.
+//
+// Every row of a clash is rejected, so every one of them is protected:
+// which of them is right is for HR to say. A leader reference is resolved
+// to a record (see resolveLeader) and emitted as that record's userid; one
+// that resolves to no usable record is dropped with a warning instead of
+// rejecting the person (a missing manager must not freeze their reports).
+// A leader whose own record is rejected keeps the link by userid when that
+// userid is unambiguous: the leader's member is protected and left as it
+// is, so the link WeCom has stays true, and dropping it would clear every
+// report's direct_leader because of, say, the leader's bad mobile.
 func (m *Mapper) crossCheck(rows []row) {
 	// Index every key and folded userid; the few that repeat get a list.
 	firstKey := make(map[string]int, len(rows))
@@ -649,23 +834,15 @@ func (m *Mapper) crossCheck(rows []row) {
 			}
 		}
 	}
-	for key, idx := range byKey {
-		if len(idx) < 2 {
-			continue
-		}
+	for _, key := range sortedKeys(byKey) {
+		idx := byKey[key]
 		for _, i := range idx {
 			rows[i].fail("key", key, m.key, "duplicate key: every row with it is rejected ("+rowList(rows, idx)+")")
 		}
 	}
-	for _, idx := range byUID {
-		if len(idx) < 2 {
-			continue
-		}
-		keys := map[string]bool{}
-		for _, i := range idx {
-			keys[rows[i].p.Key] = true
-		}
-		if len(keys) < 2 {
+	for _, k := range sortedKeys(byUID) {
+		idx := byUID[k]
+		if oneRecord(rows, idx) {
 			continue // the same key twice: reported as a duplicate key
 		}
 		for _, i := range idx {
@@ -673,29 +850,42 @@ func (m *Mapper) crossCheck(rows []row) {
 				"userid clashes with another record's (WeCom compares userids case-insensitively): "+rowList(rows, idx))
 		}
 	}
+	m.uniqueField(rows, "mobile", m.mobile, func(p *model.Person) string { return p.Mobile })
+	m.uniqueField(rows, "email", m.email, func(p *model.Person) string { return p.Email })
+	m.uniqueField(rows, "biz_mail", m.bizMail, func(p *model.Person) string { return p.BizMail })
 
-	// Leaders.
-	leaders := make([][]int, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		for _, lk := range r.leaderKeys {
-			j, ok := firstKey[lk]
-			switch {
-			case !ok:
-				r.fail("direct_leader", lk, m.directLeader, "no record has this key")
-			case byKey[lk] != nil:
-				r.fail("direct_leader", lk, m.directLeader, "the leader's key is duplicated")
-			case j == i:
-				r.fail("direct_leader", lk, m.directLeader, "manager cycle: the person is their own leader")
-			default:
-				leaders[i] = append(leaders[i], j)
+	// Leaders. foldKey indexes keys case-insensitively for references
+	// written in another case (e1 for E1); -1 marks a fold two keys share.
+	var foldKey map[string]int
+	if m.directLeader != nil {
+		foldKey = make(map[string]int, len(firstKey))
+		for k, i := range firstKey {
+			f := strings.ToLower(k)
+			if j, ok := foldKey[f]; ok && j != i {
+				foldKey[f] = -1
+			} else {
+				foldKey[f] = i
 			}
 		}
 	}
+	leaders := make([][]int, len(rows))
 	for i := range rows {
-		if n := len(rows[i].leaderKeys); n > maxLeaders {
-			rows[i].fail("direct_leader", strings.Join(rows[i].leaderKeys, ","), m.directLeader,
+		r := &rows[i]
+		if n := len(r.leaderKeys); n > maxLeaders {
+			r.fail("direct_leader", strings.Join(r.leaderKeys, ","), m.directLeader,
 				fmt.Sprintf("%d direct leaders, WeCom allows at most %d", n, maxLeaders))
+			continue
+		}
+		for _, lk := range r.leaderKeys {
+			j, why := resolveLeader(rows, lk, firstKey, foldKey, firstUID, byKey, byUID)
+			switch {
+			case why != "":
+				r.warn("direct_leader", lk, m.directLeader, why+": synced without this direct leader")
+			case j == i:
+				r.fail("direct_leader", lk, m.directLeader, "manager cycle: the person is their own leader")
+			case !contains2(leaders[i], j):
+				leaders[i] = append(leaders[i], j)
+			}
 		}
 	}
 	for _, scc := range cycles(leaders) {
@@ -709,41 +899,109 @@ func (m *Mapper) crossCheck(rows []row) {
 				"manager cycle: "+strings.Join(keys, " → ")+" lead each other")
 		}
 	}
-	// A person whose leader is rejected cannot get that leader applied.
-	state := make([]uint8, len(rows)) // 0 unknown, 1 visiting, 2 ok, 3 rejected
-	var rejected func(i int) bool
-	rejected = func(i int) bool {
-		switch state[i] {
-		case 1, 2:
-			return false
-		case 3:
-			return true
-		}
-		state[i] = 1
-		bad := len(rows[i].errs) > 0
-		for _, l := range leaders[i] {
-			if rejected(l) && !bad {
-				rows[i].fail("direct_leader", rows[l].p.Key, m.directLeader,
-					fmt.Sprintf("the leader's record (%s) is rejected", rows[l].rec.Origin))
-				bad = true
-			}
-		}
-		if bad {
-			state[i] = 3
-		} else {
-			state[i] = 2
-		}
-		return bad
-	}
-	for i := range rows {
-		rejected(i)
-	}
 	for i := range rows {
 		r := &rows[i]
+		if len(r.errs) > 0 {
+			continue
+		}
 		for _, l := range leaders[i] {
-			r.p.DirectLeaders = append(r.p.DirectLeaders, rows[l].p.UserID)
+			ld := &rows[l]
+			switch {
+			case len(ld.errs) == 0:
+			case ld.useridOK && !ld.failed("userid"):
+				r.warn("direct_leader", ld.p.Key, m.directLeader, fmt.Sprintf(
+					"the leader's record (%s) is rejected: the link to its userid %s is kept as WeCom has it", ld.rec.Origin, ld.p.UserID))
+			default:
+				r.warn("direct_leader", ld.p.Key, m.directLeader, fmt.Sprintf(
+					"the leader's record (%s) is rejected and has no usable userid: synced without this direct leader", ld.rec.Origin))
+				continue
+			}
+			r.p.DirectLeaders = append(r.p.DirectLeaders, ld.p.UserID)
 		}
 	}
+}
+
+// resolveLeader finds the record a direct_leader reference names: the
+// record with that key; else the one whose key differs only in case; else
+// the one with that userid (compared as WeCom does, case-insensitively).
+// why says, when there is none, why not.
+func resolveLeader(rows []row, ref string, firstKey, foldKey, firstUID map[string]int, byKey, byUID map[string][]int) (int, string) {
+	if j, ok := firstKey[ref]; ok {
+		if idx := byKey[ref]; idx != nil {
+			return -1, "the leader's key is duplicated (" + rowList(rows, idx) + ")"
+		}
+		return j, ""
+	}
+	if j, ok := foldKey[strings.ToLower(ref)]; ok {
+		if j < 0 {
+			return -1, "the key matches two records' keys that differ only in case"
+		}
+		if idx := byKey[rows[j].p.Key]; idx != nil {
+			return -1, "the leader's key is duplicated (" + rowList(rows, idx) + ")"
+		}
+		return j, ""
+	}
+	u := model.UserIDKey(ref)
+	if j, ok := firstUID[u]; ok {
+		if idx := byUID[u]; idx != nil && !oneRecord(rows, idx) {
+			return -1, "the leader's userid is claimed by several records (" + rowList(rows, idx) + ")"
+		}
+		return j, ""
+	}
+	return -1, "no record has this key"
+}
+
+// uniqueField rejects every row of a group that shares a non-empty value of
+// a field WeCom keeps unique in the corp; values are compared as they would
+// be sent (normalised mobiles, lower-cased emails).
+func (m *Mapper) uniqueField(rows []row, field string, p *program, get func(*model.Person) string) {
+	if p == nil {
+		return
+	}
+	first := make(map[string]int, len(rows))
+	dups := map[string][]int{}
+	for i := range rows {
+		v := get(&rows[i].p)
+		if v == "" {
+			continue
+		}
+		if j, dup := first[v]; !dup {
+			first[v] = i
+		} else if dups[v] == nil {
+			dups[v] = []int{j, i}
+		} else {
+			dups[v] = append(dups[v], i)
+		}
+	}
+	for _, v := range sortedKeys(dups) {
+		idx := dups[v]
+		if oneRecord(rows, idx) {
+			continue // the same key twice: reported as a duplicate key
+		}
+		for _, i := range idx {
+			rows[i].fail(field, v, p, "another record has the same "+field+": every row with it is rejected ("+rowList(rows, idx)+")")
+		}
+	}
+}
+
+// oneRecord reports rows that all carry the same valid key: one record
+// listed twice, which the duplicate-key check reports.
+func oneRecord(rows []row, idx []int) bool {
+	for _, i := range idx {
+		if !rows[i].keyOK || rows[i].p.Key != rows[idx[0]].p.Key {
+			return false
+		}
+	}
+	return true
+}
+
+func contains2(list []int, n int) bool {
+	for _, x := range list {
+		if x == n {
+			return true
+		}
+	}
+	return false
 }
 
 func rowList(rows []row, idx []int) string {

@@ -441,7 +441,7 @@ func TestLookupFileRelativeToBaseDir(t *testing.T) {
 }
 
 func TestParallelMappingMatchesSequential(t *testing.T) {
-	m := compileYAML(t, baseRules+"  direct_leader: 邮箱\n")
+	m := compileYAML(t, leaderRules)
 	var rows [][]string
 	for i := 0; i < 5000; i++ {
 		leader := ""
@@ -452,9 +452,9 @@ func TestParallelMappingMatchesSequential(t *testing.T) {
 		if (i+1)%97 == 0 {
 			mobile = "bad"
 		}
-		rows = append(rows, []string{fmt.Sprintf("E%d", i), "n", fmt.Sprintf("总部/部门%d", i%17), mobile, leader})
+		rows = append(rows, []string{fmt.Sprintf("E%d", i), "n", fmt.Sprintf("总部/部门%d", i%17), mobile, "", leader})
 	}
-	b := []*connectors.Batch{batch("hr", baseHeader, rows...)}
+	b := []*connectors.Batch{batch("hr", leaderHeader, rows...)}
 	m.workers = 1
 	org1, p1 := m.Map(b)
 	m.workers = 4
@@ -469,11 +469,15 @@ func TestParallelMappingMatchesSequential(t *testing.T) {
 	if len(p1) == 0 || len(org1.People) == 0 || len(org1.People)+len(rejected) != 5000 {
 		t.Fatalf("%d people, %d rejected", len(org1.People), len(rejected))
 	}
-	// Rejected leaders take their reports with them, transitively.
+	// A rejected leader does not take their reports with them: the link
+	// to the protected leader's userid is kept, with a warning.
 	for _, p := range p1 {
-		if p.Field == "direct_leader" && !strings.Contains(p.Msg, "is rejected") {
+		if p.Field == "direct_leader" {
 			t.Fatalf("unexpected %v", p)
 		}
+	}
+	if w := m.MapResult(b).Warnings; len(w) == 0 || !strings.Contains(w[0].Msg, "is rejected: the link to its userid") {
+		t.Fatalf("warnings %v", w)
 	}
 	var errs []error
 	for _, p := range p1 {
