@@ -95,6 +95,9 @@ func Compile(cfg Config) (*Mapper, error) {
 			return nil
 		}
 		p, err := compileRule(name, r, opts, m.fenv)
+		if err == nil {
+			err = checkRule(name, p, required, m.fenv)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			return nil

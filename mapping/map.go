@@ -243,6 +243,19 @@ func (e *evaluator) str(p *program) (string, *evalErr) {
 	return toString(v), nil
 }
 
+// list runs p for a field that takes one value or a list (department,
+// leaders); like str, a value that is not text is the rule's error.
+func (e *evaluator) list(p *program) (any, *evalErr) {
+	v, err := e.eval(p)
+	if err != nil {
+		return nil, err
+	}
+	if what := notText(v); what != "" {
+		return nil, &evalErr{value: clip(fmt.Sprint(v)), msg: "the rule yields " + what + ", want text"}
+	}
+	return v, nil
+}
+
 // notText names the type of a rule result that a text field cannot take;
 // "" for text: strings, lists of them (the first value is used, as for
 // LDAP's multi-valued attributes), numbers and nil (empty).
@@ -502,7 +515,7 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	}
 
 	if m.directLeader != nil {
-		v, err := ev.eval(m.directLeader)
+		v, err := ev.list(m.directLeader)
 		if err != nil {
 			r.fail("direct_leader", err.value, m.directLeader, err.msg)
 		} else {
@@ -733,7 +746,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 	}
 	r.deptOK = true
 	if m.department != nil {
-		v, err := ev.eval(m.department)
+		v, err := ev.list(m.department)
 		if err != nil {
 			r.fail("department", err.value, m.department, err.msg)
 			r.deptOK = false
@@ -745,7 +758,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 		}
 	}
 	if m.mainDepartment != nil {
-		v, err := ev.eval(m.mainDepartment)
+		v, err := ev.list(m.mainDepartment)
 		if err != nil {
 			r.fail("main_department", err.value, m.mainDepartment, err.msg)
 		} else if ref, raw := resolve(v); ref.msg != "" {
@@ -762,7 +775,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 	}
 	switch {
 	case m.leaderOf != nil:
-		v, err := ev.eval(m.leaderOf)
+		v, err := ev.list(m.leaderOf)
 		if err != nil {
 			r.fail("leader_of", err.value, m.leaderOf, err.msg)
 		} else if ref, raw := resolve(v); ref.msg != "" {

@@ -245,12 +245,12 @@ func TestValidation(t *testing.T) {
 		{name: "counts the managed root's own depth", extra: "departments: {root_depth: 3}\n", row: []string{"e1", "张三", strings.TrimSuffix(strings.Repeat("d/", 13), "/"), "13800138000"}, want: "16 levels deep (with root_depth 3)"},
 		{name: "rejects a department name over 64 characters", row: []string{"e1", "张三", "总部/" + long, "13800138000"}, want: "is 65 characters, WeCom allows 64"},
 		{name: "rejects an unknown gender", extra: "  gender: '\"男女\"'\n", row: []string{"e1", "张三", "总部", "13800138000"}, want: `gender "男女": want 男/女`},
-		{name: "rejects an enabled value it would have to guess", extra: "  enabled: '\"试用\"'\n", row: []string{"e1", "张三", "总部", "13800138000"}, want: `enabled "试用": not a yes/no value`},
+		{name: "rejects an enabled value it would have to guess", extra: "  enabled: 邮箱\n", row: []string{"e1", "张三", "总部", "13800138000", "试用"}, want: `enabled "试用": not a yes/no value`},
 		{name: "rejects a position over 128 characters", extra: "  position: 姓名\n", row: []string{"e1", strings.Repeat("职", 129), "总部", "13800138000"}, want: "position"},
 		{name: "rejects a telephone with letters", extra: "  telephone: 姓名\n", row: []string{"e1", "010-1234x", "总部", "13800138000"}, want: `telephone "010-1234x": may hold only digits`},
 		{name: "rejects an extattr over 64 characters", extra: "  extattr: {备注: 姓名}\n", row: []string{"e1", long, "总部", "13800138000"}, want: "extattr.备注"},
 		{name: "rejects a main department the person is not in", extra: "  main_department: '\"总部/销售\"'\n", row: []string{"e1", "张三", "总部/研发", "13800138000"}, want: "is not one of the person's departments"},
-		{name: "reports a runtime error of a rule", extra: "  position: 姓名 + 1\n", row: []string{"e1", "张三", "总部", "13800138000"}, want: `position "": invalid operation`},
+		{name: "reports a runtime error of a rule", extra: "  position: int(姓名) + 1\n", row: []string{"e1", "张三", "总部", "13800138000"}, want: `position "": invalid operation: int(张三)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
