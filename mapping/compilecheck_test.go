@@ -32,7 +32,6 @@ func TestCompileCatchesRulesThatRejectEveryRecord(t *testing.T) {
 	}
 }
 
-
 func TestCompileKeepsValidRules(t *testing.T) {
 	for _, rule := range []string{
 		"int(排序)", "float(姓名) / 2", "lookup(\"g\", 职级)", "date(入职)", "e164(手机)", "substr(姓名, 0, 3)",
