@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,39 @@ func Decode(n *yaml.Node) (Config, error) {
 		decErr = config.DecodeBlock(n, "schedule", &c)
 	}
 	c = c.withDefaults()
-	return c, config.JoinProblems(decErr, c.Validate())
+	return c, config.JoinProblems(decErr, atLines(c.Validate(), n))
+}
+
+// atLines puts the YAML line of the key each problem names ("schedule.cron:
+// …") in front of it, the way DecodeBlock reports unknown keys.
+func atLines(err error, n *yaml.Node) error {
+	var probs config.Problems
+	if !errors.As(err, &probs) || n == nil || n.Kind == 0 {
+		return err
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := func(key string) int {
+		if n.Kind != yaml.MappingNode {
+			return n.Line // the bare-string form is the cron spec
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1].Line
+			}
+		}
+		return n.Line
+	}
+	out := make(config.Problems, len(probs))
+	for i, p := range probs {
+		key, _, _ := strings.Cut(strings.TrimPrefix(p, "schedule."), ":")
+		out[i] = p
+		if l := line(key); l > 0 {
+			out[i] = fmt.Sprintf("line %d: %s", l, p)
+		}
+	}
+	return out
 }
 
 // withDefaults fills run_timeout when unset.
@@ -69,12 +102,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks the spec parses and durations are sane.
+// MinInterval is the shortest @every interval the daemon accepts without a
+// warning: each run reads WeCom's member and department lists and every
+// source, and WeCom's rate limits are shared by every app of the corp.
+const MinInterval = time.Minute
+
+// Validate checks the spec parses and durations are sane. An @every
+// interval must be at least a second: robfig/cron runs "@every 0s", a
+// negative interval and anything under a second every second, which is
+// never what was meant.
 func (c Config) Validate() error {
 	var probs config.Problems
 	if c.Cron != "" {
 		if _, err := parser.Parse(c.Cron); err != nil {
 			probs = append(probs, fmt.Sprintf("schedule.cron: %q: %v (want e.g. \"CRON_TZ=Asia/Shanghai 0 2 * * *\", \"@daily\" or \"@every 15m\")", c.Cron, err))
+		} else if d, ok := every(c.Cron); ok && d < time.Second {
+			probs = append(probs, fmt.Sprintf("schedule.cron: %q: the interval must be at least 1s, and should be %s or more (cron would run this every second); want e.g. \"@every 15m\"", c.Cron, MinInterval))
 		}
 	}
 	if c.Jitter < 0 {
@@ -87,6 +130,30 @@ func (c Config) Validate() error {
 		return probs
 	}
 	return nil
+}
+
+// Warnings are settings that work but are probably not meant; the daemon
+// logs them at start and validate prints them. Today: an @every interval
+// under MinInterval.
+func (c Config) Warnings() []string {
+	if d, ok := every(c.Cron); ok && d >= time.Second && d < MinInterval {
+		return []string{fmt.Sprintf("schedule.cron: %q runs a sync every %s: each run reads all of WeCom's members and every source; %s or more is usual", c.Cron, d, MinInterval)}
+	}
+	return nil
+}
+
+// every returns the interval of an "@every D" spec (after an optional
+// CRON_TZ=/TZ= prefix).
+func every(spec string) (time.Duration, bool) {
+	f := strings.Fields(spec)
+	if len(f) > 0 && (strings.HasPrefix(f[0], "CRON_TZ=") || strings.HasPrefix(f[0], "TZ=")) {
+		f = f[1:]
+	}
+	if len(f) != 2 || f[0] != "@every" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(f[1])
+	return d, err == nil
 }
 
 // Reasons a run starts, for logs and metrics.

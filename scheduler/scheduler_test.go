@@ -37,7 +37,12 @@ func TestDecode(t *testing.T) {
 		{"rejects an unknown key with its line", "schedule:\n  crn: '@daily'\n", Config{}, "line 2: schedule.crn: unknown key"},
 		{"rejects a spec that does not parse", "schedule:\n  cron: every night\n", Config{}, `schedule.cron: "every night"`},
 		{"rejects an unknown time zone", "schedule: CRON_TZ=Mars/Olympus 0 2 * * *\n", Config{}, "schedule.cron"},
-		{"rejects a negative jitter", "schedule:\n  cron: '@daily'\n  jitter: -1m\n", Config{}, "schedule.jitter: must not be negative"},
+		{"rejects a negative jitter", "schedule:\n  cron: '@daily'\n  jitter: -1m\n", Config{}, "line 3: schedule.jitter: must not be negative"},
+		{"rejects @every 0s, which cron runs every second", "schedule: \"@every 0s\"\n", Config{},
+			`line 1: schedule.cron: "@every 0s": the interval must be at least 1s, and should be 1m0s or more (cron would run this every second); want e.g. "@every 15m"`},
+		{"rejects a negative interval", "schedule:\n  run_on_start: true\n  cron: '@every -5m'\n", Config{}, `line 3: schedule.cron: "@every -5m": the interval must be at least 1s`},
+		{"rejects an interval under a second, also with a time zone", "schedule: CRON_TZ=Asia/Shanghai @every 500ms\n", Config{}, "the interval must be at least 1s"},
+		{"accepts a short interval (with a warning)", "schedule: \"@every 2s\"\n", Config{Cron: "@every 2s", RunTimeout: config.Duration(DefaultRunTimeout)}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Decode(node(t, tc.yaml))
@@ -51,6 +56,26 @@ func TestDecode(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestWarningsNameShortIntervals(t *testing.T) {
+	for spec, want := range map[string]string{
+		"@every 2s":  `schedule.cron: "@every 2s" runs a sync every 2s: each run reads all of WeCom's members and every source; 1m0s or more is usual`,
+		"@every 15m": "",
+		"@daily":     "",
+		"0 2 * * *":  "",
+	} {
+		got := strings.Join(Config{Cron: spec}.Warnings(), "\n")
+		if got != want {
+			t.Errorf("%s: warnings %q, want %q", spec, got, want)
+		}
+	}
+}
+
+func TestNewRefusesAnIntervalCronWouldRunEverySecond(t *testing.T) {
+	if _, err := New(Config{Cron: "@every 0s"}, func(context.Context, string) {}, Options{}); err == nil {
+		t.Fatal("accepted @every 0s")
 	}
 }
 
