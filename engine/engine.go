@@ -6,6 +6,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +62,8 @@ type Engine struct {
 	client  *wecom.Client
 	store   *state.Store
 	policy  plan.Policy
-	maxDis  plan.Threshold
-	maxDel  plan.Threshold
+	limits  plan.Limits
+	shrink  plan.Threshold
 	now     func() time.Time
 	mu      sync.Mutex // one run at a time per engine
 	// wrapJournal, in tests, interposes on the journal (crash injection).
@@ -103,13 +104,26 @@ func Build(cfg *config.File, log *zap.Logger) (*Engine, error) {
 			e.policy.AdoptUserID = true
 		}
 	}
-	var err error
-	if e.maxDis, err = plan.ParseThreshold(p.MaxDisables); err != nil {
-		probs = append(probs, "policy.max_disables: "+err.Error())
+	threshold := func(key, v, def string) plan.Threshold {
+		t, err := plan.ParseThreshold(cmp.Or(v, def))
+		if err != nil {
+			probs = append(probs, "policy."+key+": "+err.Error())
+		}
+		return t
 	}
-	if e.maxDel, err = plan.ParseThreshold(p.MaxDeletes); err != nil {
-		probs = append(probs, "policy.max_deletes: "+err.Error())
+	e.limits = plan.Limits{
+		Disables:       threshold("max_disables", p.MaxDisables, config.DefaultMaxDisables),
+		Deletes:        threshold("max_deletes", p.MaxDeletes, config.DefaultMaxDeletes),
+		DisablesPerDay: threshold("max_disables_per_day", p.MaxDisablesPerDay, plan.DefaultMaxDisablesPerDay),
+		DeletesPerDay:  threshold("max_deletes_per_day", p.MaxDeletesPerDay, plan.DefaultMaxDeletesPerDay),
+		Moves:          threshold("max_moves", p.MaxMoves, plan.DefaultMaxMoves),
+		Updates:        threshold("max_updates", p.MaxUpdates, plan.DefaultMaxUpdates),
+		Clears:         threshold("max_clears", p.MaxClears, plan.DefaultMaxClears),
+		DeptRenames:    threshold("max_department_renames", p.MaxDepartmentRenames, plan.DefaultMaxDepartmentRenames),
+		DeptMoves:      threshold("max_department_moves", p.MaxDepartmentMoves, plan.DefaultMaxDepartmentMoves),
+		DeptDeletes:    threshold("max_department_deletes", p.MaxDepartmentDeletes, plan.DefaultMaxDepartmentDeletes),
 	}
+	e.shrink = threshold("max_shrink", p.MaxShrink, DefaultMaxShrink)
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -210,6 +224,8 @@ type Prepared struct {
 	Refusal  *plan.RefusedError
 	Shadow   *state.Shadow
 	Current  plan.Current
+	Shapes   map[string]SourceShape // per source, what this read looked like
+	Approved bool                   // an admin approved guarded changes (--allow-destructive)
 }
 
 // Prepare reads everything and computes the guarded plan, writing nothing.
@@ -234,7 +250,7 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 // can be collected before those arrive: at 100k people this keeps the peak
 // heap well below holding everything at once.
 func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
-	p := &Prepared{Records: map[string]int{}}
+	p := &Prepared{Records: map[string]int{}, Shapes: map[string]SourceShape{}}
 	batches := e.readSources(ctx, p)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -247,15 +263,16 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cur plan.Current, allowDestructive int) error {
 	p.Shadow, p.Current = shadow, cur
 	desired, rejected := p.Desired, p.Rejected
-	protected := map[string]bool{}
-	for _, r := range rejected {
-		if r.Key != "" {
-			protected[r.Key] = true
-		}
-		if r.UserID != "" {
-			protected[model.UserIDKey(r.UserID)] = true
-		}
+	protected, untied := protectRejected(rejected, shadow)
+	if untied > 0 {
+		p.Problems = append(p.Problems, fmt.Sprintf("%d rejected records can't be tied to a member (no key, userid, mobile or email): whoever they are must not be disabled", untied))
 	}
+	p.Problems = append(p.Problems, e.sentinelProblems(desired, rejected)...)
+	problems, err := e.shapeProblems(ctx, p)
+	if err != nil {
+		return err
+	}
+	p.Problems = append(p.Problems, problems...)
 	matches, err := e.adoptMatches(ctx, desired, shadow, cur)
 	if err != nil {
 		return err
@@ -264,11 +281,17 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
 		AdoptMatches: matches, Policy: e.policy, Now: e.now(),
 	})
+	recent, err := e.store.CountDone(ctx, []string{string(plan.OpUserDisable), string(plan.OpUserDelete)}, e.now().Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
 	err = plan.Guard(p.Changes, plan.GuardInput{
 		SourceProblems: p.Problems, DesiredPeople: len(desired.People) + len(rejected),
-		ManagedMembers: len(shadow.Members), MaxDisables: e.maxDis, MaxDeletes: e.maxDel,
+		ManagedMembers: len(shadow.Members), ManagedDepts: len(shadow.Departments), Limits: e.limits,
+		RecentDisables: recent[string(plan.OpUserDisable)], RecentDeletes: recent[string(plan.OpUserDelete)],
 		AllowDestructive: allowDestructive,
 	})
+	p.Approved = allowDestructive > 0
 	var refused *plan.RefusedError
 	if errors.As(err, &refused) {
 		p.Refusal = refused
@@ -317,6 +340,7 @@ func (e *Engine) readSources(ctx context.Context, p *Prepared) []*connectors.Bat
 			b.Source = s.name
 		}
 		p.Records[s.name] = len(b.Records)
+		p.Shapes[s.name] = SourceShape{Records: len(b.Records), Encoding: b.Encoding, Columns: b.Columns, Clean: err == nil && b.Complete}
 		for _, w := range b.Warnings {
 			e.log.Warn("source warning", zap.String("source", s.name), zap.String("warning", w))
 		}

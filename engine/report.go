@@ -27,6 +27,9 @@ type Report struct {
 	Unowned         int            `json:"unowned_members"`
 	Settled         int            `json:"settled_pending,omitempty"`
 	SourceRecords   map[string]int `json:"source_records"`
+	// Sources is each source's shape, the baseline of later runs' shrink,
+	// encoding and column checks.
+	Sources map[string]SourceShape `json:"sources,omitempty"`
 	SourceProblems  []string       `json:"source_problems,omitempty"`
 	Refusal         string         `json:"refusal,omitempty"`
 	Error           string         `json:"error,omitempty"`
@@ -91,6 +94,13 @@ func (r *Report) fill(p *Prepared) {
 	r.Unowned = p.Changes.Unowned
 	r.SourceRecords = p.Records
 	r.SourceProblems = p.Problems
+	r.Sources = p.Shapes
+	if len(p.Problems) > 0 && !p.Approved {
+		for name, sh := range r.Sources {
+			sh.Clean = false // a suspect run is no baseline, unless an admin approved it
+			r.Sources[name] = sh
+		}
+	}
 }
 
 // settledStatus is the status of a run that finished without failing:

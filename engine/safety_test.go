@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -145,7 +146,9 @@ func TestLostAnswersNeverLoseOwnership(t *testing.T) {
 				t.Fatalf("%d users in WeCom, want 80", len(en.emu.State().Users))
 			}
 			// Every one of them leaves: every one is disabled (nobody keeps access).
-			en.rows = en.rows[:1]
+			for i := 1; i < len(en.rows); i++ {
+				en.rows[i].status = "离职"
+			}
 			rep, err = en.sync(Options{AllowDestructive: 1000})
 			if err != nil || rep.Changes["user_disable"] != 79 {
 				t.Fatalf("leavers: %v %v", err, rep.Changes)
@@ -222,5 +225,101 @@ func TestARunThatHoldsChangesOrRejectsRecordsNeedsAttention(t *testing.T) {
 	rep := en.mustSync()
 	if rep.Status != StatusAttention || len(rep.Attention) == 0 || !strings.Contains(strings.Join(rep.Attention, ";"), "rejected") {
 		t.Fatalf("status %s, attention %v", rep.Status, rep.Attention)
+	}
+}
+
+// heldOnly asserts a run made no disable, delete or department change of
+// the destructive kinds, and held some with a reason that says why.
+func heldOnly(t *testing.T, rep *Report, why string) {
+	t.Helper()
+	for _, op := range []string{"user_disable", "user_delete", "department_delete"} {
+		if rep.Changes[op] != 0 {
+			t.Fatalf("%d %s made: %v", rep.Changes[op], op, rep.Changes)
+		}
+	}
+	if rep.Held == 0 || !strings.Contains(rep.HeldChanges[0].Reason, why) {
+		t.Fatalf("held %d: %+v (want a reason with %q)", rep.Held, rep.HeldChanges, why)
+	}
+	if rep.Status != StatusAttention {
+		t.Fatalf("status %s, want %s", rep.Status, StatusAttention)
+	}
+}
+
+func TestASourceThatShrankSharplyHoldsDisables(t *testing.T) {
+	en := newEnv(t, true)
+	for i := 21; i <= 200; i++ {
+		en.rows = append(en.rows, row{id: fmt.Sprintf("E%03d", i), name: fmt.Sprintf("员工%d", i), dept: "D3", mobile: fmt.Sprintf("1380013%04d", i), status: "在职"})
+	}
+	en.mustSync()
+	en.rows = en.rows[:170] // 30 of 200 gone: 15%, over max_shrink 5% or 10
+	rep, err := en.sync(Options{})
+	must(t, err)
+	heldOnly(t, rep, "the export looks truncated")
+	// A run with the usual churn goes on.
+	en.rows = en.rows[:195]
+	en.maxDis = "50%"
+}
+
+func TestAReHeadedSourceHoldsDisables(t *testing.T) {
+	en := newEnv(t, true)
+	en.mustSync()
+	en.rows = en.rows[:19] // one real leaver…
+	en.open()
+	// …in an export whose 手机 column was renamed.
+	b, err := os.ReadFile(en.dir + "/employees.csv")
+	must(t, err)
+	b = []byte(strings.Replace(string(b), "手机", "移动电话", 1))
+	must(t, os.WriteFile(en.dir+"/employees.csv", b, 0o644))
+	rep, err := en.e.RunOnce(context.Background(), Options{})
+	if err != nil && rep == nil {
+		t.Fatal(err)
+	}
+	heldOnly(t, rep, "re-headed")
+}
+
+func TestAMissingSentinelIsASourceOutage(t *testing.T) {
+	en := newEnv(t, true)
+	en.extra = "  sentinels: [e002]"
+	en.mustSync()
+	en.rows = append(en.rows[:1], en.rows[2:]...) // e002 gone
+	rep, err := en.sync(Options{})
+	must(t, err)
+	heldOnly(t, rep, `sentinel "e002" is missing`)
+}
+
+func TestTheDailyDisableBudgetSpansRuns(t *testing.T) {
+	en := newEnv(t, true)
+	en.maxDis = "100%"
+	en.extra = "  max_disables_per_day: 3"
+	en.mustSync()
+	for i, want := range []string{StatusSucceeded, StatusSucceeded, StatusRefused} {
+		en.rows[10+i].status = "离职" // one leaver a run
+		en.rows[11+i].status = "离职"
+		rep, _ := en.sync(Options{})
+		if rep.Status != want {
+			t.Fatalf("run %d: %s (%s), want %s", i, rep.Status, rep.Refusal, want)
+		}
+	}
+}
+
+func TestAMassClearOfDirectLeadersIsHeld(t *testing.T) {
+	en := newEnv(t, true)
+	en.mustSync()
+	for i := range en.rows {
+		en.rows[i].leader = "" // an export whose 直属上级工号 column came out blank
+	}
+	rep, err := en.sync(Options{})
+	must(t, err)
+	if rep.Held != 19 || rep.Changes["user_update"] != 0 || !strings.Contains(rep.HeldChanges[0].Reason, "direct_leader is cleared") {
+		t.Fatalf("held %d, changes %v: %+v", rep.Held, rep.Changes, rep.HeldChanges)
+	}
+	for _, u := range en.emu.State().Users {
+		if u.UserID != "e001" && len(u.DirectLeader) == 0 {
+			t.Fatalf("%s lost its leader", u.UserID)
+		}
+	}
+	rep, err = en.sync(Options{AllowDestructive: 19})
+	if err != nil || rep.Changes["user_update"] != 19 {
+		t.Fatalf("approved: %v %v", err, rep.Changes)
 	}
 }

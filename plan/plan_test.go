@@ -273,7 +273,7 @@ func TestGuard(t *testing.T) {
 	})
 	t.Run("a source problem holds every disable but lets creates through", func(t *testing.T) {
 		c := leavers(30)
-		if err := Guard(c, GuardInput{DesiredPeople: 10, ManagedMembers: 40, MaxDisables: five, SourceProblems: []string{"hr: truncated file"}}); err != nil {
+		if err := Guard(c, GuardInput{DesiredPeople: 10, ManagedMembers: 40, Limits: Limits{Disables: five}, SourceProblems: []string{"hr: truncated file"}}); err != nil {
 			t.Fatal(err)
 		}
 		if len(c.UserDisables) != 0 || len(c.Held) != 30 || len(c.UserCreates) != 1 {
@@ -284,29 +284,29 @@ func TestGuard(t *testing.T) {
 		}
 	})
 	t.Run("disables over a percentage refuse the run with counts and thresholds", func(t *testing.T) {
-		err := Guard(leavers(6), GuardInput{DesiredPeople: 94, ManagedMembers: 100, MaxDisables: five, MaxDeletes: twenty})
+		err := Guard(leavers(6), GuardInput{DesiredPeople: 94, ManagedMembers: 100, Limits: Limits{Disables: five, Deletes: twenty}})
 		var re *RefusedError
 		if !errors.As(err, &re) || re.Disables != 6 || !strings.Contains(err.Error(), "5% = 5 of 100") {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("disables at the threshold pass", func(t *testing.T) {
-		if err := Guard(leavers(5), GuardInput{DesiredPeople: 95, ManagedMembers: 100, MaxDisables: five}); err != nil {
+		if err := Guard(leavers(5), GuardInput{DesiredPeople: 95, ManagedMembers: 100, Limits: Limits{Disables: five}}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("--allow-destructive approves a refused run up to its count", func(t *testing.T) {
-		if err := Guard(leavers(6), GuardInput{DesiredPeople: 94, ManagedMembers: 100, MaxDisables: five, AllowDestructive: 6}); err != nil {
+		if err := Guard(leavers(6), GuardInput{DesiredPeople: 94, ManagedMembers: 100, Limits: Limits{Disables: five}, AllowDestructive: 6}); err != nil {
 			t.Fatal(err)
 		}
-		if err := Guard(leavers(7), GuardInput{DesiredPeople: 94, ManagedMembers: 100, MaxDisables: five, AllowDestructive: 6}); err == nil {
+		if err := Guard(leavers(7), GuardInput{DesiredPeople: 94, ManagedMembers: 100, Limits: Limits{Disables: five}, AllowDestructive: 6}); err == nil {
 			t.Fatal("approval of 6 let 7 through")
 		}
 	})
 }
 
 func TestParseThreshold(t *testing.T) {
-	for in, want := range map[string]int{"20": 20, "5%": 5, "0": 0, "0%": 0, "12.5%": 12} {
+	for in, want := range map[string]int{"20": 20, "5%": 5, "0": 0, "0%": 0, "12.5%": 12, "5% or 20": 20, "30% or 20": 30, "20 or 5%": 20} {
 		th, err := ParseThreshold(in)
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
@@ -315,7 +315,7 @@ func TestParseThreshold(t *testing.T) {
 			t.Errorf("%q.Limit(100) = %d, want %d", in, got, want)
 		}
 	}
-	for _, bad := range []string{"-1", "abc", "150%"} {
+	for _, bad := range []string{"-1", "abc", "150%", "5% or 6%", "5 or 6", "5% or"} {
 		if _, err := ParseThreshold(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

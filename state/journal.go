@@ -77,6 +77,21 @@ func (s *Store) Resolve(ctx context.Context, entryID int64, status, msg string, 
 	return s.settle(ctx, entryID, status, 0, msg, mut)
 }
 
+// CountDone counts the changes of the given ops made since a time (the
+// rolling budgets), by op.
+func (s *Store) CountDone(ctx context.Context, ops []string, since time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	for _, op := range ops {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE op=? AND status IN (?, ?) AND started_at>=?`,
+			op, StatusDone, StatusResolved, since.UnixMilli()).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count recent %s: %w", op, err)
+		}
+		out[op] = n
+	}
+	return out, nil
+}
+
 // RunningRuns lists runs still marked running. A process holding the
 // store's lock calls it: any such run belongs to a process that died.
 func (s *Store) RunningRuns(ctx context.Context) ([]Run, error) {

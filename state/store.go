@@ -37,7 +37,7 @@ import (
 var ErrLocked = errors.New("state store is in use by another orgsync process")
 
 // SchemaVersion is the schema this build writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] moves a store from version i to i+1.
 var migrations = []string{
@@ -81,6 +81,8 @@ var migrations = []string{
 	CREATE INDEX journal_status ON journal(status);
 	CREATE INDEX journal_run ON journal(run_id);
 	CREATE INDEX journal_object ON journal(object);`,
+	// The rolling disable/delete budgets count recent entries by op.
+	`CREATE INDEX journal_op_started ON journal(op, started_at);`,
 }
 
 // Store is an open state file.

@@ -108,6 +108,24 @@ type PolicySpec struct {
 	MaxDisables string   `yaml:"max_disables"`
 	MaxDeletes  string   `yaml:"max_deletes"`
 	Invite      bool     `yaml:"invite"`
+
+	// Change-volume thresholds for every other kind of change ("20",
+	// "5%", or "5% or 20": the larger of the two). Empty = plan's default.
+	MaxMoves             string `yaml:"max_moves"`              // members moved to other departments
+	MaxUpdates           string `yaml:"max_updates"`            // members whose one field changes (per field)
+	MaxClears            string `yaml:"max_clears"`             // members whose one field goes from set to empty (per field)
+	MaxDepartmentRenames string `yaml:"max_department_renames"` // of managed departments
+	MaxDepartmentMoves   string `yaml:"max_department_moves"`
+	MaxDepartmentDeletes string `yaml:"max_department_deletes"`
+	// Rolling 24-hour budgets, counted across runs.
+	MaxDisablesPerDay string `yaml:"max_disables_per_day"`
+	MaxDeletesPerDay  string `yaml:"max_deletes_per_day"`
+	// MaxShrink: a source that yields fewer records than at its last good
+	// read by more than this is treated as broken (disables held).
+	MaxShrink string `yaml:"max_shrink"`
+	// Sentinels are userids (or source keys) that must be in the sources;
+	// one missing makes the run a source outage.
+	Sentinels []string `yaml:"sentinels"`
 }
 
 // StateSpec is the `state:` block.
@@ -351,6 +369,7 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 	if p.DeleteAfter < 0 {
 		add("policy.delete_after", "must not be negative")
 	}
+	f.checkStatePath(add)
 }
 
 // WeComSecret returns the configured secret, reading secret_file if set.
