@@ -121,3 +121,49 @@ func TestSecretFromEnvironmentAndFile(t *testing.T) {
 		t.Fatalf("secret = %q, %v", s.Reveal(), err)
 	}
 }
+
+func TestStatePathDirectory(t *testing.T) {
+	dir := t.TempDir()
+	withState := func(p string) string {
+		return strings.Replace(validConfig, "state: {path: state.db}", "state: {path: "+p+"}", 1)
+	}
+	t.Run("a directory that exists is fine", func(t *testing.T) {
+		f, err := Parse([]byte(withState(filepath.Join(dir, "state.db"))), filepath.Join(dir, "orgsync.yaml"))
+		if err != nil || len(f.Warnings()) != 0 {
+			t.Fatalf("err %v warnings %v", err, f.Warnings())
+		}
+	})
+	t.Run("the default directory is systemd's to create", func(t *testing.T) {
+		f, err := Parse([]byte(strings.Replace(validConfig, "state: {path: state.db}\n", "", 1)), filepath.Join(dir, "orgsync.yaml"))
+		if err != nil || f.State.Path != DefaultStatePath || len(f.Warnings()) != 0 {
+			t.Fatalf("err %v path %s warnings %v", err, f.State.Path, f.Warnings())
+		}
+	})
+	t.Run("a missing directory under an existing one is a warning", func(t *testing.T) {
+		p := filepath.Join(dir, "orgsnyc", "state.db")
+		f, err := Parse([]byte(withState(p)), filepath.Join(dir, "orgsync.yaml"))
+		want := "state.path: " + p + ": the directory " + filepath.Dir(p) + " does not exist; the state store will create it (check the path unless this is the first run)"
+		if err != nil || len(f.Warnings()) != 1 || f.Warnings()[0] != want {
+			t.Fatalf("err %v warnings %q\nwant %q", err, f.Warnings(), want)
+		}
+	})
+	t.Run("a missing directory whose parent is missing too is an error with its line", func(t *testing.T) {
+		p := filepath.Join(dir, "no", "such", "state.db")
+		_, err := Parse([]byte(withState(p)), filepath.Join(dir, "orgsync.yaml"))
+		want := "orgsync.yaml:16: state.path: " + p + ": the directory " + filepath.Dir(p) + " does not exist, nor does its parent " +
+			filepath.Join(dir, "no") + ": create it (mkdir -p " + filepath.Dir(p) + ") or fix the path"
+		if err == nil || err.Error() != want {
+			t.Fatalf("err %v\nwant %s", err, want)
+		}
+	})
+	t.Run("a file where the directory should be is an error", func(t *testing.T) {
+		file := filepath.Join(dir, "afile")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Parse([]byte(withState(filepath.Join(file, "state.db"))), filepath.Join(dir, "orgsync.yaml"))
+		if err == nil || !strings.Contains(err.Error(), file+" is not a directory") {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
