@@ -100,8 +100,11 @@ func Build(cfg *config.File, log *zap.Logger) (*Engine, error) {
 		Protected: p.Protected, RootDepartmentID: cfg.Target.Config.RootDepartmentID,
 	}
 	for _, a := range p.Adopt {
-		if a == "userid" {
+		switch a {
+		case "userid":
 			e.policy.AdoptUserID = true
+		case "departments":
+			e.policy.AdoptDepartments = true
 		}
 	}
 	threshold := func(key, v, def string) plan.Threshold {

@@ -55,6 +55,7 @@ type Policy struct {
 	Leavers          string        // "disable" (default) or "delete"
 	DeleteAfter      time.Duration // a member disabled as a leaver this long is deleted (0 = never)
 	AdoptUserID      bool          // adopt pre-existing WeCom members whose userid matches
+	AdoptDepartments bool          // adopt pre-existing departments whose name matches under the same parent (names need full reads)
 	Protected        []string      // userids never changed
 	RootDepartmentID int           // the managed scope; 1 = the whole corp
 }
@@ -235,6 +236,11 @@ func (c *calc) departments() {
 				}
 				continue
 			}
+		}
+		if id, ok := byParentName[sibling{parentID, d.Name}]; ok && parentID != 0 && !c.in.Policy.AdoptDepartments {
+			// Creating it would clash (60008), and it is not ours.
+			c.ch.Notices = append(c.ch.Notices, Notice{Object: d.Key, Msg: fmt.Sprintf("a department named %q already exists under the same parent (id %d) and orgsync does not own it: not created, left as is (add `adopt: [departments]` to take it over)", d.Name, id)})
+			continue
 		}
 		if parentID != 0 {
 			if id, ok := byParentName[sibling{parentID, d.Name}]; ok {

@@ -243,8 +243,18 @@ func TestCalculateDepartments(t *testing.T) {
 			t.Fatalf("plan = %+v", c)
 		}
 	})
-	t.Run("a department with readable name under the same parent is adopted, not duplicated", func(t *testing.T) {
+	t.Run("a hand-made department of the same name is left alone without an adopt rule", func(t *testing.T) {
 		in := world{}.input()
+		in.Current.Departments[20] = CurrentDept{ID: 20, ParentID: 1, Name: "市场"}
+		in.Desired.Departments = append(in.Desired.Departments, model.Department{Key: "市场", Name: "市场"})
+		c := Calculate(in)
+		if len(c.DeptCreates) != 0 || len(c.DeptUpdates) != 0 || len(c.Notices) != 1 || !strings.Contains(c.Notices[0].Msg, "adopt: [departments]") {
+			t.Fatalf("plan = %+v", c)
+		}
+	})
+	t.Run("with adopt: [departments] a department with readable name under the same parent is adopted, not duplicated", func(t *testing.T) {
+		in := world{}.input()
+		in.Policy.AdoptDepartments = true
 		in.Current.Departments[20] = CurrentDept{ID: 20, ParentID: 1, Name: "市场"}
 		in.Desired.Departments = append(in.Desired.Departments, model.Department{Key: "市场", Name: "市场"})
 		c := Calculate(in)

@@ -355,9 +355,9 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 	}
 	for _, a := range p.Adopt {
 		switch a {
-		case "userid", "mobile", "email":
+		case "userid", "mobile", "email", "departments":
 		default:
-			add("policy.adopt", "%q is not one of userid, mobile, email", a)
+			add("policy.adopt", "%q is not one of userid, mobile, email, departments", a)
 		}
 	}
 	if !thresholdRe.MatchString(p.MaxDisables) {
