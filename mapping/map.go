@@ -129,6 +129,9 @@ type Result struct {
 type evalErr struct {
 	value string
 	msg   string
+	// verdict: a helper judged the value (ValueError), so the data is at
+	// fault, not the rule.
+	verdict bool
 }
 
 // evaluator runs rules against records. One per goroutine: it reuses one
@@ -211,7 +214,7 @@ func (e *evaluator) eval(p *program) (any, *evalErr) {
 	if err != nil {
 		var ve *ValueError
 		if errors.As(err, &ve) {
-			return nil, &evalErr{value: ve.Value, msg: ve.Msg}
+			return nil, &evalErr{value: ve.Value, msg: ve.Msg, verdict: true}
 		}
 		msg := err.Error()
 		var fe *file.Error

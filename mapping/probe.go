@@ -1,0 +1,104 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/orgsync/orgsync/connectors"
+)
+
+// probeLimit is how many records of each batch Probe evaluates: enough for
+// "fails on every record" to mean something, cheap at validate time.
+const probeLimit = 1000
+
+// Probe evaluates every rule on the records of batches (the first
+// probeLimit of each) and reports, as Compile does (rule and YAML line),
+// each rule that cannot work with this data, where Map would reject every
+// record:
+//
+//   - a rule reading a column the source does not have;
+//   - a rule that fails on every record with an error of the rule itself,
+//     such as int(姓名) on a column of names, a non-finite number, or a
+//     non-text value for a text field. A helper's verdict on a value (a
+//     date that is not one, a key missing from a lookup) is the data's
+//     problem and never counts.
+//
+// It is the check `orgsync validate` can make once it has read the sources;
+// Compile cannot, since columns and their values are only known then. A
+// batch of the department table's source is probed with the table's rules.
+// Empty batches say nothing.
+func (m *Mapper) Probe(batches []*connectors.Batch) error {
+	var errs []error
+	for _, b := range batches {
+		if b == nil || len(b.Records) == 0 {
+			continue
+		}
+		progs, idents, allEnv := m.userPrograms, m.userIdents, m.userAllEnv
+		if m.table != nil && m.table.Source != "" && b.Source == m.table.Source {
+			progs, idents, allEnv = m.tablePrograms, m.tableIdents, m.tableAllEnv
+		}
+		errs = append(errs, m.probeBatch(b, progs, idents, allEnv)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []string, allEnv bool) []error {
+	ev := m.newEvaluator(idents, allEnv)
+	n := min(len(b.Records), probeLimit)
+	type tally struct {
+		failed int
+		first  *evalErr
+	}
+	tallies := make([]tally, len(progs))
+	var out []error
+	for i := 0; i < n; i++ {
+		ev.load(&b.Records[i])
+		if i == 0 {
+			for _, p := range progs {
+				for _, id := range p.idents {
+					if ev.missing[id] {
+						out = append(out, fmt.Errorf("mapping.%s%s: %s: the source %s has no column %q (columns: %s)",
+							p.name, p.rule.at(), p.rule.Expr, b.Source, id, joinNames(ev.names)))
+						break
+					}
+				}
+			}
+			if len(out) > 0 {
+				return out
+			}
+		}
+		for j, p := range progs {
+			var err *evalErr
+			if kindOf(p.name) == textField {
+				_, err = ev.str(p)
+			} else {
+				_, err = ev.eval(p)
+			}
+			if err != nil && err.verdict {
+				tallies[j].failed = -1 << 30 // the data decides: never "every record"
+			}
+			if err != nil && !err.verdict {
+				tallies[j].failed++
+				if tallies[j].first == nil {
+					tallies[j].first = err
+				}
+			}
+		}
+	}
+	for j, p := range progs {
+		if t := tallies[j]; t.failed == n {
+			out = append(out, fmt.Errorf("mapping.%s%s: %s: fails on every record of %s (%d of %d read), e.g. %s: %q: %s",
+				p.name, p.rule.at(), p.rule.Expr, b.Source, n, n, b.Records[0].Origin, t.first.value, t.first.msg))
+		}
+	}
+	return out
+}
+
+func joinNames(names []string) string {
+	const most = 20
+	if len(names) > most {
+		return fmt.Sprintf("%s, … %d more", strings.Join(names[:most], ", "), len(names)-most)
+	}
+	return strings.Join(names, ", ")
+}
