@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -210,6 +211,11 @@ type Options struct {
 	AllowDestructive int           // approve up to N disables+deletes over the thresholds
 	Plan             *plan.Changes // apply exactly this reviewed plan; refuse on drift
 	Progress         func(done, total int)
+	// Recover rebuilds ownership after a lost state store: members in the
+	// managed scope whose userid the sources give, and departments that
+	// match by name (full reads) or by their members (restricted reads),
+	// are adopted as planned, visible changes.
+	Recover bool
 	// Stop, when closed, ends the run at the next change boundary: the
 	// WeCom call in flight finishes and is journaled, nothing new starts,
 	// and the rest is reported pending. Cancelling ctx instead aborts the
@@ -245,7 +251,11 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 	if err != nil {
 		return nil, err
 	}
-	return p, e.plan(ctx, p, shadow, cur, allowDestructive)
+	if err := e.lostStore(shadow, false); err != nil {
+		p.Shadow, p.Current, p.Changes, p.Refusal = shadow, cur, &plan.Changes{}, err
+		return p, nil
+	}
+	return p, e.plan(ctx, p, shadow, cur, allowDestructive, false)
 }
 
 // readAndMap reads the sources and maps them. It runs before WeCom and the
@@ -263,7 +273,7 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 }
 
 // plan computes and guards the changes for a mapped Prepared.
-func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cur plan.Current, allowDestructive int) error {
+func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cur plan.Current, allowDestructive int, recover bool) error {
 	p.Shadow, p.Current = shadow, cur
 	desired, rejected := p.Desired, p.Rejected
 	protected, untied := protectRejected(rejected, shadow)
@@ -280,9 +290,13 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 	if err != nil {
 		return err
 	}
+	policy := e.policy
+	if recover {
+		policy.AdoptUserID, policy.AdoptDepartments = true, true
+	}
 	p.Changes = plan.Calculate(plan.Input{
 		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
-		AdoptMatches: matches, Policy: e.policy, Now: e.now(),
+		AdoptMatches: matches, Policy: policy, Now: e.now(),
 	})
 	recent, err := e.store.CountDone(ctx, []string{string(plan.OpUserDisable), string(plan.OpUserDelete)}, e.now().Add(-24*time.Hour))
 	if err != nil {
@@ -538,7 +552,11 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return finish(StatusFailed, err)
 	}
-	if err := e.plan(ctx, prep, shadow, cur, o.AllowDestructive); err != nil {
+	if err := e.lostStore(shadow, o.Recover); err != nil {
+		rep.Refusal = err.Reason
+		return finish(StatusRefused, err)
+	}
+	if err := e.plan(ctx, prep, shadow, cur, o.AllowDestructive, o.Recover); err != nil {
 		return finish(StatusFailed, err)
 	}
 	rep.fill(prep)
@@ -580,10 +598,55 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if stopped(o.Stop) && len(rep.Pending) > 0 {
 		return finish(StatusFailed, fmt.Errorf("%w: %d changes left for the next run", ErrStopped, len(rep.Pending)))
 	}
+	e.snapshot(ctx, rep)
 	if rep.Failed > 0 {
 		return finish(StatusFailed, fmt.Errorf("%d of %d changes failed", rep.Failed, prep.Changes.Total()))
 	}
 	return finish(rep.settledStatus(), nil)
+}
+
+// SnapshotsKept is how many automatic shadow snapshots stay beside the
+// state store.
+const SnapshotsKept = 7
+
+// snapshot writes the shadow beside the store after a run that changed
+// it. A snapshot that can't be written is logged, never fails the run.
+func (e *Engine) snapshot(ctx context.Context, rep *Report) {
+	if rep.Changes.Total() == 0 && rep.Settled == 0 {
+		return
+	}
+	path, err := e.store.Snapshot(context.WithoutCancel(ctx), rep.RunID, SnapshotsKept)
+	if err != nil {
+		e.log.Warn("could not write the shadow snapshot", zap.Error(err))
+		return
+	}
+	e.log.Debug("shadow snapshot written", zap.String("path", path))
+}
+
+// ErrLostStore refuses a run on an empty state store when a snapshot of a
+// fuller one lies beside it: the store was lost or replaced, and running on
+// would treat orgsync's own members as strangers.
+var ErrLostStore = errors.New("the state store is empty but an earlier one's snapshot exists")
+
+func (e *Engine) lostStore(shadow *state.Shadow, recover bool) *plan.RefusedError {
+	if recover || len(shadow.Members)+len(shadow.Departments) > 0 {
+		return nil
+	}
+	snap := state.LatestSnapshot(e.store.Path())
+	if snap == "" {
+		return nil
+	}
+	f, err := os.Open(snap)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	ex, err := state.ReadExport(f)
+	if err != nil || len(ex.Members)+len(ex.Departments) == 0 {
+		return nil
+	}
+	return &plan.RefusedError{Err: ErrLostStore, Reason: fmt.Sprintf("%v (%s: %d members, %d departments): restore it with 'orgsync state import -c CONFIG %s', or rebuild ownership from WeCom with 'orgsync sync --recover'",
+		ErrLostStore, snap, len(ex.Members), len(ex.Departments), snap)}
 }
 
 // recordInterrupted marks the runs a dead process left "running" as

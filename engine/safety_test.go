@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -322,4 +323,77 @@ func TestAMassClearOfDirectLeadersIsHeld(t *testing.T) {
 	if err != nil || rep.Changes["user_update"] != 19 {
 		t.Fatalf("approved: %v %v", err, rep.Changes)
 	}
+}
+
+// loseStore deletes the state file as a lost disk or a mistaken rm would,
+// and keeps or drops the snapshots beside it.
+func loseStore(t *testing.T, en *env, keepSnapshots bool) {
+	t.Helper()
+	if en.e != nil {
+		en.e.Close()
+		en.e = nil
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+		_ = os.Remove(en.dir + "/state.db" + suffix)
+	}
+	if !keepSnapshots {
+		must(t, os.RemoveAll(en.dir+"/state.db.snapshots"))
+	}
+}
+
+func TestLosingTheStateStoreNeverDisablesAndThereIsAWayBack(t *testing.T) {
+	bothReadModes(t, func(t *testing.T, en *env) {
+		en.mustSync()
+
+		t.Run("a run on the lost store refuses while a snapshot exists", func(t *testing.T) {
+			loseStore(t, en, true)
+			writes := en.emu.Stats().Writes
+			rep, err := en.sync(Options{})
+			var refused *plan.RefusedError
+			if !errors.As(err, &refused) || !errors.Is(err, ErrLostStore) || !strings.Contains(rep.Refusal, "orgsync state import") {
+				t.Fatalf("got %v (%s)", err, rep.Refusal)
+			}
+			if en.emu.Stats().Writes != writes {
+				t.Fatal("the refused run wrote to WeCom")
+			}
+		})
+		t.Run("importing the latest snapshot restores ownership: the next night makes no write", func(t *testing.T) {
+			snap := state.LatestSnapshot(en.dir + "/state.db")
+			f, err := os.Open(snap)
+			must(t, err)
+			ex, err := state.ReadExport(f)
+			f.Close()
+			must(t, err)
+			must(t, en.open().Store().Import(context.Background(), ex, false))
+			writes := en.emu.Stats().Writes
+			rep := en.mustSync()
+			if w := en.emu.Stats().Writes - writes; w != 0 || rep.Unowned != 0 {
+				t.Fatalf("after restore: %d writes, %d unowned, %v", w, rep.Unowned, rep.Changes)
+			}
+		})
+		t.Run("with no copy left, nothing is disabled and --recover rebuilds ownership", func(t *testing.T) {
+			loseStore(t, en, false)
+			en.rows = en.rows[:19] // and someone left meanwhile
+			rep, _ := en.sync(Options{})
+			if rep.Changes["user_disable"] != 0 || rep.Changes["user_delete"] != 0 {
+				t.Fatalf("a lost store disabled or deleted: %v", rep.Changes)
+			}
+			rep, err := en.sync(Options{Recover: true})
+			if err != nil {
+				t.Fatalf("recover: %v %+v", err, rep.Failures)
+			}
+			if rep.Changes["department_create"] != 0 {
+				t.Fatalf("recover created departments again: %v", rep.Changes)
+			}
+			rep = en.mustSync()
+			if rep.Unowned != 1 { // e020, the leaver, was never re-adopted
+				t.Fatalf("after recovery %d unowned, want the leaver only", rep.Unowned)
+			}
+			writes := en.emu.Stats().Writes
+			en.mustSync()
+			if w := en.emu.Stats().Writes - writes; w != 0 {
+				t.Fatalf("after recovery a quiet night makes %d writes", w)
+			}
+		})
+	})
 }

@@ -132,6 +132,10 @@ type calc struct {
 	nextID int
 	// movedOut counts, per department id, members this plan takes out of it.
 	movedOut map[int]int
+	// desiredSub and currentSub hold, per department, the userid keys in
+	// its subtree (built on first use by matchByMembers).
+	desiredSub map[string]map[string]bool
+	currentSub map[int]map[string]bool
 }
 
 func (c *calc) allows(op Op) bool {
@@ -256,6 +260,24 @@ func (c *calc) departments() {
 				continue
 			}
 		}
+		if parentID != 0 && c.in.Policy.AdoptDepartments {
+			if id, score, total, ok := c.matchByMembers(d.Key, parentID, ownedIDs); ok {
+				// Names can't be read (restricted reads), but the members
+				// can: the existing department holding most of this one's
+				// people is this department (a lost state store, a first
+				// run over a hand-made tree).
+				want.ID = id
+				c.deptID[d.Key] = id
+				ownedIDs[id] = true
+				var what []string
+				if d.Order != 0 && cur[id].Order != d.Order {
+					what = append(what, "order")
+				}
+				c.ch.DeptUpdates = append(c.ch.DeptUpdates, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: id, After: &want, What: what, Adopt: true,
+					Reason: fmt.Sprintf("adopt the existing department whose members match (%d of %d)", score, total), Origin: d.Origin})
+				continue
+			}
+		}
 		reason := "new in the source"
 		if s != nil {
 			reason = "missing from WeCom (deleted by hand?): re-create"
@@ -268,6 +290,73 @@ func (c *calc) departments() {
 		}
 		c.ch.DeptCreates = append(c.ch.DeptCreates, DeptChange{Op: OpDeptCreate, Key: d.Key, ID: want.ID, After: &want, Reason: reason, Origin: d.Origin})
 	}
+}
+
+// matchByMembers finds the unowned current department under parentID
+// whose subtree holds most of the people the desired department key's
+// subtree holds: more than half of the larger of the two sets, and
+// strictly more than any other candidate.
+func (c *calc) matchByMembers(key string, parentID int, owned map[int]bool) (id, score, total int, ok bool) {
+	if c.desiredSub == nil {
+		c.desiredSub, c.currentSub = map[string]map[string]bool{}, map[int]map[string]bool{}
+		parent := map[string]string{}
+		for _, d := range c.in.Desired.Departments {
+			parent[d.Key] = d.ParentKey
+		}
+		for _, p := range c.in.Desired.People {
+			for _, k := range p.Departments {
+				for n := 0; k != "" && n < 64; n++ {
+					if c.desiredSub[k] == nil {
+						c.desiredSub[k] = map[string]bool{}
+					}
+					c.desiredSub[k][model.UserIDKey(p.UserID)] = true
+					k = parent[k]
+				}
+			}
+		}
+		for uk, m := range c.in.Current.Members {
+			for _, d := range m.Departments {
+				for n := 0; d != 0 && n < 64; n++ {
+					if c.currentSub[d] == nil {
+						c.currentSub[d] = map[string]bool{}
+					}
+					c.currentSub[d][uk] = true
+					cd, ok := c.in.Current.Departments[d]
+					if !ok || cd.ParentID == d {
+						break
+					}
+					d = cd.ParentID
+				}
+			}
+		}
+	}
+	want := c.desiredSub[key]
+	if len(want) == 0 {
+		return 0, 0, 0, false
+	}
+	best, second := 0, 0
+	for cid, cd := range c.in.Current.Departments {
+		if cd.ParentID != parentID || cid == parentID || owned[cid] {
+			continue
+		}
+		n := 0
+		for u := range c.currentSub[cid] {
+			if want[u] {
+				n++
+			}
+		}
+		switch {
+		case n > best:
+			second, best, id = best, n, cid
+		case n > second:
+			second = n
+		}
+	}
+	total = max(len(want), len(c.currentSub[id]))
+	if best == 0 || best*2 <= total || second == best {
+		return 0, 0, 0, false
+	}
+	return id, best, len(want), true
 }
 
 // deptDepths returns each department's depth below the managed root by

@@ -55,7 +55,8 @@ Start with 'orgsync validate -c FILE', review with 'orgsync plan -c FILE',
 then 'orgsync sync -c FILE' or run 'orgsync daemon -c FILE' under systemd.
 
 Exit codes: 0 success, 1 run or some changes failed, 2 usage or config error,
-3 refused by the safety guard.`,
+3 refused by the safety guard, 4 finished but needs attention (held changes,
+rejected records, a source missing or incomplete).`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -72,6 +73,6 @@ Exit codes: 0 success, 1 run or some changes failed, 2 usage or config error,
 
 // commands lists every subcommand explicitly (no init-time registration).
 var commands = []func(*globals) *cobra.Command{
-	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newVersionCmd,
+	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newStateCmd, newVersionCmd,
 	newWecomEmulatorCmd,
 }

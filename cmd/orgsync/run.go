@@ -197,21 +197,32 @@ func newSyncCmd(g *globals) *cobra.Command {
 	var cfgPath, planFile, output string
 	var dry bool
 	var allow int
+	var recoverOwnership bool
 	cmd := &cobra.Command{
 		Use:   "sync -c FILE [--plan plan.json] [--dry-run] [--output text|json]",
 		Short: "Run one full sync: read, map, plan, guard, apply, record",
 		Long: `sync runs one full sync and records it in the state store (see 'orgsync history').
 
-Safety: a source that fails or reads incompletely holds every disable and
-delete (creates and updates still go ahead); disables/deletes over
-policy.max_disables / policy.max_deletes refuse the whole run (exit 3) until
-an admin approves it with --allow-destructive N; only members orgsync created
-or adopted are ever changed; every call is journaled, so an interrupted run
-(even kill -9) converges on the next run without duplicates.
+Safety: a source that fails, reads incompletely, shrinks past
+policy.max_shrink, changes encoding or loses columns, or misses a
+policy.sentinels entry holds every disable, delete and department delete,
+rename and move (creates and updates still go ahead). Disables/deletes over
+policy.max_disables / max_deletes (or the rolling max_*_per_day budgets)
+refuse the whole run (exit 3); any other kind of change over its threshold
+(max_moves, max_updates, max_clears, max_department_renames/moves/deletes)
+is held while the rest goes on. --allow-destructive N approves up to N such
+changes for one run. Only members orgsync created or adopted are ever
+changed; every call is journaled, so an interrupted run (even kill -9)
+converges on the next run without duplicates.
 
-Exit codes: 0 success, 4 finished but needs attention (held changes, rejected
-records, a source missing or incomplete), 1 the run or some changes failed, 2 usage or config
-error, 3 refused by the guard (or --plan no longer matches).`,
+Lost the state store? 'orgsync state import' restores a snapshot (kept
+beside the store after every run that changed something), and
+'sync --recover' rebuilds ownership from WeCom.
+
+Exit codes: 0 success, 4 finished but needs attention (held changes,
+rejected records, a source missing or incomplete), 1 the run or some changes
+failed, 2 usage or config error, 3 refused by the guard (or --plan no longer
+matches).`,
 		Example: `  orgsync sync -c /etc/orgsync/orgsync.yaml
   orgsync sync -c orgsync.yaml --dry-run
   orgsync sync -c orgsync.yaml --allow-destructive 40     # approve a big leaver night
@@ -225,7 +236,7 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 				return err
 			}
 			defer e.Close()
-			opts := engine.Options{DryRun: dry, AllowDestructive: allow}
+			opts := engine.Options{DryRun: dry, AllowDestructive: allow, Recover: recoverOwnership}
 			if planFile != "" {
 				b, err := os.ReadFile(planFile)
 				if err != nil {
@@ -270,7 +281,8 @@ error, 3 refused by the guard (or --plan no longer matches).`,
 	cmd.Flags().StringVar(&planFile, "plan", "", "apply exactly this reviewed plan (from 'plan --out'); refuse if the world changed since")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "compute and guard the plan, print it, write nothing")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json (the run report)")
-	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "approve up to N disables+deletes over the max_disables/max_deletes thresholds for this run")
+	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "approve up to N guarded changes (disables, deletes, and any kind over its max_* threshold) for this run")
+	cmd.Flags().BoolVar(&recoverOwnership, "recover", false, "after a lost state store: adopt the members (by userid) and departments (by name, or by their members under restricted reads) that match the sources, as planned changes")
 	return cmd
 }
 
