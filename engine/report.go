@@ -29,10 +29,10 @@ type Report struct {
 	SourceRecords   map[string]int `json:"source_records"`
 	// Sources is each source's shape, the baseline of later runs' shrink,
 	// encoding and column checks.
-	Sources map[string]SourceShape `json:"sources,omitempty"`
-	SourceProblems  []string       `json:"source_problems,omitempty"`
-	Refusal         string         `json:"refusal,omitempty"`
-	Error           string         `json:"error,omitempty"`
+	Sources        map[string]SourceShape `json:"sources,omitempty"`
+	SourceProblems []string               `json:"source_problems,omitempty"`
+	Refusal        string                 `json:"refusal,omitempty"`
+	Error          string                 `json:"error,omitempty"`
 	// Attention says why a run that finished needs an admin (status
 	// needs_attention): held changes, rejected records, source problems,
 	// calls whose outcome the next run settles.
