@@ -135,6 +135,15 @@ func TestExitCodes(t *testing.T) {
 			t.Fatalf("approved exit %d: %s", code, out)
 		}
 	})
+	t.Run("4 when the run finished but rejected a record", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(en.dir, "people.csv"))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(en.dir, "people.csv"), []byte(strings.Replace(string(b), "13800000003", "not-a-phone", 1)), 0o644))
+		out, code := run(t, "sync", "-c", en.cfg)
+		if code != ExitAttention || !strings.Contains(out, "NEEDS_ATTENTION") || !strings.Contains(out, "needs attention: 1 source records rejected") {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+	})
 }
 
 func TestSyncAppliesExactlyTheReviewedPlanAndRefusesOnDrift(t *testing.T) {
