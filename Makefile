@@ -68,3 +68,23 @@ package: build
 	for f in $(PKG_FORMATS); do \
 	  PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(NFPM) package -f deploy/nfpm/nfpm.yaml -p $$f -t dist/ || exit 1; \
 	done
+
+# The proof harness of issue 9 (see RELIABILITY.md): the full form of
+# ./reliability (20 real SIGKILLs, chaos, faulty sources with real slapd,
+# the bad-input corpus, the secret scan), then every fuzz target for
+# RELIABILITY_FUZZTIME each (as `make fuzz`), then govulncheck, which needs vuln.go.dev (a
+# machine that cannot reach it says so and the target goes on).
+# `make test` runs the short form of ./reliability with the other packages.
+RELIABILITY_FUZZTIME ?= 20s
+.PHONY: reliability
+reliability:
+	@rc=0; \
+	ORGSYNC_RELIABILITY=full ORGSYNC_REQUIRE_SERVERS=$${ORGSYNC_REQUIRE_SERVERS:-1} \
+	  $(GO) test -count=1 -v -timeout 40m ./reliability/ || rc=1; \
+	for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | sed 's/func //'); do \
+	    echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(RELIABILITY_FUZZTIME) $$t || rc=1; \
+	  done; done; \
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./... || \
+	  echo "govulncheck failed or found something (it needs https://vuln.go.dev); see RELIABILITY.md"; \
+	exit $$rc
