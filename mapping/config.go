@@ -61,7 +61,7 @@ func (r Rule) at() string {
 //	    email: lower(邮箱)
 //	    gender: 性别                # 男/女/M/F/male/female/1/2 → "1"/"2"
 //	    enabled: 状态 != "离职"
-//	    direct_leader: 直属上级工号  # source key(s) of the leader
+//	    direct_leader: 直属上级工号  # source key(s) of the leader; one not found is dropped with a warning
 //	    extattr: {工号: 工号}
 //	  departments:
 //	    from: path                  # or table
@@ -104,7 +104,7 @@ type UserRules struct {
 	Telephone      Rule            `yaml:"telephone"`
 	Gender         Rule            `yaml:"gender"`
 	Enabled        Rule            `yaml:"enabled"`
-	DirectLeader   Rule            `yaml:"direct_leader"` // source key or list of keys
+	DirectLeader   Rule            `yaml:"direct_leader"` // source key(s) of the leader(s); also matched ignoring case, then as userids
 	LeaderOf       Rule            `yaml:"leader_of"`     // department(s) the person heads
 	IsLeader       Rule            `yaml:"is_leader"`     // true: heads every one of their departments
 	ExtAttr        map[string]Rule `yaml:"extattr"`       // attribute name → rule (text attributes)

@@ -872,17 +872,21 @@ func (m *Mapper) crossCheck(rows []row) {
 
 	// Leaders. foldKey indexes keys case-insensitively for references
 	// written in another case (e1 for E1); -1 marks a fold two keys share.
+	// It is built on the first reference no key matches exactly.
 	var foldKey map[string]int
-	if m.directLeader != nil {
-		foldKey = make(map[string]int, len(firstKey))
-		for k, i := range firstKey {
-			f := strings.ToLower(k)
-			if j, ok := foldKey[f]; ok && j != i {
-				foldKey[f] = -1
-			} else {
-				foldKey[f] = i
+	folded := func() map[string]int {
+		if foldKey == nil {
+			foldKey = make(map[string]int, len(firstKey))
+			for k, i := range firstKey {
+				f := strings.ToLower(k)
+				if j, ok := foldKey[f]; ok && j != i {
+					foldKey[f] = -1
+				} else {
+					foldKey[f] = i
+				}
 			}
 		}
+		return foldKey
 	}
 	leaders := make([][]int, len(rows))
 	for i := range rows {
@@ -893,7 +897,7 @@ func (m *Mapper) crossCheck(rows []row) {
 			continue
 		}
 		for _, lk := range r.leaderKeys {
-			j, why := resolveLeader(rows, lk, firstKey, foldKey, firstUID, byKey, byUID)
+			j, why := resolveLeader(rows, lk, firstKey, folded, firstUID, byKey, byUID)
 			switch {
 			case why != "":
 				r.warn("direct_leader", lk, m.directLeader, why+": synced without this direct leader")
@@ -941,14 +945,15 @@ func (m *Mapper) crossCheck(rows []row) {
 // record with that key; else the one whose key differs only in case; else
 // the one with that userid (compared as WeCom does, case-insensitively).
 // why says, when there is none, why not.
-func resolveLeader(rows []row, ref string, firstKey, foldKey, firstUID map[string]int, byKey, byUID map[string][]int) (int, string) {
+func resolveLeader(rows []row, ref string, firstKey map[string]int, foldKey func() map[string]int, firstUID map[string]int,
+	byKey, byUID map[string][]int) (int, string) {
 	if j, ok := firstKey[ref]; ok {
 		if idx := byKey[ref]; idx != nil {
 			return -1, "the leader's key is duplicated (" + rowList(rows, idx) + ")"
 		}
 		return j, ""
 	}
-	if j, ok := foldKey[strings.ToLower(ref)]; ok {
+	if j, ok := foldKey()[strings.ToLower(ref)]; ok {
 		if j < 0 {
 			return -1, "the key matches two records' keys that differ only in case"
 		}
