@@ -74,7 +74,7 @@ func checkRule(name string, p *program, required bool, fenv *funcEnv) error {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return bad("unknown function %s (functions: %s; and expr's builtins such as len, int, upper)",
+		return bad("unknown function %s (functions: %s; and expr's builtins such as len, int, string)",
 			strings.Join(v.unknown, ", "), strings.Join(names, ", "))
 	}
 	kind := kindOf(name)
