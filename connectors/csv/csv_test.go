@@ -125,7 +125,7 @@ func TestEncodings(t *testing.T) {
 	t.Run("rejects GBK bytes when utf-8 is configured, naming the line", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "employees.csv", encode(t, simplifiedchinese.GBK, sample))
 		_, err := list(t, Config{Path: p, Encoding: "utf-8", Settle: dur(0)})
-		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "line 1") {
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "employees.csv:1: byte offset 0 (0xB9): invalid UTF-8") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -504,4 +504,26 @@ func ExampleConfig() {
 		fmt.Println(r.Origin, r.String("工号"), r.String("姓名"))
 	}
 	// Output: hr:employees.csv:2 00123 张三
+}
+
+func TestBatchShape(t *testing.T) {
+	t.Run("a CSV batch names its encoding and its cleaned header", func(t *testing.T) {
+		p := writeFile(t, t.TempDir(), "f.csv", encode(t, simplifiedchinese.GBK, " 工号 ,姓名,,\nE1,张三,,\n"))
+		b := mustList(t, Config{Path: p, Settle: dur(0)})
+		if b.Encoding != "gb18030" || strings.Join(b.Columns, "|") != "工号|姓名" {
+			t.Fatalf("Encoding %q Columns %q", b.Encoding, b.Columns)
+		}
+		b.Columns[0] = "changed"
+		if b.Records[0].Names[0] != "工号" {
+			t.Fatal("Columns shares its array with the records' Names")
+		}
+	})
+	t.Run("an XLSX batch names its header and no text encoding", func(t *testing.T) {
+		book := xlsxBytes(t, []string{"员工"}, map[string][][]any{"员工": {{"工号", "姓名"}, {"E1", "张三"}}}, nil)
+		p := writeFile(t, t.TempDir(), "f.xlsx", book)
+		b := mustList(t, Config{Path: p, Settle: dur(0)})
+		if b.Encoding != "" || strings.Join(b.Columns, "|") != "工号|姓名" {
+			t.Fatalf("Encoding %q Columns %q", b.Encoding, b.Columns)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,10 +40,14 @@ var markerSuffixes = []string{".done", ".ok"}
 
 // List reads the newest complete file and returns every record of it.
 //
-// It fails (no batch) when no file is ready, when the file is malformed, and
-// when it fails a completeness check (truncated, min_records, trailer or
-// manifest count, changed while being read): an export that cannot be
-// trusted must hold every disable and delete of the run.
+// It fails (no batch) when no file is ready, when the file is malformed or
+// does not decode (see decodeText), and when it fails a completeness check
+// (cut inside a character or quoted field, min_records, trailer or manifest
+// count, changed while being read): an export that cannot be trusted must
+// hold every disable and delete of the run.
+//
+// The batch records the encoding decoded and the header names (Encoding,
+// Columns), so that a source that changed shape can be noticed.
 func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -167,12 +172,13 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 	var trailerCount int
 	encoding := ""
 	if s.cfg.format() == formatXLSX {
+		// A cut workbook is a broken zip, which parseXLSX fails.
 		trailerCount, err = parseXLSX(ctx, t, data, s.cfg.Sheet, s.cfg.SkipRows, s.trailer)
 	} else {
 		var text []byte
-		text, encoding, err = decodeText(data, s.encoding)
+		text, encoding, err = decodeText(data, s.encoding, t.file)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		trailerCount, err = parseCSV(ctx, t, text, s.cfg.SkipRows, s.delim, s.cfg.LazyQuotes, s.trailer)
 	}
@@ -195,15 +201,18 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 	if n < s.cfg.MinRecords {
 		return nil, fmt.Errorf("%w: %s: %d records, fewer than min_records %d", ErrIncomplete, path, n, s.cfg.MinRecords)
 	}
-	s.log.Debug("read hr export", zap.String("path", path),
-		zap.String("encoding", encoding), zap.Int("records", n), zap.Int("blank_rows", t.blank))
-	return &connectors.Batch{
+	b := &connectors.Batch{
 		Source:   s.name,
 		Records:  t.records,
 		Complete: true,
 		Warnings: t.warnings,
 		Location: path,
-	}, nil
+		Encoding: encoding,
+		Columns:  slices.Clone(t.header),
+	}
+	s.log.Debug("read hr export", zap.String("path", path), zap.String("encoding", encoding),
+		zap.Int("records", n), zap.Int("blank_rows", t.blank), zap.Bool("complete", b.Complete))
+	return b, nil
 }
 
 func (s *Source) checkManifest(path string, n int) error {
