@@ -31,6 +31,8 @@ func FuzzParseCSV(f *testing.F) {
 		"\xb9\xa4\xba\xc5\n\xc0\xee\xff\n",         // GBK with an invalid byte
 		"id\n\x95\x34\xb2\x35\n\x84\x31\xa4\x37\n", // GB18030 four-byte, and its U+FFFD
 		"id,name\nE1,\xea\xbb\xb7\xeb\xba\xad\n",   // GBK that is valid UTF-8
+		"a,b\r\n1,2\r",                             // cut between CR and LF
+		"a,b\n1,2",                                 // cut inside the last line
 		"\xff\xfe\x00\xd8a\x00",                    // UTF-16 with an unpaired surrogate
 	} {
 		f.Add([]byte(s), uint8(0), false, uint8(0))
@@ -57,6 +59,7 @@ func FuzzParseCSV(f *testing.F) {
 		if bytes.ContainsRune(text, utf8.RuneError) && !encodesFFFD(data) {
 			t.Fatalf("%s read as %s: a replacement character the input does not encode: %q", encoding, name, text)
 		}
+		unterminatedLastLine(text)
 		tb := &table{source: "hr", file: "f.csv"}
 		var trailerRE = trailerForFuzz
 		if !withTrailer {

@@ -93,6 +93,29 @@ func parseCSV(ctx context.Context, t *table, text []byte, skip int, delim rune, 
 	return trailerCount, nil
 }
 
+// unterminatedLastLine returns the 1-based number of the last line of text
+// when that line has no line terminator though every line before it has one
+// (text holds a line feed but does not end with one), and what the line
+// lacks, worded to follow "the last line". It returns 0 for a text that ends
+// with a line feed, and for a single line (a header alone): with nothing to
+// compare it with, a missing terminator says nothing.
+//
+// A CRLF file cut between CR and LF is such a text: its last line ends in a
+// CR, which is no terminator on its own.
+func unterminatedLastLine(text []byte) (line int, lacks string) {
+	if len(text) == 0 || text[len(text)-1] == '\n' {
+		return 0, ""
+	}
+	lf := bytes.Count(text, []byte{'\n'})
+	if lf == 0 {
+		return 0, ""
+	}
+	if text[len(text)-1] == '\r' && bytes.Count(text, []byte("\r\n")) == lf {
+		return lf + 1, "ends in CR without LF though every other line ends in CRLF"
+	}
+	return lf + 1, "has no line terminator though every other line has one"
+}
+
 // cutLastLine splits off the last non-blank line.
 func cutLastLine(text []byte) (body []byte, last string, ok bool) {
 	end := len(text)

@@ -46,6 +46,16 @@ var markerSuffixes = []string{".done", ".ok"}
 // count, changed while being read): an export that cannot be trusted must
 // hold every disable and delete of the run.
 //
+// A CSV file whose last line has no line terminator though every other line
+// has one is the sign of a file cut inside its last line, which may still
+// parse (the cut row keeping all its columns). That is a suspicion, not
+// proof (a few exporters never end the last line), so the batch is returned
+// with its records but marked incomplete, naming the line: creates and
+// updates go ahead, disables and deletes are held. A trailer whose count
+// matches vouches for the records before it, so an unterminated trailer
+// line only warns; a manifest or min_records does not (the cut row is
+// counted all the same).
+//
 // The batch records the encoding decoded and the header names (Encoding,
 // Columns), so that a source that changed shape can be noticed.
 func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
@@ -171,6 +181,8 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 	t := &table{source: s.name, file: filepath.Base(path), pad: s.cfg.AllowShortRows}
 	var trailerCount int
 	encoding := ""
+	var cutLine int   // the unterminated last line of a CSV file; 0: none
+	var cutWhy string // what it lacks
 	if s.cfg.format() == formatXLSX {
 		// A cut workbook is a broken zip, which parseXLSX fails.
 		trailerCount, err = parseXLSX(ctx, t, data, s.cfg.Sheet, s.cfg.SkipRows, s.trailer)
@@ -180,6 +192,7 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
+		cutLine, cutWhy = unterminatedLastLine(text)
 		trailerCount, err = parseCSV(ctx, t, text, s.cfg.SkipRows, s.delim, s.cfg.LazyQuotes, s.trailer)
 	}
 	if err != nil {
@@ -209,6 +222,15 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 		Location: path,
 		Encoding: encoding,
 		Columns:  slices.Clone(t.header),
+	}
+	switch {
+	case cutLine == 0:
+	case s.trailer != nil:
+		b.Warnings = append(b.Warnings, fmt.Sprintf("%s:%d: the last line has no line terminator; the trailer's record count vouches for the records",
+			t.file, cutLine))
+	default:
+		b.Complete = false
+		b.Incomplete = fmt.Sprintf("%s:%d: the last line %s: the file looks truncated", t.file, cutLine, cutWhy)
 	}
 	s.log.Debug("read hr export", zap.String("path", path), zap.String("encoding", encoding),
 		zap.Int("records", n), zap.Int("blank_rows", t.blank), zap.Bool("complete", b.Complete))
