@@ -568,7 +568,8 @@ func readStore(t *testing.T, path string) store {
 
 func applied(status string) bool { return status == "done" || status == "resolved" }
 
-// auditProblems checks the journal against the directory: nothing pending,
+// auditProblems checks the journal against the directory: nothing pending
+// or uncertain (an outcome still unknown),
 // every member and department created exactly once, every disabled member
 // disabled in the journal, every existing object owned.
 func auditProblems(st store, got directory) []string {
@@ -577,8 +578,8 @@ func auditProblems(st store, got directory) []string {
 	deptCreates := map[string]int{}
 	disables := map[string]int{}
 	for _, j := range st.Journal {
-		if j.Status == "pending" {
-			out = append(out, fmt.Sprintf("journal %d (run %d %s %s) still pending", j.ID, j.Run, j.Op, j.Object))
+		if j.Status == "pending" || j.Status == "uncertain" {
+			out = append(out, fmt.Sprintf("journal %d (run %d %s %s) still %s", j.ID, j.Run, j.Op, j.Object, j.Status))
 		}
 		if !applied(j.Status) {
 			continue
