@@ -228,7 +228,8 @@ type Prepared struct {
 	Changes  *plan.Changes
 	Desired  model.Org
 	Rejected []mapping.RecordError
-	Problems []string       // source errors and incomplete reads
+	Warnings []mapping.Warning // records synced with something left out (a leader not found)
+	Problems []string          // source errors and incomplete reads
 	Records  map[string]int // records read per source
 	Refusal  *plan.RefusedError
 	Shadow   *state.Shadow
@@ -268,7 +269,13 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p.Desired, p.Rejected = e.mapper.Map(batches)
+	// A rule that fails on every record read (int(姓名), a column the
+	// export does not have) is a configuration error, not N rejections.
+	if err := e.mapper.Probe(batches); err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	res := e.mapper.MapResult(batches)
+	p.Desired, p.Rejected, p.Warnings = res.Org, res.Rejected, res.Warnings
 	return p, nil
 }
 

@@ -40,6 +40,7 @@ type env struct {
 	e      *Engine
 	second string // contents of the optional second source file ("" = no second source)
 	target string // extra YAML under target.config
+	note   bool   // the export has a 备注 column no rule reads
 }
 
 const (
@@ -72,9 +73,13 @@ func newEnv(t *testing.T, restricted bool) *env {
 func (en *env) writeFiles() {
 	en.t.Helper()
 	var b strings.Builder
-	b.WriteString("工号,姓名,部门编码,手机,状态,直属上级工号\n")
+	note, noteCol := "", ""
+	if en.note {
+		note, noteCol = ",x", ",备注"
+	}
+	b.WriteString("工号,姓名,部门编码,手机,状态,直属上级工号" + noteCol + "\n")
 	for _, r := range en.rows {
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s\n", r.id, r.name, r.dept, r.mobile, r.status, r.leader)
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s%s\n", r.id, r.name, r.dept, r.mobile, r.status, r.leader, note)
 	}
 	must(en.t, os.WriteFile(filepath.Join(en.dir, "employees.csv"), []byte(b.String()), 0o644))
 	b.Reset()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/orgsync/orgsync/connectors"
 	"strings"
 
 	"github.com/orgsync/orgsync/model"
@@ -110,8 +111,15 @@ func Explain(p *Prepared, who, cfgPath string) []string {
 func (e *Engine) Check(ctx context.Context) ([]string, error) {
 	var lines []string
 	var failed []string
+	var batches []*connectors.Batch
 	for _, s := range e.sources {
 		b, err := s.src.List(ctx)
+		if b != nil {
+			if b.Source == "" {
+				b.Source = s.name
+			}
+			batches = append(batches, b)
+		}
 		switch {
 		case err != nil:
 			lines = append(lines, fmt.Sprintf("source %s: FAILED: %v", s.name, err))
@@ -122,6 +130,12 @@ func (e *Engine) Check(ctx context.Context) ([]string, error) {
 		default:
 			lines = append(lines, fmt.Sprintf("source %s: ok, %d records from %s", s.name, len(b.Records), b.Location))
 		}
+	}
+	if err := e.mapper.Probe(batches); err != nil {
+		lines = append(lines, "mapping: FAILED on the records read: "+err.Error())
+		failed = append(failed, "mapping")
+	} else if len(batches) > 0 {
+		lines = append(lines, "mapping: ok on the records read")
 	}
 	if err := e.openClient(); err != nil {
 		return append(lines, "wecom: FAILED: "+err.Error()), err

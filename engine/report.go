@@ -22,7 +22,8 @@ type Report struct {
 	Changes         ChangeCounts   `json:"changes"` // applied (planned, for a dry run) per op
 	Held            int            `json:"held"`
 	Failed          int            `json:"failed"`
-	RejectedRecords int            `json:"rejected_records"`
+	RejectedRecords int            `json:"rejected_records"` // records, not problems (a record may have several)
+	Warnings        int            `json:"warnings"`         // records synced with something left out
 	APICalls        int            `json:"api_calls"`
 	Unowned         int            `json:"unowned_members"`
 	Settled         int            `json:"settled_pending,omitempty"`
@@ -42,6 +43,7 @@ type Report struct {
 	Failures    []wecom.ItemResult    `json:"failures,omitempty"`
 	Pending     []wecom.ItemResult    `json:"pending,omitempty"`
 	Rejected    []mapping.RecordError `json:"rejected,omitempty"`
+	WarningList []mapping.Warning     `json:"warning_list,omitempty"`
 
 	Plan *plan.Changes `json:"-"`
 }
@@ -89,7 +91,9 @@ func (r *Report) fill(p *Prepared) {
 	r.Plan = p.Changes
 	r.Held = len(p.Changes.Held)
 	r.HeldChanges = head(p.Changes.Held)
-	r.RejectedRecords = len(p.Rejected)
+	r.RejectedRecords = mapping.RejectedRecords(p.Rejected)
+	r.Warnings = len(p.Warnings)
+	r.WarningList = head(p.Warnings)
 	r.Rejected = head(p.Rejected)
 	r.Unowned = p.Changes.Unowned
 	r.SourceRecords = p.Records

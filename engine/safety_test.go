@@ -261,21 +261,39 @@ func TestASourceThatShrankSharplyHoldsDisables(t *testing.T) {
 	en.maxDis = "50%"
 }
 
-func TestAReHeadedSourceHoldsDisables(t *testing.T) {
-	en := newEnv(t, true)
-	en.mustSync()
-	en.rows = en.rows[:19] // one real leaver…
-	en.open()
-	// …in an export whose 手机 column was renamed.
-	b, err := os.ReadFile(en.dir + "/employees.csv")
-	must(t, err)
-	b = []byte(strings.Replace(string(b), "手机", "移动电话", 1))
-	must(t, os.WriteFile(en.dir+"/employees.csv", b, 0o644))
-	rep, err := en.e.RunOnce(context.Background(), Options{})
-	if err != nil && rep == nil {
-		t.Fatal(err)
+func TestAReHeadedSourceChangesNothingDestructive(t *testing.T) {
+	rehead := func(t *testing.T, en *env, from, to string) (*Report, error) {
+		en.rows = en.rows[:19] // one real leaver…
+		en.open()
+		// …in an export whose header changed.
+		b, err := os.ReadFile(en.dir + "/employees.csv")
+		must(t, err)
+		head, rest, _ := strings.Cut(string(b), "\n")
+		must(t, os.WriteFile(en.dir+"/employees.csv", []byte(strings.Replace(head, from, to, 1)+"\n"+rest), 0o644))
+		return en.e.RunOnce(context.Background(), Options{})
 	}
-	heldOnly(t, rep, "re-headed")
+	t.Run("a column the rules read is renamed: the run fails naming it", func(t *testing.T) {
+		en := newEnv(t, true)
+		en.mustSync()
+		writes := en.emu.Stats().Writes
+		rep, err := rehead(t, en, "手机", "移动电话")
+		if err == nil || !strings.Contains(err.Error(), "手机") || rep.Status != StatusFailed {
+			t.Fatalf("got %v (%s)", err, rep.Status)
+		}
+		if en.emu.Stats().Writes != writes {
+			t.Fatal("the run wrote to WeCom")
+		}
+	})
+	t.Run("a column no rule reads is gone: destructive changes are held", func(t *testing.T) {
+		en := newEnv(t, true)
+		en.note = true
+		en.mustSync()
+		rep, err := rehead(t, en, ",备注", ",")
+		if err != nil && rep == nil {
+			t.Fatal(err)
+		}
+		heldOnly(t, rep, "columns 备注 are gone")
+	})
 }
 
 func TestAMissingSentinelIsASourceOutage(t *testing.T) {

@@ -47,31 +47,35 @@ func protectRejected(rejected []mapping.RecordError, shadow *state.Shadow) (map[
 			byEmail[strings.ToLower(m.Person.Email)] = k
 		}
 	}
-	untied := map[model.Origin]bool{}
+	// A record is tied if any of its problems names an identifier that
+	// finds its member (or, for key and userid, could: a new hire has no
+	// member yet). A record with only a mobile or email that matches no
+	// member may be anyone whose details changed: it is untied.
+	tied := map[model.Origin]bool{}
+	seen := map[model.Origin]bool{}
 	for _, r := range rejected {
+		if r.Kind == mapping.KindDepartment {
+			continue // a department-table row names no member
+		}
+		seen[r.Origin] = true
 		if r.Key != "" {
 			protected[r.Key] = true
+			tied[r.Origin] = true
 		}
 		if r.UserID != "" {
 			protected[model.UserIDKey(r.UserID)] = true
+			tied[r.Origin] = true
 		}
 		if k, ok := byMobile[r.Mobile]; ok && r.Mobile != "" {
 			protected[k] = true
+			tied[r.Origin] = true
 		}
 		if k, ok := byEmail[strings.ToLower(r.Email)]; ok && r.Email != "" {
 			protected[k] = true
-		}
-		if r.Key == "" && r.UserID == "" && r.Mobile == "" && r.Email == "" && !isTableProblem(r) {
-			untied[r.Origin] = true
+			tied[r.Origin] = true
 		}
 	}
-	return protected, len(untied)
-}
-
-// isTableProblem tells a department-table problem (which names no person)
-// from a person's record.
-func isTableProblem(r mapping.RecordError) bool {
-	return strings.HasPrefix(r.Field, "department") && r.Key == "" && r.Origin.Source == "" && r.Origin.Locator == ""
+	return protected, len(seen) - len(tied)
 }
 
 // sentinelProblems names each policy.sentinels entry (a userid or source

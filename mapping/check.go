@@ -161,7 +161,10 @@ func staticTypeProblem(t reflect.Type) string {
 		return "yields a time (format it with date()), want text"
 	case t.Kind() == reflect.Bool:
 		return "yields a bool, want text"
-	case t.Kind() == reflect.Map, t.Kind() == reflect.Struct, t.Kind() == reflect.Func:
+	case t.Kind() == reflect.Map, t.Kind() == reflect.Struct:
+		// Not Func: a bare identifier that is also a function's name
+		// (ou_path, the LDAP source's derived column) reads the column when
+		// the record has it; the dry run below judges such a rule.
 		return "yields a " + t.String() + ", want text"
 	}
 	return ""

@@ -101,6 +101,9 @@ Nothing is written to WeCom or to the state store.`,
 				return withExit(ExitUsage, err)
 			}
 			fmt.Fprintf(g.stdout, "config %s: ok (%d sources, mapping compiled)\n", cfgPath, len(cfg.Sources))
+			for _, w := range append(cfg.Warnings(), settings.Schedule.Warnings()...) {
+				fmt.Fprintf(g.stdout, "warning: %s\n", w)
+			}
 			if offline {
 				return nil
 			}
