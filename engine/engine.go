@@ -230,7 +230,7 @@ type Prepared struct {
 	Rejected []mapping.RecordError
 	Warnings []mapping.Warning // records synced with something left out (a leader not found)
 	Problems []string          // source errors and incomplete reads
-	Records  map[string]int // records read per source
+	Records  map[string]int    // records read per source
 	Refusal  *plan.RefusedError
 	Shadow   *state.Shadow
 	Current  plan.Current
