@@ -415,3 +415,26 @@ func TestLosingTheStateStoreNeverDisablesAndThereIsAWayBack(t *testing.T) {
 		})
 	})
 }
+
+// A leader adopted under another userid than the rule gives: the reports
+// name WeCom's userid, and a quiet night after makes no write.
+func TestReportsOfALeaderAdoptedUnderAnotherUserIDNameThatUserID(t *testing.T) {
+	bothReadModes(t, func(t *testing.T, en *env) {
+		en.extra = "  adopt: [mobile]"
+		must(t, en.client().CreateUser(context.Background(), wecom.UserCreate{UserID: "zhangwei_old", Name: "张伟", Mobile: "13800130001", Department: []int{1}}))
+		rep := en.mustSync()
+		if en.user("e001") != nil {
+			t.Fatal("e001 created beside the adopted zhangwei_old")
+		}
+		for _, u := range en.emu.State().Users {
+			if u.UserID != "zhangwei_old" && (len(u.DirectLeader) != 1 || u.DirectLeader[0] != "zhangwei_old") {
+				t.Fatalf("%s has leaders %v (report %v)", u.UserID, u.DirectLeader, rep.Changes)
+			}
+		}
+		writes := en.emu.Stats().Writes
+		rep = en.mustSync()
+		if w := en.emu.Stats().Writes - writes; w != 0 {
+			t.Fatalf("the quiet night after made %d writes: %v", w, rep.Changes)
+		}
+	})
+}

@@ -30,6 +30,7 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -435,18 +436,38 @@ func (c *calc) members() {
 			byKey[m.Person.Key] = m
 		}
 	}
-	seen := make(map[string]bool, len(c.in.Desired.People))
+	// The userid is final here: WeCom's, for a member orgsync manages or
+	// adopts under another userid than the rule gives. Leader references
+	// (mapping resolved them to the rules' userids) follow it.
+	final := make([]string, len(c.in.Desired.People))
+	renamed := map[string]string{} // rule userid key → final userid
 	for i := range c.in.Desired.People {
-		p := c.in.Desired.People[i]
+		p := &c.in.Desired.People[i]
+		final[i] = p.UserID
 		if sh.Members[model.UserIDKey(p.UserID)] == nil {
 			if m := byKey[p.Key]; m != nil {
 				if !m.Adopted {
 					c.ch.Notices = append(c.ch.Notices, Notice{Object: m.Person.UserID, Msg: fmt.Sprintf("the userid rule now gives %q; WeCom userids cannot change, so %q is kept", p.UserID, m.Person.UserID)})
 				}
-				p.UserID = m.Person.UserID
+				final[i] = m.Person.UserID
 			} else if matched, ok := c.in.AdoptMatches[p.Key]; ok {
-				p.UserID = matched
+				final[i] = matched
 			}
+		}
+		if final[i] != p.UserID {
+			renamed[model.UserIDKey(p.UserID)] = final[i]
+		}
+	}
+	seen := make(map[string]bool, len(c.in.Desired.People))
+	for i := range c.in.Desired.People {
+		p := c.in.Desired.People[i]
+		p.UserID = final[i]
+		if len(renamed) > 0 && len(p.DirectLeaders) > 0 {
+			leaders := make([]string, len(p.DirectLeaders))
+			for j, l := range p.DirectLeaders {
+				leaders[j] = cmp.Or(renamed[model.UserIDKey(l)], l)
+			}
+			p.DirectLeaders = leaders
 		}
 		k := model.UserIDKey(p.UserID)
 		seen[k] = true
