@@ -83,8 +83,12 @@ func parseCSV(ctx context.Context, t *table, text []byte, skip int, delim rune, 
 			header = false
 			continue
 		}
+		before := len(t.records)
 		if err := t.add(rec, line+offset); err != nil {
 			return -1, err
+		}
+		if len(t.records) > before {
+			t.lastEnd = prevEnd + offset
 		}
 	}
 	if header {

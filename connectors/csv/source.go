@@ -48,13 +48,14 @@ var markerSuffixes = []string{".done", ".ok"}
 //
 // A CSV file whose last line has no line terminator though every other line
 // has one is the sign of a file cut inside its last line, which may still
-// parse (the cut row keeping all its columns). That is a suspicion, not
-// proof (a few exporters never end the last line), so the batch is returned
-// with its records but marked incomplete, naming the line: creates and
-// updates go ahead, disables and deletes are held. A trailer whose count
-// matches vouches for the records before it, so an unterminated trailer
-// line only warns; a manifest or min_records does not (the cut row is
-// counted all the same).
+// parse (the cut row keeping all its columns, its last value cut short).
+// That is a suspicion, not proof (a few exporters never end the last line),
+// so the batch is returned marked incomplete, naming the line, without the
+// record that ends on that line: downstream the other records' creates and
+// updates go ahead, while disables and deletes, the left-out member's
+// among them, are held. A trailer whose count matches vouches for the
+// records before it, so an unterminated trailer line only warns; a manifest
+// or min_records does not (they count the cut record all the same).
 //
 // The batch records the encoding decoded and the header names (Encoding,
 // Columns), so that a source that changed shape can be noticed.
@@ -231,6 +232,14 @@ func (s *Source) read(ctx context.Context, path string) (*connectors.Batch, erro
 	default:
 		b.Complete = false
 		b.Incomplete = fmt.Sprintf("%s:%d: the last line %s: the file looks truncated", t.file, cutLine, cutWhy)
+		if t.lastEnd == cutLine && len(b.Records) > 0 {
+			// Its last value may be cut short (a name, a manager's id): left
+			// out, its member is absent, and absence in an incomplete batch
+			// only holds a disable.
+			last := b.Records[len(b.Records)-1]
+			b.Records = b.Records[:len(b.Records)-1]
+			b.Incomplete += fmt.Sprintf("; the record ending there (%s) is left out", last.Origin.Locator)
+		}
 	}
 	s.log.Debug("read hr export", zap.String("path", path), zap.String("encoding", encoding),
 		zap.Int("records", n), zap.Int("blank_rows", t.blank), zap.Bool("complete", b.Complete))

@@ -20,6 +20,7 @@ type table struct {
 	header   []string
 	records  []connectors.Record
 	blank    int
+	lastEnd  int // CSV: the physical line on which the last record ends
 	warnings []string
 
 	slab []any // values of the next records, allocated in chunks
