@@ -221,6 +221,14 @@ func TestParsing(t *testing.T) {
 			wantErr: ErrIncomplete, errSubstr: "record starts on line 3",
 		},
 		{
+			name: "a header with NUL bytes fails", data: "id\x00,name\x00\n1,2\n",
+			wantErr: ErrMalformed, errSubstr: `f.csv:1: column 1 "id\x00" holds a NUL byte: not text in the encoding read (UTF-16 without a byte order mark? a binary file?)`,
+		},
+		{
+			name: "a NUL byte in a value is left to the record's validation", data: "a,b\n1,x\x00y\n",
+			header: "a,b", want: []string{"f.csv:2|1|x\x00y"},
+		},
+		{
 			name: "an empty file has no header", data: "",
 			wantErr: ErrMalformed, errSubstr: "no header row",
 		},

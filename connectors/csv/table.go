@@ -41,6 +41,15 @@ func (t *table) setHeader(cells []string, line int) error {
 	if len(h) == 0 {
 		return fmt.Errorf("%w: %s:%d: empty header row (wrong skip_rows?)", ErrMalformed, t.file, line)
 	}
+	// A NUL is in no text export; in the header it means the file was not
+	// read as the text it is (UTF-16 read as UTF-8, a binary file), and
+	// no column would be found. In a value it is that record's problem.
+	for i, n := range h {
+		if strings.IndexByte(n, 0) >= 0 {
+			return fmt.Errorf("%w: %s:%d: column %d %q holds a NUL byte: not text in the encoding read (UTF-16 without a byte order mark? a binary file?)",
+				ErrMalformed, t.file, line, i+1, truncate(n))
+		}
+	}
 	seen := make(map[string]int, len(h))
 	for i, n := range h {
 		if n == "" {
