@@ -207,7 +207,7 @@ func (e *Engine) SetClock(now func() time.Time) {
 
 // Options change one run.
 type Options struct {
-	DryRun           bool          // plan and guard only; nothing written to WeCom or state
+	DryRun           bool          // plan and guard only; nothing written to WeCom (the state store records only what settling finds)
 	AllowDestructive int           // approve up to N disables+deletes over the thresholds
 	Plan             *plan.Changes // apply exactly this reviewed plan; refuse on drift
 	Progress         func(done, total int)
@@ -236,10 +236,20 @@ type Prepared struct {
 	Current  plan.Current
 	Shapes   map[string]SourceShape // per source, what this read looked like
 	Approved bool                   // an admin approved guarded changes (--allow-destructive)
+	Settled  int                    // journal entries of interrupted runs settled first
 }
 
 // Prepare reads everything and computes the guarded plan, writing nothing.
 func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, error) {
+	return e.prepare(ctx, Options{AllowDestructive: allowDestructive})
+}
+
+// prepare is the one route from the sources and WeCom to a guarded plan,
+// for plan, sync and dry runs alike: read and map → read WeCom → settle
+// what an interrupted run left pending (so a plan reviewed after a crash
+// stays valid for 'sync --plan') → shadow → plan → guard. Settling writes
+// only to the state store, recording what WeCom's lists show.
+func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
 	p, err := e.readAndMap(ctx)
 	if err != nil {
 		return nil, err
@@ -248,15 +258,18 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 	if err != nil {
 		return nil, err
 	}
+	if p.Settled, err = e.settlePending(ctx, cur); err != nil {
+		return nil, err
+	}
 	shadow, err := e.store.LoadShadow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.lostStore(shadow, false); err != nil {
+	if err := e.lostStore(shadow, o.Recover); err != nil {
 		p.Shadow, p.Current, p.Changes, p.Refusal = shadow, cur, &plan.Changes{}, err
 		return p, nil
 	}
-	return p, e.plan(ctx, p, shadow, cur, allowDestructive, false)
+	return p, e.plan(ctx, p, shadow, cur, o.AllowDestructive, o.Recover)
 }
 
 // readAndMap reads the sources and maps them. It runs before WeCom and the
@@ -540,32 +553,12 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.RunID = id
 	}
-	prep, err := e.readAndMap(ctx)
+	prep, err := e.prepare(ctx, o)
 	if err != nil {
 		return finish(StatusFailed, err)
 	}
-	cur, err := e.loadCurrent(ctx)
-	if err != nil {
-		return finish(StatusFailed, err)
-	}
-	if !o.DryRun {
-		if n, err := e.settlePending(ctx, cur); err != nil {
-			return finish(StatusFailed, err)
-		} else if n > 0 {
-			rep.Settled = n
-		}
-	}
-	shadow, err := e.store.LoadShadow(ctx)
-	if err != nil {
-		return finish(StatusFailed, err)
-	}
-	if err := e.lostStore(shadow, o.Recover); err != nil {
-		rep.Refusal = err.Reason
-		return finish(StatusRefused, err)
-	}
-	if err := e.plan(ctx, prep, shadow, cur, o.AllowDestructive, o.Recover); err != nil {
-		return finish(StatusFailed, err)
-	}
+	rep.Settled = prep.Settled
+	shadow := prep.Shadow
 	rep.fill(prep)
 	if o.Plan != nil && !samePlan(o.Plan, prep.Changes) {
 		rep.Refusal = ErrDrift.Error()

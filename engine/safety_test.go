@@ -438,3 +438,28 @@ func TestReportsOfALeaderAdoptedUnderAnotherUserIDNameThatUserID(t *testing.T) {
 		}
 	})
 }
+
+// plan and sync take one route: a plan reviewed after an interrupted run
+// is still the plan sync computes, so 'sync --plan' applies it.
+func TestAPlanReviewedAfterAnInterruptedRunIsAppliedWithoutDrift(t *testing.T) {
+	for _, kill := range []int{1, 7, 13} { // during department creates, and member creates
+		t.Run(fmt.Sprintf("killed after %d journal writes", kill), func(t *testing.T) {
+			en := newEnv(t, true)
+			e := en.open()
+			cj := &crashingJournal{after: kill}
+			e.wrapJournal = func(s *state.Store) wecom.Journal { cj.Store = s; return cj }
+			if _, err := e.RunOnce(context.Background(), Options{}); err == nil {
+				t.Fatal("the run was not interrupted")
+			}
+			reviewed, err := en.open().Prepare(context.Background(), 0)
+			must(t, err)
+			rep, err := en.sync(Options{Plan: reviewed.Changes})
+			if err != nil {
+				t.Fatalf("sync --plan after a crash: %v (%s)", err, rep.Refusal)
+			}
+			if rep.Unowned != 0 || rep.Failed != 0 {
+				t.Fatalf("report %+v", rep)
+			}
+		})
+	}
+}
