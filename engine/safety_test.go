@@ -288,7 +288,7 @@ func TestAReHeadedSourceChangesNothingDestructive(t *testing.T) {
 		en := newEnv(t, true)
 		en.note = true
 		en.mustSync()
-		rep, err := rehead(t, en, ",备注", ",")
+		rep, err := rehead(t, en, ",备注", ",说明")
 		if err != nil && rep == nil {
 			t.Fatal(err)
 		}

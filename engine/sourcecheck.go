@@ -119,7 +119,7 @@ func (e *Engine) shapeProblems(ctx context.Context, p *Prepared) ([]string, erro
 			out = append(out, fmt.Sprintf("%s: %d records, %d fewer than the %d of its last good read (run %d), more than max_shrink %s = %d: the export looks truncated",
 				name, sh.Records, b.shape.Records-sh.Records, b.shape.Records, b.run, e.shrink, lim))
 		}
-		if sh.Encoding != "" && b.shape.Encoding != "" && sh.Encoding != b.shape.Encoding {
+		if sh.Encoding != "" && b.shape.Encoding != "" && encodingFamily(sh.Encoding) != encodingFamily(b.shape.Encoding) {
 			out = append(out, fmt.Sprintf("%s: decoded as %s, but as %s at its last good read (run %d): the export looks re-encoded", name, sh.Encoding, b.shape.Encoding, b.run))
 		}
 		var gone []string
@@ -171,4 +171,15 @@ func (e *Engine) lastCleanShapes(ctx context.Context, want map[string]SourceShap
 		}
 	}
 	return out, nil
+}
+
+// encodingFamily folds encodings that read the same text: GB18030 is a
+// superset of GBK, so a config switched from auto (gb18030) to gbk is not a
+// re-encoded export.
+func encodingFamily(enc string) string {
+	switch strings.ToLower(enc) {
+	case "gbk", "gb18030", "gb2312":
+		return "gb"
+	}
+	return strings.ToLower(enc)
 }
