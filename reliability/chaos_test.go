@@ -40,7 +40,7 @@ func TestChaosConvergesWithinTwoRuns(t *testing.T) {
 	ps := company(n)
 	must(t, os.WriteFile(src, csvBytes(ps), 0o644))
 	cfgPath := writeConfig(t, cfg{Sources: csvSource(src, ""), URL: emu.URL, Dir: dir,
-		Policy: "  adopt: []\n  max_disables: \"100%\"\n  max_deletes: \"100%\"\n"})
+		Policy: "  adopt: []\n" + openThresholds})
 	t.Logf("company %d people, seed %d", n, seed)
 
 	start := time.Now()

@@ -73,6 +73,27 @@ func (e *emuProc) stats(t *testing.T) emulator.Stats {
 	return s
 }
 
+// drain waits until the calls a killed process left in flight (sleeping in
+// the emulator's latency) have landed: no new call for 200ms (at most 10s),
+// so that they are not counted as the next process's.
+func (e *emuProc) drain(t *testing.T) {
+	t.Helper()
+	total := func() int {
+		n := 0
+		for _, v := range e.stats(t).Calls {
+			n += v
+		}
+		return n
+	}
+	last, since := total(), time.Now()
+	poll(10*time.Second, func() bool {
+		if n := total(); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) >= 200*time.Millisecond
+	})
+}
+
 // day is the export of day d: the base company, then for every day up to d
 // some hires (into a new project team), two leavers, moves and new
 // positions, so that every restart has work to do and is itself killed.
@@ -97,14 +118,15 @@ func day(n, d int) []person {
 	return ps
 }
 
-// killer runs `orgsync sync` and SIGKILLs it once cond holds.
+// killRun is one `orgsync sync` that syncUntil ran.
 type killRun struct {
-	killed   bool
-	runsSeen int64 // highest run id before this process started
-	res      result
+	killed bool
+	res    result
 }
 
-func syncUntil(t *testing.T, cfgPath string, timeout time.Duration, cond func() bool) killRun {
+// syncUntil runs `orgsync sync` and SIGKILLs it once cond holds, then
+// calls drain.
+func syncUntil(t *testing.T, cfgPath string, timeout time.Duration, cond func() bool, drain func()) killRun {
 	t.Helper()
 	cmd := exec.Command(bin, "sync", "-c", cfgPath, "--log-level", "warn")
 	var so, se bytes.Buffer
@@ -139,6 +161,9 @@ loop:
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
 	kr.killed = true
+	if drain != nil {
+		drain()
+	}
 	kr.res = result{args: cmd.Args[1:], stdout: so.String(), stderr: se.String(), code: -9}
 	return kr
 }
@@ -178,7 +203,7 @@ func TestSIGKILLDuringApplyConverges(t *testing.T) {
 		}
 		k := 1 + rng.IntN(maxK)
 		before := lastRunID(t, dir)
-		kr := syncUntil(t, cfgPath, 2*time.Minute, func() bool { return emu.stats(t).Writes >= k })
+		kr := syncUntil(t, cfgPath, 2*time.Minute, func() bool { return emu.stats(t).Writes >= k }, func() { emu.drain(t) })
 		if kr.killed {
 			ks.kills++
 			ks.writesAtKill = append(ks.writesAtKill, k)
@@ -235,7 +260,7 @@ func TestSIGKILLDuringDepartmentCreates(t *testing.T) {
 		k := 1 + rng.IntN(max(1, min(12, 35-creates)))
 		must(t, postJSON(emu.URL+"/emulator/stats/reset", "{}"))
 		before := lastRunID(t, dir)
-		kr := syncUntil(t, cfgPath, 2*time.Minute, func() bool { return emu.stats(t).Calls["department/create"] >= k })
+		kr := syncUntil(t, cfgPath, 2*time.Minute, func() bool { return emu.stats(t).Calls["department/create"] >= k }, func() { emu.drain(t) })
 		if !kr.killed {
 			t.Logf("run finished before %d department creates (exit %d)", k, kr.res.code)
 			continue
@@ -269,10 +294,25 @@ func lastRunID(t *testing.T, dir string) int64 {
 func checkConverged(t *testing.T, emu *emuProc, dir string, ps []person, killedRuns map[int64]bool) {
 	t.Helper()
 	got := readDirectory(emu.snapshot(t))
+	st := readStore(t, filepath.Join(dir, "state.db"))
 	if d := diffDirectory(got, ps); len(d) > 0 {
 		t.Errorf("WeCom differs from the source after the kills:\n  %s", strings.Join(d, "\n  "))
+		// The journal of the first few objects that differ, to say why.
+		for _, line := range d[:min(len(d), 4)] {
+			f := strings.Fields(line)
+			if len(f) < 3 {
+				continue
+			}
+			obj := f[2]
+			var js []string
+			for _, j := range st.Journal {
+				if strings.EqualFold(j.Object, obj) {
+					js = append(js, fmt.Sprintf("run %d %s %s %d %s", j.Run, j.Op, j.Status, j.Code, j.Msg))
+				}
+			}
+			t.Logf("journal of %s (owned %v):\n  %s", obj, st.Members[strings.ToLower(obj)], strings.Join(js, "\n  "))
+		}
 	}
-	st := readStore(t, filepath.Join(dir, "state.db"))
 	if a := auditProblems(st, got); len(a) > 0 {
 		t.Errorf("audit log:\n  %s", strings.Join(a, "\n  "))
 	}

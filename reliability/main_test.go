@@ -321,6 +321,21 @@ func csvSource(path, extra string) string {
 // yq quotes s as a single-quoted YAML scalar (test dirs hold commas and %).
 func yq(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// openThresholds lifts every change-volume threshold, so that what a test
+// sees is the source-integrity guard and the apply, not a count limit
+// (those have their own tests in plan).
+const openThresholds = `  max_disables: "100%"
+  max_deletes: "100%"
+  max_moves: "100%"
+  max_updates: "100%"
+  max_clears: "100%"
+  max_department_renames: "100%"
+  max_department_moves: "100%"
+  max_department_deletes: "100%"
+  max_disables_per_day: "100%"
+  max_deletes_per_day: "100%"
+`
+
 // writeConfig writes orgsync.yaml in c.Dir (secret in a secret_file) and
 // returns its path.
 func writeConfig(t *testing.T, c cfg) string {
@@ -329,7 +344,7 @@ func writeConfig(t *testing.T, c cfg) string {
 	must(t, os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600))
 	policy := c.Policy
 	if policy == "" {
-		policy = "  max_disables: \"100%\"\n  max_deletes: \"100%\"\n"
+		policy = openThresholds
 	}
 	mp := c.Mapping
 	if mp == "" {
