@@ -110,7 +110,9 @@ func (s *Server) departmentUpdate(c *call) (obj, *apiErr) {
 		return nil, errf(60003, "department %d not found", id)
 	}
 	name, nameEn, parentID, order := x.name, x.nameEn, x.parent, x.order
-	if v, present, ok := c.b.str("name"); present {
+	// "" keeps a field instead of clearing it with EmptyStringKeepsField.
+	keep := func(v string) bool { return v == "" && s.opts.EmptyStringKeepsField }
+	if v, present, ok := c.b.str("name"); present && !keep(v) {
 		if !ok {
 			return nil, errf(60001, "invalid name")
 		}
@@ -119,7 +121,7 @@ func (s *Server) departmentUpdate(c *call) (obj, *apiErr) {
 		}
 		name = v
 	}
-	if v, present, ok := c.b.str("name_en"); present {
+	if v, present, ok := c.b.str("name_en"); present && !keep(v) {
 		if !ok {
 			return nil, errf(40058, "invalid name_en")
 		}
@@ -130,7 +132,7 @@ func (s *Server) departmentUpdate(c *call) (obj, *apiErr) {
 		}
 		nameEn = v
 	}
-	if v, present, ok := c.b.int("parentid"); present {
+	if v, present, ok := c.b.int("parentid"); present && (v != 0 || !ok || s.opts.ParentIDZeroLiteral) {
 		if !ok {
 			return nil, errf(60004, "invalid parentid")
 		}
@@ -228,7 +230,20 @@ func (s *Server) visibleDept(c *call, id int64) bool {
 // listDepts is what department/list and simplelist return: the given id
 // (itself included) and its descendants, or the whole tree, as far as the
 // caller may see.
+//
+// id=0, a whole-struct SDK's zero value, is the root; with
+// DeptListIDZeroWholeTree it is the whole visible tree, as if id were
+// omitted.
 func (s *Server) listDepts(c *call) ([]*dept, *apiErr) {
+	if v := c.q.Get("id"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n == 0 {
+			if s.opts.DeptListIDZeroWholeTree {
+				c.q.Del("id")
+			} else {
+				c.q.Set("id", strconv.Itoa(rootID))
+			}
+		}
+	}
 	x, present, e := s.queryDept(c, "id")
 	if e != nil {
 		return nil, e

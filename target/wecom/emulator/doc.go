@@ -55,4 +55,48 @@
 //   - Rate-limit windows are aligned to the clock (whole minutes, whole
 //     hours), so 45009 lasts until the window ends. There is no separate
 //     per-IP limit: tests have one IP.
+//
+// # Zero values: requests as whole-struct SDKs send them
+//
+// Many SDKs serialise their whole request struct, with no omitempty
+// (wecom-api.md §4.5), and the real server accepts such requests. The
+// emulator reads them the same way:
+//
+//   - null, for any field, is the same as leaving the field out.
+//   - main_department 0 is not given: the first department is the main one.
+//   - enable absent leaves a member as is; enable 0 on user/update
+//     disables (status 2), enable 1 enables.
+//   - direct_leader [] clears the leaders; null or absent leaves them.
+//   - order [] and is_leader_in_dept [] are not given (the length rule,
+//     60132, applies to non-empty lists); member order 0 is the default.
+//   - gender 0, "0" and "" (on create) are unset; gender is read as a
+//     number or a string (1 and "1" are male). Every scalar is lenient the
+//     same way: strings take numbers, integers numeric strings.
+//   - new_userid "" is not given (no rename, no 301036).
+//   - extattr {"attrs": null} or {} is not given ({"attrs": []} clears);
+//     an external_profile holding only zero values is not given.
+//   - Read-only and legacy fields (status, avatar, thumb_avatar, qr_code,
+//     open_userid, english_name, isleader, hide_mobile, weixinid,
+//     department_leader) and unknown keys are ignored, whatever their type.
+//   - department/create: id 0 lets the server assign one; order 0 is the
+//     default order; name_en "" is none.
+//   - department/update: order 0 sets the default order (0).
+//   - user/get_userid_by_email: email_type 0 is the default, 1.
+//   - user/list_id keeps limit 0 an error (40058): the docs give 1..10000.
+//
+// Where the docs leave the meaning UNCONFIRMED there is an Option; its zero
+// value, the default, is the stricter reading, so a client that works
+// against the default works against both:
+//
+//   - enable 0 on user/create creates a disabled member, as the field is
+//     documented; EnableZeroOnCreateIgnored creates it enabled.
+//   - "" on a text field of user/update or department/update clears it
+//     (60112 for a member's name, 60001 for a department's, which may not
+//     be empty); EmptyStringKeepsField leaves the field as it is.
+//   - parentid 0 on department/update is not given (no move);
+//     ParentIDZeroLiteral makes it a parent id: 60004, there being no
+//     department 0.
+//   - department/simplelist and department/list with id=0 are the root's
+//     subtree (as id=1); DeptListIDZeroWholeTree makes them the whole
+//     visible tree. The two differ only for a scoped app secret.
 package emulator

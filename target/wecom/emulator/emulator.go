@@ -158,6 +158,31 @@ type Options struct {
 	// MaxDirectLeaders caps direct_leader (docs say 1 today, 5 before);
 	// default 5; more gives 40058 (UNCONFIRMED code).
 	MaxDirectLeaders int
+
+	// The zero values whole-struct SDKs send (wecom-api.md §4.5) that the
+	// docs leave UNCONFIRMED. The zero value of each field is the default:
+	// the stricter reading where the docs give one, so a client that works
+	// against the default also works against the other setting.
+
+	// EnableZeroOnCreateIgnored makes enable: 0 on user/create mean "not
+	// given": the member is created enabled. Default: enable 0 creates a
+	// disabled member (status 2), the field's documented meaning.
+	EnableZeroOnCreateIgnored bool
+	// EmptyStringKeepsField makes "" in a text field of user/update and
+	// department/update mean "not given". Default: "" clears the field,
+	// and is 60112 (member name) or 60001 (department name) where a field
+	// may not be empty.
+	EmptyStringKeepsField bool
+	// ParentIDZeroLiteral makes parentid: 0 on department/update a parent
+	// id like any other: 60004, there being no department 0 (the root,
+	// whose parentid is 0, is left as is). Default: parentid 0 is not
+	// given, so the department does not move.
+	ParentIDZeroLiteral bool
+	// DeptListIDZeroWholeTree makes id=0 on department/simplelist and
+	// department/list the whole visible tree, as if id were omitted.
+	// Default: id=0 is the root department (id 1) and its descendants,
+	// which a scoped app secret that cannot see the root gets 60011 for.
+	DeptListIDZeroWholeTree bool
 }
 
 func (o *Options) setDefaults() {

@@ -48,6 +48,24 @@ type userInput struct {
 
 // parseUserInput reads a user/create or user/update body. A field of the
 // wrong JSON type gets the errcode the real server gives for that field.
+//
+// Whole-struct SDKs send every field of their request type (wecom-api.md
+// §4.5); these zero values mean "not given" whatever the Options:
+//
+//	null (any field)                      absent
+//	"main_department": 0 or "0"           absent: the first department is the main one
+//	"new_userid": ""                      absent: no rename
+//	"order": [], "is_leader_in_dept": []  absent: the length rule applies to non-empty lists
+//	"extattr": {"attrs": null} or {}      absent ({"attrs": []} clears)
+//	"external_profile" with only zeros    absent
+//	status, avatar, thumb_avatar, qr_code, open_userid, english_name,
+//	isleader, hide_mobile, weixinid, to_invite and any unknown key:
+//	                                      ignored, whatever their type
+//
+// Scalars are lenient: a string field takes a number as its text (gender
+// 1 is "1", 0 is "0"), an int field a numeric string. The zero values whose
+// meaning is UNCONFIRMED (enable 0 on create, "" on update) are settled by
+// Server.applyZeroOptions.
 func parseUserInput(b body) (*userInput, *apiErr) {
 	in := &userInput{}
 	var ok bool
@@ -94,12 +112,12 @@ func parseUserInput(b body) (*userInput, *apiErr) {
 	}
 	if v, present, ok := b.ints("order"); !ok {
 		return nil, errf(40058, "Warning: wrong json format. invalid order")
-	} else if present {
+	} else if present && len(v) > 0 {
 		in.order = &v
 	}
 	if v, present, ok := b.ints("is_leader_in_dept"); !ok {
 		return nil, errf(40058, "Warning: wrong json format. invalid is_leader_in_dept")
-	} else if present {
+	} else if present && len(v) > 0 {
 		in.isLeader = &v
 	}
 	if v, present, ok := b.strs("direct_leader"); !ok {
@@ -114,8 +132,11 @@ func parseUserInput(b body) (*userInput, *apiErr) {
 	}
 	if v, present, ok := b.int("main_department"); !ok {
 		return nil, errf(40058, "invalid main_department")
-	} else if present {
+	} else if present && v != 0 {
 		in.mainDept = &v
+	}
+	if in.newUserid != nil && *in.newUserid == "" {
+		in.newUserid = nil
 	}
 	for _, f := range []struct {
 		key string
@@ -126,10 +147,74 @@ func parseUserInput(b body) (*userInput, *apiErr) {
 			if err := json.Unmarshal(b[f.key], &m); err != nil {
 				return nil, errf(40058, "Warning: wrong json format. invalid %s", f.key)
 			}
+			if f.key == "extattr" && !body(m).has("attrs") || f.key == "external_profile" && zeroJSON(b[f.key]) {
+				continue
+			}
 			*f.dst = append(json.RawMessage(nil), b[f.key]...)
 		}
 	}
 	return in, nil
+}
+
+// zeroJSON reports whether a JSON value holds nothing but zero values:
+// null, false, 0, "", and arrays and objects of those.
+func zeroJSON(raw json.RawMessage) bool {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return false
+	}
+	var zero func(v any) bool
+	zero = func(v any) bool {
+		switch x := v.(type) {
+		case nil:
+			return true
+		case bool:
+			return !x
+		case float64:
+			return x == 0
+		case string:
+			return x == ""
+		case []any:
+			for _, e := range x {
+				if !zero(e) {
+					return false
+				}
+			}
+			return true
+		case map[string]any:
+			for _, e := range x {
+				if !zero(e) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	return zero(v)
+}
+
+// applyZeroOptions settles the zero values of a user/create or
+// user/update JSON body whose meaning is UNCONFIRMED, as the Options say:
+// enable 0 on create (EnableZeroOnCreateIgnored) and "" on update
+// (EmptyStringKeepsField). Import rows never carry either: empty cells are
+// left out and 禁用 1 means disabled.
+func (s *Server) applyZeroOptions(in *userInput, create bool) {
+	if create {
+		if in.enable != nil && *in.enable == 0 && s.opts.EnableZeroOnCreateIgnored {
+			in.enable = nil
+		}
+		return
+	}
+	if !s.opts.EmptyStringKeepsField {
+		return
+	}
+	for _, p := range []**string{&in.name, &in.alias, &in.mobile, &in.email, &in.bizMail, &in.position,
+		&in.gender, &in.telephone, &in.address, &in.extPosition, &in.nickname, &in.avatarMedia} {
+		if *p != nil && **p == "" {
+			*p = nil
+		}
+	}
 }
 
 // checkUserID applies the userid format: 1..64 bytes (40058 when longer),
@@ -563,6 +648,7 @@ func (s *Server) userCreate(c *call) (obj, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
+	s.applyZeroOptions(in, true)
 	return nil, s.createUser(in)
 }
 
@@ -571,6 +657,7 @@ func (s *Server) userUpdate(c *call) (obj, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
+	s.applyZeroOptions(in, false)
 	return nil, s.updateUser(in)
 }
 
@@ -855,8 +942,9 @@ func (s *Server) userGetuseridByEmail(c *call) (obj, *apiErr) {
 	if !ok || email == "" {
 		return nil, errf(40058, "email missing")
 	}
+	// email_type 0 (a whole-struct SDK's zero value) is the default, 1.
 	typ, present, ok := c.b.int("email_type")
-	if !present {
+	if !present || ok && typ == 0 {
 		typ = 1
 	}
 	index := s.dir.bizMails
