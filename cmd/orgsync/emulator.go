@@ -25,6 +25,8 @@ func newWecomEmulatorCmd(g *globals) *cobra.Command {
 		faultKinds, trustedIPs                  []string
 		restricted, legacyDept, strictNames     bool
 		rejectEscapes                           bool
+		enableZeroIgnored, emptyKeeps           bool
+		parentZeroLiteral, listZeroWholeTree    bool
 		rateLimit, rateLimitHour, maxSeats      int
 		badSecretBan                            int
 		latency, tokenTTL, jobDelay             time.Duration
@@ -75,6 +77,8 @@ the emulator accepts one Contacts-Sync edit secret, "` + emulator.DefaultSecret 
 				Faults: emulator.Faults{Rate: faultRate, Kinds: faultKinds}, Seed: seed,
 				LegacyDepartmentRequired: legacyDept, RejectUnicodeEscapes: rejectEscapes,
 				JobDelay: jobDelay, TrustedIPs: trustedIPs, CreatorUserID: creator, MaxSeats: maxSeats,
+				EnableZeroOnCreateIgnored: enableZeroIgnored, EmptyStringKeepsField: emptyKeeps,
+				ParentIDZeroLiteral: parentZeroLiteral, DeptListIDZeroWholeTree: listZeroWholeTree,
 			}
 			if !cmd.Flags().Changed("seed") {
 				opts.Seed = time.Now().UnixNano()
@@ -128,6 +132,10 @@ the emulator accepts one Contacts-Sync edit secret, "` + emulator.DefaultSecret 
 	f.BoolVar(&legacyDept, "legacy-department-required", false, "user/create without department fails with 60127 (older docs); otherwise the user goes to the root")
 	f.BoolVar(&strictNames, "strict-department-names", false, "limit department names to 32 characters (older docs) instead of 64")
 	f.BoolVar(&rejectEscapes, "reject-unicode-escapes", false, `reject JSON bodies containing \uXXXX escapes with 40033`)
+	f.BoolVar(&enableZeroIgnored, "enable-zero-on-create-ignored", false, "user/create with enable 0 creates an enabled member (UNCONFIRMED); otherwise a disabled one")
+	f.BoolVar(&emptyKeeps, "empty-string-keeps-field", false, `"" in a text field of user/update or department/update leaves the field as is (UNCONFIRMED); otherwise it clears it`)
+	f.BoolVar(&parentZeroLiteral, "parentid-zero-literal", false, "department/update with parentid 0 is a parent id like any other, 60004 (UNCONFIRMED); otherwise it is not given (no move)")
+	f.BoolVar(&listZeroWholeTree, "department-id-zero-whole-tree", false, "department/list and simplelist with id=0 return the whole visible tree (UNCONFIRMED); otherwise the root's subtree")
 	f.StringSliceVar(&trustedIPs, "trusted-ip", nil, "only these caller IPs may call APIs; others get 60020 (repeatable or comma-separated)")
 	f.StringVar(&creator, "creator", "", "userid of the corp creator, who cannot be deleted (301005)")
 	f.IntVar(&maxSeats, "max-seats", 0, "member quota; creating more gives 45024 (0 = unlimited)")
