@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -598,6 +599,11 @@ func (s *Source) fetch(ctx context.Context, page int, r request) (*answer, error
 			}
 			if ctx.Err() != nil {
 				return nil, s.fail(page, r.url, fmt.Errorf("%w: %w", ErrRequest, ctx.Err()))
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Not the caller's deadline (checked above): the request's own.
+				return nil, s.fail(page, r.url, fmt.Errorf("%w%s: no complete answer within timeout %s", ErrRequest, s.tries(st), s.client.HTTPClient.Timeout))
 			}
 			return nil, s.fail(page, r.url, fmt.Errorf("%w%s: %w", ErrRequest, s.tries(st), unwrapURLError(err)))
 		}

@@ -188,11 +188,11 @@ func TestPaths(t *testing.T) {
 
 func TestNextLinkFindsRelNext(t *testing.T) {
 	cases := map[string]string{
-		`<https://h/p?page=2>; rel="next"`:                               "https://h/p?page=2",
+		`<https://h/p?page=2>; rel="next"`:                                 "https://h/p?page=2",
 		`<https://h/p?page=1>; rel="prev", <https://h/p?page=3>; rel=next`: "https://h/p?page=3",
-		`<https://h/p?a=1,2>; title="x, y"; rel="last next"`:             "https://h/p?a=1,2",
-		`<https://h/p?page=9>; rel="last"`:                               "",
-		``:                                                               "",
+		`<https://h/p?a=1,2>; title="x, y"; rel="last next"`:               "https://h/p?a=1,2",
+		`<https://h/p?page=9>; rel="last"`:                                 "",
+		``:                                                                 "",
 	}
 	for in, want := range cases {
 		if got := nextLink([]string{in}); got != want {
