@@ -41,6 +41,7 @@ type env struct {
 	second string // contents of the optional second source file ("" = no second source)
 	target string // extra YAML under target.config
 	note   bool   // the export has a 备注 column no rule reads
+	paths  bool   // rows' dept is a "/"-path (departments from paths, no table)
 }
 
 const (
@@ -121,9 +122,7 @@ mapping:
     mobile: 手机
     enabled: 状态 != "离职"
     direct_leader: 直属上级工号
-  departments:
-    from: table
-    table: {file: %[1]s/departments.csv, code: 部门编码, name: 部门名称, parent: 上级部门编码, order: int(排序)}
+%[9]s
 target:
   config:
     base_url: %[2]s
@@ -138,7 +137,16 @@ policy:
   max_deletes: 10
 %[6]s
 state: {path: %[1]s/state.db}
-`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"), en.target)
+`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"), en.target, en.departments())
+}
+
+func (en *env) departments() string {
+	if en.paths {
+		return ""
+	}
+	return fmt.Sprintf(`  departments:
+    from: table
+    table: {file: %s/departments.csv, code: 部门编码, name: 部门名称, parent: 上级部门编码, order: int(排序)}`, en.dir)
 }
 
 // open (re)builds the engine from the current files and config, as a new

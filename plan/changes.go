@@ -82,6 +82,10 @@ type Changes struct {
 	// are gone from WeCom and should leave the shadow; no call is made.
 	ForgetMembers []string `json:"forget_members,omitempty"`
 	ForgetDepts   []string `json:"forget_departments,omitempty"`
+	// RekeyDepts maps managed department keys to the new keys the source
+	// gives the same departments (renamed or moved in a path-keyed
+	// export): the shadow is re-keyed, the WeCom ids stay. No call.
+	RekeyDepts map[string]string `json:"rekey_departments,omitempty"`
 
 	Held    []Held   `json:"held,omitempty"`
 	Notices []Notice `json:"notices,omitempty"`

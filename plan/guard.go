@@ -306,6 +306,14 @@ func (c *Changes) overThresholds(g GuardInput) []overLimit {
 	}
 	isDelete := func(dc DeptChange) bool { return dc.Op == OpDeptDelete }
 	check("max_department_deletes", g.Limits.DeptDeletes, d, len(c.DeptDeletes), "department deletes", noUser, isDelete)
+	if len(c.DeptCreates) > 0 && len(c.DeptDeletes) > 0 && !slices.ContainsFunc(out, func(o overLimit) bool { return o.kind == "max_department_deletes" }) {
+		// Deleting a department loses its id, and the department chats
+		// and permissions tied to it; creating others in the same run is
+		// what a rename that plan could not recognise by its members
+		// looks like.
+		out = append(out, overLimit{kind: "possible_renames", count: len(c.DeptDeletes), user: noUser, dept: isDelete,
+			why: fmt.Sprintf("%d department deletes in a run that also creates %d departments: possibly renamed departments not recognised by their members (a delete loses the department's id, chats and permissions)", len(c.DeptDeletes), len(c.DeptCreates))})
+	}
 	return out
 }
 

@@ -57,6 +57,7 @@ type Policy struct {
 	DeleteAfter      time.Duration // a member disabled as a leaver this long is deleted (0 = never)
 	AdoptUserID      bool          // adopt pre-existing WeCom members whose userid matches
 	AdoptDepartments bool          // adopt pre-existing departments whose name matches under the same parent (names need full reads)
+	RenameShare      float64       // share of people that makes a vanished and a new department one (0 = DefaultRenameShare)
 	Protected        []string      // userids never changed
 	RootDepartmentID int           // the managed scope; 1 = the whole corp
 }
@@ -115,7 +116,9 @@ func Calculate(in Input) *Changes {
 	for _, u := range in.Policy.Protected {
 		c.protected[model.UserIDKey(u)] = true
 	}
+	c.rekeyShadow()
 	c.departments()
+	c.orderRenames()
 	c.members()
 	c.deptDeletes()
 	c.sort()
@@ -137,6 +140,9 @@ type calc struct {
 	// its subtree (built on first use by matchByMembers).
 	desiredSub map[string]map[string]bool
 	currentSub map[int]map[string]bool
+	// renamed holds, per desired department key recognised as a managed
+	// department under a new key, how it was matched.
+	renamed map[string]string
 }
 
 func (c *calc) allows(op Op) bool {
@@ -237,7 +243,11 @@ func (c *calc) departments() {
 				}
 				if len(what) > 0 {
 					before := s.Department
-					c.ch.DeptUpdates = append(c.ch.DeptUpdates, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: want.ID, Before: &before, After: &want, What: what, Reason: deptReason(what), Origin: d.Origin})
+					reason := deptReason(what)
+					if how, ok := c.renamed[d.Key]; ok {
+						reason += ": " + how
+					}
+					c.ch.DeptUpdates = append(c.ch.DeptUpdates, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: want.ID, Before: &before, After: &want, What: what, Reason: reason, Origin: d.Origin})
 				}
 				continue
 			}

@@ -44,6 +44,9 @@ type Mutation struct {
 	DeleteMember string // userid
 	PutDept      *Dept
 	DeleteDept   string // department key
+	// RekeyDepts renames department keys (old → new, all at once) in the
+	// departments and in every member, before the rest of the mutation.
+	RekeyDepts map[string]string
 }
 
 // Begin journals a change before its call and returns the entry id.
@@ -169,6 +172,9 @@ func (s *Store) ApplyAll(ctx context.Context, muts []Mutation) error {
 }
 
 func (s *Store) apply(ctx context.Context, tx *sql.Tx, mut Mutation) error {
+	if err := s.rekey(ctx, tx, mut.RekeyDepts); err != nil {
+		return err
+	}
 	now := s.now().Unix()
 	if m := mut.PutMember; m != nil {
 		data, err := json.Marshal(m.Person)

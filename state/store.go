@@ -204,8 +204,17 @@ func (sh *Shadow) DeptKeyByID() map[int]string {
 
 // LoadShadow reads every managed member and department.
 func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {
+	return loadShadow(ctx, s.db)
+}
+
+// querier is what LoadShadow reads through: the database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadShadow(ctx context.Context, db querier) (*Shadow, error) {
 	sh := &Shadow{Members: map[string]*Member{}, Departments: map[string]*Dept{}}
-	rows, err := s.db.QueryContext(ctx, `SELECT data, adopted, disabled_at FROM members`)
+	rows, err := db.QueryContext(ctx, `SELECT data, adopted, disabled_at FROM members`)
 	if err != nil {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
@@ -229,7 +238,7 @@ func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	drows, err := s.db.QueryContext(ctx, `SELECT data, adopted FROM departments`)
+	drows, err := db.QueryContext(ctx, `SELECT data, adopted FROM departments`)
 	if err != nil {
 		return nil, fmt.Errorf("load departments: %w", err)
 	}

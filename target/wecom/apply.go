@@ -96,6 +96,9 @@ func (a *Applier) Apply(ctx context.Context, ch *plan.Changes) (Result, error) {
 	if a.Shadow == nil {
 		a.Shadow = &state.Shadow{Members: map[string]*state.Member{}, Departments: map[string]*state.Dept{}}
 	}
+	// The plan saw the shadow with renamed departments re-keyed: so must
+	// apply (forget persists it).
+	a.Shadow = a.Shadow.Rekey(ch.RekeyDepts)
 	r := &applyRun{Applier: a, ctx: ctx, res: Result{Done: map[plan.Op]int{}}, deptIDs: map[string]int{}, stopped: map[plan.Op]string{}, total: ch.Total()}
 	for k, d := range a.Shadow.Departments {
 		r.deptIDs[k] = d.Department.ID
@@ -127,13 +130,13 @@ func (a *Applier) Apply(ctx context.Context, ch *plan.Changes) (Result, error) {
 	return r.res, nil
 }
 
-// forget drops shadow rows of objects that are gone from WeCom, in one
-// transaction.
+// forget re-keys renamed departments and drops shadow rows of objects
+// that are gone from WeCom, in one transaction, before any call.
 func (r *applyRun) forget(ch *plan.Changes) {
-	if len(ch.ForgetMembers)+len(ch.ForgetDepts) == 0 {
+	if len(ch.ForgetMembers)+len(ch.ForgetDepts)+len(ch.RekeyDepts) == 0 {
 		return
 	}
-	var muts []state.Mutation
+	muts := []state.Mutation{{RekeyDepts: ch.RekeyDepts}}
 	for _, u := range ch.ForgetMembers {
 		muts = append(muts, state.Mutation{DeleteMember: u})
 	}

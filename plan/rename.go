@@ -1,0 +1,250 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// DefaultRenameShare is the share of a department's people that must be
+// the same for a department that disappeared and one that appeared to be
+// one department renamed or moved.
+const DefaultRenameShare = 0.8
+
+// minRenameEvidence is how many people a renamed department must keep to
+// be recognised.
+const minRenameEvidence = 2
+
+// renameMatch is a shadow department recognised under a new desired key.
+type renameMatch struct {
+	from, to     string
+	common, size int
+}
+
+// matchRenames recognises departments whose key changed in the source (a
+// path-keyed export renamed 研发中心 → 技术中心, or moved a team), by their
+// people: a desired department and a managed one whose subtrees hold
+// mostly the same people (at least Policy.RenameShare of the larger of the
+// two, and two people at least) and whose shapes agree (as many sub-departments) are one
+// department. Only pairs where key equality gives no better answer are
+// considered: a desired key that is also managed keeps its department
+// unless its people are now elsewhere (a swap of two names). Ties are
+// ambiguous and stay unmatched: the plan then creates and deletes, and the
+// guard holds the delete.
+//
+// It returns old key → new key, for state.Shadow.Rekey.
+func (c *calc) matchRenames() map[string]string {
+	share := c.in.Policy.RenameShare
+	if share <= 0 {
+		share = DefaultRenameShare
+	}
+	sh := c.in.Shadow
+	if len(sh.Departments) == 0 || len(c.in.Desired.Departments) == 0 {
+		return nil
+	}
+	// People per subtree, by person key, on both sides.
+	desiredParent := map[string]string{}
+	desiredChildren := map[string]int{}
+	for _, d := range c.in.Desired.Departments {
+		desiredParent[d.Key] = d.ParentKey
+		desiredChildren[d.ParentKey]++
+	}
+	shadowParent := map[string]string{}
+	shadowChildren := map[string]int{}
+	for k, d := range sh.Departments {
+		if _, ok := c.in.Current.Departments[d.Department.ID]; !ok {
+			continue // gone from WeCom: nothing to keep
+		}
+		shadowParent[k] = d.Department.ParentKey
+		shadowChildren[d.Department.ParentKey]++
+	}
+	subtree := func(parent map[string]string, people func(func(key string, depts []string))) map[string]map[string]bool {
+		out := map[string]map[string]bool{}
+		people(func(pk string, depts []string) {
+			for _, k := range depts {
+				for n := 0; k != "" && n < 64; n++ {
+					if _, ok := parent[k]; !ok {
+						break
+					}
+					if out[k] == nil {
+						out[k] = map[string]bool{}
+					}
+					out[k][pk] = true
+					k = parent[k]
+				}
+			}
+		})
+		return out
+	}
+	want := subtree(desiredParent, func(f func(string, []string)) {
+		for _, p := range c.in.Desired.People {
+			f(p.Key, p.Departments)
+		}
+	})
+	have := subtree(shadowParent, func(f func(string, []string)) {
+		for _, m := range sh.Members {
+			f(m.Person.Key, m.Person.Departments)
+		}
+	})
+	overlap := func(a, b map[string]bool) int {
+		if len(a) > len(b) {
+			a, b = b, a
+		}
+		n := 0
+		for k := range a {
+			if b[k] {
+				n++
+			}
+		}
+		return n
+	}
+	// good reports whether a desired and a managed department are one by
+	// their people.
+	// One person is no evidence: someone moving into a new department
+	// while an old one closes is as likely as a rename.
+	good := func(n, a, b int) bool { return n >= minRenameEvidence && float64(n) >= share*float64(max(a, b)) }
+
+	var pairs []renameMatch
+	for dk, dp := range want {
+		if s, ok := have[dk]; ok && good(overlap(dp, s), len(dp), len(s)) {
+			continue // same key, same people: the same department
+		}
+		for sk, sp := range have {
+			if sk == dk {
+				continue
+			}
+			if d, ok := want[sk]; ok && good(overlap(d, sp), len(d), len(sp)) {
+				continue // that department is still there under its key
+			}
+			n := overlap(dp, sp)
+			if !good(n, len(dp), len(sp)) || desiredChildren[dk] != shadowChildren[sk] {
+				continue
+			}
+			pairs = append(pairs, renameMatch{from: sk, to: dk, common: n, size: len(dp)})
+		}
+	}
+	// Best first; a department wanted by two equally good partners is
+	// ambiguous and left alone.
+	sort.Slice(pairs, func(i, j int) bool {
+		ri, rj := float64(pairs[i].common)/float64(pairs[i].size), float64(pairs[j].common)/float64(pairs[j].size)
+		if ri != rj {
+			return ri > rj
+		}
+		if pairs[i].to != pairs[j].to {
+			return pairs[i].to < pairs[j].to
+		}
+		return pairs[i].from < pairs[j].from
+	})
+	ambiguous := map[string]bool{}
+	for i, p := range pairs {
+		for _, q := range pairs[i+1:] {
+			if q.common == p.common && q.size == p.size && (q.to == p.to || q.from == p.from) {
+				ambiguous["to:"+p.to], ambiguous["from:"+p.from] = true, true
+				ambiguous["to:"+q.to], ambiguous["from:"+q.from] = true, true
+			}
+		}
+	}
+	out := map[string]string{}
+	used := map[string]bool{}
+	for _, p := range pairs {
+		if used["to:"+p.to] || used["from:"+p.from] || ambiguous["to:"+p.to] || ambiguous["from:"+p.from] {
+			continue
+		}
+		used["to:"+p.to], used["from:"+p.from] = true, true
+		out[p.from] = p.to
+		c.renamed[p.to] = fmt.Sprintf("matched by members (%d of %d)", p.common, p.size)
+	}
+	// A key that keeps its department but whose old department moved away
+	// under another key must not stay behind: a chain (a→b while b→c)
+	// resolves because Rekey applies the whole map at once.
+	return out
+}
+
+// rekeyShadow re-keys the shadow for the renames found and records them.
+func (c *calc) rekeyShadow() {
+	c.renamed = map[string]string{}
+	m := c.matchRenames()
+	if len(m) == 0 {
+		return
+	}
+	c.in.Shadow = c.in.Shadow.Rekey(m)
+	c.ch.RekeyDepts = m
+}
+
+// orderRenames orders department renames among siblings so that no rename
+// takes a name a sibling still holds (WeCom answers 60008): a department
+// whose new name is a renamed sibling's old name goes after that sibling,
+// and a cycle (two departments swapping names) is broken with a temporary
+// name, as a planned step of its own.
+func (c *calc) orderRenames() {
+	type sib struct {
+		parent int
+		name   string
+	}
+	ups := c.ch.DeptUpdates
+	var renames []int
+	holder := map[sib]int{} // old name under its parent → the rename freeing it
+	for i, d := range ups {
+		if !slices.Contains(d.What, "name") || d.Before == nil || d.After == nil || slices.Contains(d.What, "parent") {
+			continue
+		}
+		renames = append(renames, i)
+		holder[sib{d.After.ParentID, d.Before.Name}] = i
+	}
+	if len(renames) < 2 {
+		return
+	}
+	after := map[int]int{} // rename → the rename it must follow
+	for _, i := range renames {
+		d := ups[i]
+		if j, ok := holder[sib{d.After.ParentID, d.After.Name}]; ok && j != i {
+			after[i] = j
+		}
+	}
+	if len(after) == 0 {
+		return
+	}
+	var out []DeptChange
+	var last []DeptChange // the second halves of broken cycles
+	placed := map[int]bool{}
+	isRename := map[int]bool{}
+	for _, i := range renames {
+		isRename[i] = true
+	}
+	var place func(i int, path map[int]bool)
+	place = func(i int, path map[int]bool) {
+		if placed[i] {
+			return
+		}
+		if path[i] {
+			// A cycle reaches i again: give i a temporary name now, and
+			// its real name once the others are done.
+			d := ups[i]
+			tmp := *d.After
+			tmp.Name = fmt.Sprintf("%s (orgsync %d)", d.Before.Name, d.ID)
+			out = append(out, DeptChange{Op: OpDeptUpdate, Key: d.Key, ID: d.ID, Before: d.Before, After: &tmp, What: []string{"name"},
+				Reason: "temporary name: it swaps names with a sibling", Origin: d.Origin})
+			placed[i] = true
+			last = append(last, d)
+			return
+		}
+		path[i] = true
+		if j, ok := after[i]; ok {
+			place(j, path)
+		}
+		delete(path, i)
+		if !placed[i] {
+			placed[i] = true
+			out = append(out, ups[i])
+		}
+	}
+	for i := range ups {
+		if !isRename[i] {
+			out = append(out, ups[i])
+		}
+	}
+	for _, i := range renames {
+		place(i, map[int]bool{})
+	}
+	c.ch.DeptUpdates = append(out, last...)
+}
