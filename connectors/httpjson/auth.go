@@ -194,11 +194,9 @@ func (a *auth) oauth2Token(ctx context.Context) (*oauth2.Token, error) {
 		a.otok = nil
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
-			msg := strings.TrimSpace(re.ErrorCode + " " + re.ErrorDescription)
-			if msg == "" {
-				msg = a.red.excerpt(re.Body)
-			}
-			return nil, fmt.Errorf("%w: auth: token_url %s answered HTTP %d: %s", ErrRequest, a.tokenURL, re.Response.StatusCode, a.red.text(msg))
+			// Quoted through its error fields only, like a token_request answer.
+			ans, _ := decodeJSON(re.Body)
+			return nil, a.red.error(fmt.Errorf("%w: auth: token_url %s answered HTTP %d%s", ErrRequest, a.tokenURL, re.Response.StatusCode, errorFields(ans)))
 		}
 		return nil, a.red.error(fmt.Errorf("%w: auth: token_url %s: %w", ErrRequest, a.tokenURL, unwrapURLError(err)))
 	}
