@@ -157,7 +157,9 @@ func wholeStructCalls() []wholeStructCall {
 				}
 			}},
 		{name: "user/list: fetch_child=1", api: "user/list", query: "department_id=2&fetch_child=1", detail: true,
-			check: func(t *testing.T, r resp, s Snapshot) { wantUserIDs(t, r.list("userlist"), "zhangsan", "LiSi", "wangwu") }},
+			check: func(t *testing.T, r resp, s Snapshot) {
+				wantUserIDs(t, r.list("userlist"), "zhangsan", "LiSi", "wangwu")
+			}},
 		{name: "user/simplelist: fetch_child=0 is the department alone", api: "user/simplelist", query: "department_id=3&fetch_child=0", detail: true,
 			check: func(t *testing.T, r resp, s Snapshot) { wantUserIDs(t, r.list("userlist"), "LiSi") }},
 		{name: "user/list_id: cursor \"\" is the first page", api: "user/list_id", post: true, query: `{"cursor":"","limit":10000}`,
