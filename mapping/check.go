@@ -44,7 +44,7 @@ const (
 
 func kindOf(name string) fieldKind {
 	switch name {
-	case "user.enabled", "user.is_leader":
+	case "user.enabled", "user.is_leader", "include", "exclude":
 		return boolField
 	}
 	return textField
@@ -60,7 +60,7 @@ func checkRule(name string, p *program, required bool, fenv *funcEnv) error {
 	// department parent or extattr is a value).
 	r := p.rule
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("mapping.%s%s: %s: %s", name, r.at(), r.Expr, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s%s: %s: %s", ruleRef(name), r.at(), r.Expr, fmt.Sprintf(format, a...))
 	}
 	v := &callVisitor{known: map[string]bool{}, declared: map[string]bool{}}
 	for _, f := range functions(fenv) {
@@ -88,10 +88,14 @@ func checkRule(name string, p *program, required bool, fenv *funcEnv) error {
 		if msg := resultProblem(out, kind); msg != "" {
 			return bad("%s", msg)
 		}
-		if required && blank(out) && (name == "key" || name == "user.userid" || name == "user.name") {
+		keyLike := name == "key" || name == "user.userid" || strings.HasPrefix(name, "join.on.")
+		if strings.HasPrefix(name, "join.on.") {
+			field = "join key"
+		}
+		if required && blank(out) && (keyLike || name == "user.name") {
 			return bad("is always empty, and %s is required", field)
 		}
-		if name == "key" || name == "user.userid" {
+		if keyLike {
 			return bad("reads no column: every record would have the same %s", field)
 		}
 		return nil

@@ -36,6 +36,11 @@ type Mapper struct {
 	key, userid, name, department, mainDepartment, position, mobile, email, bizMail,
 	alias, telephone, gender, enabled, directLeader, leaderOf, isLeader *program
 	extattr []extAttrRule // sorted by attribute name
+	// include and exclude leave records out of scope on purpose.
+	include, exclude *program
+
+	join   *joinSpec   // nil without a join
+	traces []traceInfo // with a join: the fields whose source explain shows
 
 	table                         *DepartmentTable
 	inlineTable                   *deptTable // built once at Compile; read-only
@@ -87,24 +92,40 @@ func Compile(cfg Config) (*Mapper, error) {
 		m.fenv.lookups[name] = tab
 	}
 	opts := append([]expr.Option{expr.Env(map[string]any{}), expr.AllowUndefinedVariables()}, exprOptions(functions(m.fenv))...)
-	compile := func(name string, r Rule, required bool) *program {
-		if r.IsZero() {
-			if required {
-				bad("mapping.%s: required", name)
+	compileWith := func(opts []expr.Option, joined bool) func(name string, r Rule, required bool) *program {
+		return func(name string, r Rule, required bool) *program {
+			if r.IsZero() {
+				if required {
+					bad("%s: required", ruleRef(name))
+				}
+				return nil
 			}
-			return nil
+			p, err := compileRule(name, r, opts, m.fenv)
+			if err == nil && joined {
+				err = m.checkJoinIdents(p)
+			}
+			if err == nil {
+				err = checkRule(name, p, required, m.fenv)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			return p
 		}
-		p, err := compileRule(name, r, opts, m.fenv)
-		if err == nil {
-			err = checkRule(name, p, required, m.fenv)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			return nil
-		}
-		return p
+	}
+	// plain rules read one source's own columns: join keys and the
+	// department table. With a join, the person rules read merged records.
+	plain := compileWith(opts, false)
+	compile := plain
+	if cfg.Join != nil {
+		m.compileJoin(cfg.Join, plain, bad)
+		userOpts := append(append([]expr.Option(nil), opts...), expr.Patch(nsPatch{ns: m.join.index}))
+		compile = compileWith(userOpts, true)
 	}
 	u := cfg.User
+	m.include = compile("include", cfg.Include, false)
+	m.exclude = compile("exclude", cfg.Exclude, false)
 	m.key = compile("key", cfg.Key, true)
 	m.userid = compile("user.userid", u.UserID, true)
 	m.name = compile("user.name", u.Name, true)
@@ -166,10 +187,15 @@ func Compile(cfg Config) (*Mapper, error) {
 				}
 			}
 		}
-		m.tCode = compile("departments.table.code", t.Code, true)
-		m.tName = compile("departments.table.name", t.Name, true)
-		m.tParent = compile("departments.table.parent", t.Parent, true)
-		m.tOrder = compile("departments.table.order", t.Order, false)
+		m.tCode = plain("departments.table.code", t.Code, true)
+		m.tName = plain("departments.table.name", t.Name, true)
+		m.tParent = plain("departments.table.parent", t.Parent, true)
+		m.tOrder = plain("departments.table.order", t.Order, false)
+		if m.join != nil && t.Source != "" {
+			if _, joined := m.join.index[t.Source]; joined {
+				bad("mapping.departments.table.source: %q is joined (join.on): the department table's source can't be a source of people too", t.Source)
+			}
+		}
 	default:
 		bad("mapping.departments.from: %q: want path or table", d.From)
 	}
@@ -186,12 +212,15 @@ func Compile(cfg Config) (*Mapper, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	m.userPrograms = nonNil(m.key, m.userid, m.name, m.department, m.mainDepartment, m.position, m.mobile, m.email,
+	m.userPrograms = nonNil(m.include, m.exclude, m.key, m.userid, m.name, m.department, m.mainDepartment, m.position, m.mobile, m.email,
 		m.bizMail, m.alias, m.telephone, m.gender, m.enabled, m.directLeader, m.leaderOf, m.isLeader)
 	for _, x := range m.extattr {
 		m.userPrograms = append(m.userPrograms, x.p)
 	}
 	m.userIdents, m.userAllEnv = identsOf(m.userPrograms)
+	if m.join != nil {
+		m.buildTraces()
+	}
 	if m.table != nil {
 		m.tablePrograms = nonNil(m.tCode, m.tName, m.tParent, m.tOrder)
 		m.tableIdents, m.tableAllEnv = identsOf(m.tablePrograms)
@@ -215,7 +244,7 @@ func (m *Mapper) resolve(p string) string {
 func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*program, error) {
 	prog, err := expr.Compile(r.Expr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("mapping.%s%s: %s: %s", name, r.at(), r.Expr, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s%s: %s: %s", ruleRef(name), r.at(), r.Expr, oneLine(err.Error()))
 	}
 	p := &program{name: name, rule: r, prog: prog}
 	v := &identVisitor{declared: map[string]bool{}, callees: map[*ast.IdentifierNode]bool{}}
@@ -223,7 +252,7 @@ func compileRule(name string, r Rule, opts []expr.Option, fenv *funcEnv) (*progr
 	ast.Walk(&root, v)
 	if v.badLookup != "" {
 		if _, ok := fenv.lookups[v.badLookup]; !ok {
-			return nil, fmt.Errorf("mapping.%s%s: %s: no lookup table %q (have: %s)", name, r.at(), r.Expr, v.badLookup,
+			return nil, fmt.Errorf("%s%s: %s: no lookup table %q (have: %s)", ruleRef(name), r.at(), r.Expr, v.badLookup,
 				strings.Join(sortedKeys(fenv.lookups), ", "))
 		}
 	}

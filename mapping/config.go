@@ -69,8 +69,21 @@ func (r Rule) at() string {
 //	  mobile_region: CN
 //	  department_name_replace: ""   # "" = a forbidden character is an error
 //	  lookups: {城市: {bj: 北京}}
+//	  exclude: 类型 == "外包" || 工号 startsWith "SVC"   # out of scope on purpose
+//	  include: 状态 != "实习"                           # (either or both)
 type Config struct {
 	Key         Rule        `yaml:"key"`
+	// Include and Exclude leave records out of scope on purpose
+	// (contractors, service accounts, interns), as GCDS exclusion rules
+	// do: a record is in scope when include (if set) is true and exclude
+	// (if set) is not. An excluded record is neither mapped nor rejected:
+	// its managed member is a leaver (the change-volume guards apply), and
+	// plan and explain say "excluded by rule …". Each rule must give a
+	// yes/no value; one that fails, gives something else, or (include
+	// only) gives an empty value rejects the record, so it is protected
+	// rather than guessed out of scope. An empty exclude value is "no".
+	Include Rule `yaml:"include"`
+	Exclude Rule `yaml:"exclude"`
 	User        UserRules   `yaml:"user"`
 	Departments Departments `yaml:"departments"`
 	// MobileRegion is the region of mobiles written without a country code
@@ -87,6 +100,9 @@ type Config struct {
 
 	// BaseDir resolves relative file paths (the config file's directory).
 	BaseDir string `yaml:"-"`
+	// Join is the config's top-level `join:` block (nil: several sources
+	// are a union of records). See join.go.
+	Join *config.JoinSpec `yaml:"-"`
 }
 
 // UserRules map a record to a WeCom member's fields. Unset rules leave the

@@ -118,12 +118,36 @@ func problemText(origin model.Origin, field, value, msg, rule string) string {
 }
 
 // Result is what Map produces: the desired Org, one RecordError per
-// problem of the records left out of it, and warnings about records in it.
+// problem of the records left out of it, and warnings about records in it
+// (with a join, also about records of joined sources that join no one).
 type Result struct {
 	Org      model.Org
 	Rejected []RecordError
 	Warnings []Warning
+	// Excluded are the records mapping.include / mapping.exclude left out
+	// of scope, in record order: not in the Org and not rejected.
+	Excluded []Exclusion
+	// Join is, with a join, where each person's fields came from.
+	Join *JoinTrace
 }
+
+// Exclusion is a record left out of scope by mapping.include or
+// mapping.exclude. Key and UserID are what its rules gave (best effort),
+// so that the plan can say why its member is a leaver.
+type Exclusion struct {
+	Origin model.Origin `json:"origin"`
+	Key    string       `json:"key,omitempty"`
+	UserID string       `json:"userid,omitempty"`
+	// Rule names the rule, its line and expression, like
+	// `mapping.exclude (line 12): 类型 == "外包"`.
+	Rule string `json:"rule"`
+}
+
+// Reason reads "excluded by rule mapping.exclude (line 12): 类型 == "外包"".
+func (x Exclusion) Reason() string { return "excluded by rule " + x.Rule }
+
+// String reads like a RecordError: origin, then the reason.
+func (x Exclusion) String() string { return problemText(x.Origin, "", "", x.Reason(), "") }
 
 // evalErr is a rule's failure on one record.
 type evalErr struct {
@@ -204,6 +228,11 @@ func (e *evaluator) load(r *connectors.Record) {
 func (e *evaluator) eval(p *program) (any, *evalErr) {
 	for _, id := range p.idents {
 		if e.missing[id] {
+			if e.m.join != nil {
+				if s, col, ok := e.m.join.nsOf(id); ok && col != "" {
+					return nil, &evalErr{msg: fmt.Sprintf("the joined source %s has no column %q", e.m.join.sources[s], col)}
+				}
+			}
 			return nil, &evalErr{msg: fmt.Sprintf("the source has no column %q (columns: %s)", id, strings.Join(e.names, ", "))}
 		}
 	}
@@ -294,6 +323,12 @@ type row struct {
 	// idMobile and idEmail identify the member of a rejected row (see
 	// RecordError.Mobile): set even when the field itself failed.
 	idMobile, idEmail string
+	excluded          *Exclusion // left out of scope by include/exclude
+	// With a join: the primary record's index, the sources it has records
+	// of, and per traced field the sources that decided it and were read.
+	pi         int
+	present    uint16
+	from, read []uint16
 }
 
 func (r *row) fail(field, value string, p *program, msg string) {
@@ -335,12 +370,21 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 		dt = m.buildTable(batches)
 	}
 	var recs []*connectors.Record
-	for _, b := range batches {
-		if b == nil || (m.table != nil && m.table.Source != "" && b.Source == m.table.Source) {
-			continue
+	var jr *joinRun
+	if m.join != nil {
+		jr = m.joinBatches(batches)
+		recs = make([]*connectors.Record, len(jr.merged))
+		for i := range jr.merged {
+			recs[i] = &jr.merged[i]
 		}
-		for i := range b.Records {
-			recs = append(recs, &b.Records[i])
+	} else {
+		for _, b := range batches {
+			if b == nil || (m.table != nil && m.table.Source != "" && b.Source == m.table.Source) {
+				continue
+			}
+			for i := range b.Records {
+				recs = append(recs, &b.Records[i])
+			}
 		}
 	}
 	rows := make([]row, len(recs))
@@ -363,17 +407,42 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 			defer wg.Done()
 			ev := m.newEvaluator(m.userIdents, m.userAllEnv)
 			cache := map[string]deptRef{}
+			var buf []any
 			for i := lo; i < hi; i++ {
-				rows[i].rec = recs[i]
-				m.mapRow(ev, &rows[i], dt, cache)
+				r := &rows[i]
+				r.rec = recs[i]
+				if jr != nil {
+					// The merged values live in buf only while the row is
+					// mapped; later steps read the record's origin alone.
+					r.pi, r.present = i, jr.fill(i, &buf)
+					for _, je := range jr.pre[i] {
+						r.fail("join_key", je.value, je.p, je.msg)
+					}
+				}
+				m.mapRow(ev, r, dt, cache)
+				if jr != nil {
+					r.rec.Values = nil
+				}
 			}
 		}()
 	}
 	wg.Wait()
 
+	var res Result
+	if m.include != nil || m.exclude != nil {
+		kept := make([]row, 0, len(rows))
+		for i := range rows {
+			if x := rows[i].excluded; x != nil {
+				res.Excluded = append(res.Excluded, *x)
+				continue
+			}
+			kept = append(kept, rows[i])
+		}
+		rows = kept
+	}
+
 	m.crossCheck(rows)
 
-	var res Result
 	org := &res.Org
 	if dt != nil {
 		res.Rejected = append(res.Rejected, dt.errs...)
@@ -396,9 +465,20 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 		org.Departments = pathDepartments(keys, first)
 	}
 	org.People = make([]model.Person, 0, len(rows))
+	if jr != nil {
+		res.Warnings = append(res.Warnings, jr.warns...)
+		res.Join = &JoinTrace{Sources: m.join.sources, People: make(map[string]*PersonTrace, len(rows))}
+		for _, t := range m.traces {
+			res.Join.Fields = append(res.Join.Fields, t.field)
+			res.Join.Rules = append(res.Join.Rules, t.p.rule.Expr)
+		}
+	}
 	for i := range rows {
 		r := &rows[i]
 		if len(r.errs) == 0 {
+			if jr != nil {
+				res.Join.People[r.p.Key] = &PersonTrace{JoinKey: jr.views[0].raw[r.pi], Records: jr.origins(r.pi), From: r.from, Read: r.read}
+			}
 			org.People = append(org.People, r.p)
 			for _, w := range r.warns {
 				w.Key, w.UserID = r.p.Key, r.p.UserID
@@ -437,6 +517,16 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	ev.load(r.rec)
 	p := &r.p
 	p.Origin = r.rec.Origin
+	if len(r.errs) == 0 && m.outOfScope(ev, r) {
+		return
+	}
+	if m.join != nil {
+		defer func() {
+			if len(r.errs) == 0 {
+				m.trace(ev, r)
+			}
+		}()
+	}
 
 	key, err := ev.str(m.key)
 	if err != nil {
@@ -1094,4 +1184,54 @@ func truncate(s string) string {
 		return s
 	}
 	return string(r[:40]) + "…"
+}
+
+// outOfScope evaluates include and exclude on a loaded record. An excluded
+// record gets r.excluded (with the key and userid its rules give, for the
+// plan's reason) and is mapped no further; a rule that can't decide
+// rejects the record (see Config.Include).
+func (m *Mapper) outOfScope(ev *evaluator, r *row) bool {
+	decide := func(p *program, field string) (bool, bool) {
+		if p == nil {
+			return false, false
+		}
+		v, err := ev.eval(p)
+		if err != nil {
+			r.fail(field, err.value, p, err.msg)
+			return false, false
+		}
+		b, ok := boolValue(v)
+		switch {
+		case ok:
+			return b, true
+		case blank(v) && field == "exclude":
+			return false, true
+		case blank(v):
+			r.fail(field, "", p, "the rule gives an empty value, want yes or no: the record is left as is")
+		default:
+			r.fail(field, toString(v), p, "not a yes/no value (want a comparison like 类型 == \"外包\", or true/false)")
+		}
+		return false, false
+	}
+	var why *program
+	if in, ok := decide(m.include, "include"); ok && !in {
+		why = m.include
+	} else if ex, ok := decide(m.exclude, "exclude"); ok && ex && len(r.errs) == 0 {
+		why = m.exclude
+	}
+	if why == nil || len(r.errs) > 0 {
+		return false
+	}
+	x := &Exclusion{Origin: r.rec.Origin, Rule: fmt.Sprintf("%s%s: %s", ruleRef(why.name), why.rule.at(), why.rule.Expr)}
+	if why == m.include {
+		x.Rule += " is false"
+	}
+	if k, err := ev.str(m.key); err == nil {
+		x.Key = strings.TrimSpace(k)
+	}
+	if u, err := ev.str(m.userid); err == nil && checkUserID(strings.TrimSpace(u)) == "" {
+		x.UserID = strings.TrimSpace(u)
+	}
+	r.excluded = x
+	return true
 }

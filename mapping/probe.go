@@ -28,7 +28,15 @@ const probeLimit = 1000
 // Compile cannot, since columns and their values are only known then. A
 // batch of the department table's source is probed with the table's rules.
 // Empty batches say nothing.
+//
+// With a join, each source's join key is probed on its own records, every
+// joined field a rule reads must be a column of its source (when that
+// source was read), and the person rules are evaluated on the first merged
+// records.
 func (m *Mapper) Probe(batches []*connectors.Batch) error {
+	if m.join != nil {
+		return m.probeJoin(batches)
+	}
 	var errs []error
 	for _, b := range batches {
 		if b == nil || len(b.Records) == 0 {
@@ -58,8 +66,8 @@ func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []stri
 			for _, p := range progs {
 				for _, id := range p.idents {
 					if ev.missing[id] {
-						out = append(out, fmt.Errorf("mapping.%s%s: %s: the source %s has no column %q (columns: %s)",
-							p.name, p.rule.at(), p.rule.Expr, b.Source, id, joinNames(ev.names)))
+						out = append(out, fmt.Errorf("%s%s: %s: the source %s has no column %q (columns: %s)",
+							ruleRef(p.name), p.rule.at(), p.rule.Expr, b.Source, id, joinNames(ev.names)))
 						break
 					}
 				}
@@ -88,8 +96,8 @@ func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []stri
 	}
 	for j, p := range progs {
 		if t := tallies[j]; t.failed == n {
-			out = append(out, fmt.Errorf("mapping.%s%s: %s: fails on every record of %s (%d of %d read), e.g. %s: %q: %s",
-				p.name, p.rule.at(), p.rule.Expr, b.Source, n, n, b.Records[0].Origin, t.first.value, t.first.msg))
+			out = append(out, fmt.Errorf("%s%s: %s: fails on every record of %s (%d of %d read), e.g. %s: %q: %s",
+				ruleRef(p.name), p.rule.at(), p.rule.Expr, b.Source, n, n, b.Records[0].Origin, t.first.value, t.first.msg))
 		}
 	}
 	return out
@@ -101,4 +109,56 @@ func joinNames(names []string) string {
 		return fmt.Sprintf("%s, … %d more", strings.Join(names[:most], ", "), len(names)-most)
 	}
 	return strings.Join(names, ", ")
+}
+
+func (m *Mapper) probeJoin(batches []*connectors.Batch) error {
+	var errs []error
+	var people []*connectors.Batch
+	for _, b := range batches {
+		if b == nil {
+			continue
+		}
+		if m.table != nil && m.table.Source != "" && b.Source == m.table.Source {
+			if len(b.Records) > 0 {
+				errs = append(errs, m.probeBatch(b, m.tablePrograms, m.tableIdents, m.tableAllEnv)...)
+			}
+			continue
+		}
+		people = append(people, b)
+		if i, ok := m.join.index[b.Source]; ok && m.join.on[i] != nil && len(b.Records) > 0 {
+			p := m.join.on[i]
+			errs = append(errs, m.probeBatch(b, []*program{p}, p.idents, p.allEnv)...)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	jr := m.joinBatches(people)
+	for _, p := range m.userPrograms {
+		for _, id := range p.idents {
+			s, col, ok := m.join.nsOf(id)
+			if !ok || col == "" {
+				continue
+			}
+			if v := jr.views[s]; v.batch != nil && len(v.colList) > 0 && !v.cols[col] {
+				errs = append(errs, fmt.Errorf("%s%s: %s: the source %s has no column %q (columns: %s)",
+					ruleRef(p.name), p.rule.at(), p.rule.Expr, v.name, col, joinNames(v.colList)))
+				break
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	n := min(len(jr.merged), probeLimit)
+	if n == 0 {
+		return nil
+	}
+	merged := &connectors.Batch{Source: "the records joined from " + m.join.sources[0], Records: make([]connectors.Record, n)}
+	for i := 0; i < n; i++ {
+		var buf []any
+		jr.fill(i, &buf)
+		merged.Records[i] = jr.merged[i]
+	}
+	return errors.Join(m.probeBatch(merged, m.userPrograms, m.userIdents, m.userAllEnv)...)
 }

@@ -62,6 +62,9 @@ type File struct {
 	Server   yaml.Node    `yaml:"server"`
 	Log      yaml.Node    `yaml:"log"`
 	Notify   yaml.Node    `yaml:"notify"`
+	// Join, when set, joins several sources into one record per person of
+	// the primary source (see JoinSpec).
+	Join *JoinSpec `yaml:"join"`
 
 	// Path is the file it was loaded from; relative paths in the config
 	// are resolved against its directory.
@@ -370,6 +373,7 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 		add("policy.delete_after", "must not be negative")
 	}
 	f.checkStatePath(add)
+	f.validateJoin(add)
 }
 
 // WeComSecret returns the configured secret, reading secret_file if set.
@@ -380,4 +384,103 @@ func (f *File) WeComSecret() (Secret, error) {
 		return "", errors.New("the WeCom secret is empty (is the environment variable set?)")
 	}
 	return s, err
+}
+
+// JoinSpec is the `join:` block: several sources describe one population.
+//
+//	join:
+//	  primary: hr                    # who exists is decided by the primary alone
+//	  on: {hr: 工号, ad: employeeID}   # per source, an expression giving the join key
+//
+// Each `on` expression reads its own source's columns (bare names, like a
+// mapping rule without join); the mapping then names fields by source
+// (hr.工号, ad.mail). Keys compare trimmed and ignoring case. The mapping
+// package compiles and applies it.
+type JoinSpec struct {
+	Primary string `yaml:"primary"`
+	On      JoinOn `yaml:"on"`
+	Line    int    `yaml:"-"`
+}
+
+// JoinKey is one source's join-key expression with its YAML position.
+type JoinKey struct {
+	Source string
+	Expr   string
+	Line   int
+	Column int
+}
+
+// JoinOn is `join.on`, in the order written.
+type JoinOn []JoinKey
+
+// UnmarshalYAML reads a map of source name → expression, keeping order
+// and lines; a value that is not one expression is an error with its line.
+func (o *JoinOn) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: join.on is a map of source name to join-key expression, like {hr: 工号, ad: employeeID}", n.Line)
+	}
+	*o = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: join.on.%s: want one expression (a string)", v.Line, k.Value)
+		}
+		*o = append(*o, JoinKey{Source: k.Value, Expr: v.Value, Line: v.Line, Column: v.Column})
+	}
+	return nil
+}
+
+// Key returns the join key of a source, if it has one.
+func (o JoinOn) Key(source string) (JoinKey, bool) {
+	for _, k := range o {
+		if k.Source == source {
+			return k, true
+		}
+	}
+	return JoinKey{}, false
+}
+
+// joinSourceName is a source name a rule can use as a namespace (hr.工号).
+var joinSourceName = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_]*$`)
+
+func (f *File) validateJoin(add func(path, format string, args ...any)) {
+	j := f.Join
+	if j == nil {
+		return
+	}
+	var names []string
+	known := map[string]bool{}
+	for _, s := range f.Sources {
+		names = append(names, s.Name)
+		known[s.Name] = true
+	}
+	have := strings.Join(names, ", ")
+	switch {
+	case j.Primary == "":
+		add("join.primary", "required: the source whose records decide who exists")
+	case !known[j.Primary]:
+		add("join.primary", "%q is not a configured source (sources: %s)", j.Primary, have)
+	}
+	if len(j.On) < 2 {
+		add("join.on", "a join needs a key for the primary and for at least one more source, like {hr: 工号, ad: employeeID}")
+	}
+	seen := map[string]bool{}
+	for _, k := range j.On {
+		path := "join.on." + k.Source
+		switch {
+		case seen[k.Source]:
+			add(path, "%q is listed twice", k.Source)
+		case !known[k.Source]:
+			add(path, "%q is not a configured source (sources: %s)", k.Source, have)
+		case !joinSourceName.MatchString(k.Source):
+			add(path, "the source name %q can't name its fields in rules (%s.field): use letters, digits and _", k.Source, k.Source)
+		}
+		seen[k.Source] = true
+		if strings.TrimSpace(k.Expr) == "" {
+			add(path, "an expression giving the join key is required")
+		}
+	}
+	if j.Primary != "" && known[j.Primary] && len(j.On) > 0 && !seen[j.Primary] {
+		add("join.on", "no key for the primary source %q", j.Primary)
+	}
 }
