@@ -82,7 +82,7 @@ func (r *redactor) add(vals ...string) {
 
 var (
 	jsonSecretField = regexp.MustCompile(`(?i)("[^"]*(?:token|secret|password|passwd|key|sign|credential)[^"]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-	querySecret     = regexp.MustCompile(`(?i)\b([a-z0-9_.-]*(?:token|secret|password|passwd|pwd|key|sign|credential)[a-z0-9_.-]*=)[^&\s"'<>]+`)
+	querySecret     = regexp.MustCompile(`(?i)\b([a-z0-9_.-]*(?:token|secret|password|passwd|pwd|key|sign|credential)[a-z0-9_.-]*=)[^&\s"'<>()]+`)
 	bearerText      = regexp.MustCompile(`(?i)\b(bearer)\s+[a-z0-9._~+/=-]{8,}`)
 )
 

@@ -622,7 +622,10 @@ func (s *Source) fetch(ctx context.Context, page int, r request) (*answer, error
 			if st.giveUp != "" {
 				why = "; " + st.giveUp
 			}
-			return nil, s.fail(page, r.url, fmt.Errorf("%w: HTTP %s%s%s: %s", ErrRequest, resp.Status, s.tries(st), why, s.red.excerpt(body)))
+			if ex := s.red.excerpt(body); ex != "" {
+				why += ": " + ex
+			}
+			return nil, s.fail(page, r.url, fmt.Errorf("%w: HTTP %s%s%s", ErrRequest, resp.Status, s.tries(st), why))
 		}
 		v, err := decodeJSON(body)
 		if err != nil {
