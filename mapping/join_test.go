@@ -316,3 +316,101 @@ func TestJoinWithoutAJoinIsAUnion(t *testing.T) {
 		t.Fatalf("union: %+v", res.Org.People)
 	}
 }
+
+func TestScope(t *testing.T) {
+	header := []string{"工号", "姓名", "部门", "手机", "类型"}
+	rows := [][]string{
+		{"E1", "张三", "总部", "13800000001", "正式"},
+		{"C1", "外包", "总部", "13800000002", "外包"},
+		{"I1", "实习", "总部", "bad-mobile", "实习"},
+		{"X1", "怪", "总部", "13800000004", "?"},
+	}
+	base := "key: 工号\nuser: {userid: lower(工号), name: 姓名, department: 部门, mobile: 手机}\n"
+	cases := []struct {
+		name     string
+		rules    string
+		kept     []string
+		excluded []string // Exclusion.String()
+		rejected []string
+	}{
+		{
+			name: "exclude leaves matching records out of scope and neither maps nor rejects them",
+			rules: `exclude: 类型 in ["外包", "实习"]`,
+			kept:  []string{"E1", "X1"},
+			excluded: []string{
+				`hr:t.csv:3: excluded by rule mapping.exclude (line 3): 类型 in ["外包", "实习"]`,
+				`hr:t.csv:4: excluded by rule mapping.exclude (line 3): 类型 in ["外包", "实习"]`,
+			},
+		},
+		{
+			name:     "include keeps only the records it is true for",
+			rules:    `include: 类型 == "正式"`,
+			kept:     []string{"E1"},
+			excluded: []string{`hr:t.csv:3: excluded by rule mapping.include (line 3): 类型 == "正式" is false`, `t.csv:4`, `t.csv:5`},
+		},
+		{
+			name:     "a rule that gives no yes/no value rejects the record instead of guessing",
+			rules:    `exclude: '类型 == "外包" ? "yes" : 类型'`,
+			kept:     []string{},
+			excluded: []string{`t.csv:3`},
+			rejected: []string{`hr:t.csv:2: exclude "正式": not a yes/no value`, `hr:t.csv:4: exclude "实习"`, `hr:t.csv:4: mobile`, `hr:t.csv:5: exclude "?"`},
+		},
+		{
+			name:     "an empty include value rejects the record, an empty exclude value keeps it",
+			rules:    "include: '类型 == \"?\" ? \"\" : true'\nexclude: '类型 == \"正式\" ? \"\" : false'",
+			kept:     []string{"E1", "C1"},
+			rejected: []string{`t.csv:4: mobile`, `hr:t.csv:5: include "": the rule gives an empty value, want yes or no: the record is left as is`},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := compileYAML(t, base+c.rules)
+			res := m.MapResult([]*connectors.Batch{batch("hr", header, rows...)})
+			var kept []string
+			for _, p := range res.Org.People {
+				kept = append(kept, p.Key)
+			}
+			if strings.Join(kept, ",") != strings.Join(c.kept, ",") {
+				t.Errorf("kept %v, want %v", kept, c.kept)
+			}
+			var ex []string
+			for _, x := range res.Excluded {
+				ex = append(ex, x.String())
+			}
+			if len(ex) != len(c.excluded) {
+				t.Errorf("excluded %q, want %d", ex, len(c.excluded))
+			}
+			for i := range min(len(ex), len(c.excluded)) {
+				if !strings.Contains(ex[i], c.excluded[i]) {
+					t.Errorf("excluded[%d] = %s, want %s", i, ex[i], c.excluded[i])
+				}
+			}
+			rej := texts(res.Rejected)
+			if len(rej) != len(c.rejected) {
+				t.Errorf("rejected %q, want %d", rej, len(c.rejected))
+			}
+			for i := range min(len(rej), len(c.rejected)) {
+				if !strings.Contains(rej[i], c.rejected[i]) {
+					t.Errorf("rejected[%d] = %s, want %s", i, rej[i], c.rejected[i])
+				}
+			}
+		})
+	}
+	t.Run("an excluded record keeps its key and userid for the plan's reason", func(t *testing.T) {
+		m := compileYAML(t, base+`exclude: 类型 == "外包"`)
+		res := m.MapResult([]*connectors.Batch{batch("hr", header, rows...)})
+		if x := res.Excluded[0]; x.Key != "C1" || x.UserID != "c1" {
+			t.Fatalf("exclusion %+v", x)
+		}
+	})
+	t.Run("under a join the rules read the merged record", func(t *testing.T) {
+		m := compileJoin(t, hrAD(), joinRules+"exclude: ad.sAMAccountName startsWith \"svc.\"\n")
+		res := m.MapResult([]*connectors.Batch{
+			batch("hr", hrHeader, []string{"E1", "张三", "总部", "13800000001", ""}, []string{"E2", "备份", "总部", "13800000002", ""}),
+			adBatch([]string{"E2", "svc.backup", ""}),
+		})
+		if len(res.Org.People) != 1 || len(res.Excluded) != 1 || res.Excluded[0].Key != "E2" || res.Excluded[0].UserID != "svc.backup" {
+			t.Fatalf("people %+v excluded %+v", res.Org.People, res.Excluded)
+		}
+	})
+}
