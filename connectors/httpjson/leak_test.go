@@ -51,11 +51,11 @@ func TestSecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 		},
 	}
 	auths := map[string]string{
-		"bearer":        `{type: bearer, token: ` + bearer + `}`,
-		"basic":         `{type: basic, username: orgsync, password: ` + password + `}`,
-		"header":        `{type: header, header: X-API-Key, value: ` + apiKey + `}`,
-		"oauth2":        `{type: oauth2, token_url: "URL/oauth/token", client_id: orgsync, client_secret: ` + clientSecret + `}`,
-		"token_request": `{type: token_request, url: "URL/feishu/token", body: {app_id: cli_1, app_secret: {secret: ` + appSecret + `}}, token_path: tenant_access_token, expires_in_path: expire}`,
+		"bearer":                        `{type: bearer, token: ` + bearer + `}`,
+		"basic":                         `{type: basic, username: orgsync, password: ` + password + `}`,
+		"header":                        `{type: header, header: X-API-Key, value: ` + apiKey + `}`,
+		"oauth2":                        `{type: oauth2, token_url: "URL/oauth/token", client_id: orgsync, client_secret: ` + clientSecret + `}`,
+		"token_request":                 `{type: token_request, url: "URL/feishu/token", body: {app_id: cli_1, app_secret: {secret: ` + appSecret + `}}, token_path: tenant_access_token, expires_in_path: expire}`,
 		"token_request at a wrong path": `{type: token_request, url: "URL/feishu/token", body: {app_id: cli_1, app_secret: {secret: ` + appSecret + `}}, token_path: data.token}`,
 		"token_request refused":         `{type: token_request, url: "URL/feishu/refuse", body: {app_id: cli_1, app_secret: {secret: ` + appSecret + `}}, token_path: tenant_access_token}`,
 		"oauth2 refused":                `{type: oauth2, token_url: "URL/oauth/refuse", client_id: orgsync, client_secret: ` + clientSecret + `}`,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/connectors/csv"
+	"github.com/orgsync/orgsync/connectors/httpjson"
 	"github.com/orgsync/orgsync/connectors/ldap"
 )
 
@@ -20,6 +21,7 @@ var Types = map[string]connectors.Factory{
 	// type: xlsx reads the file as a workbook whatever its extension.
 	"xlsx": func() connectors.Config { return &csv.Config{Format: "xlsx"} },
 	"ldap": func() connectors.Config { return &ldap.Config{} },
+	"http": func() connectors.Config { return &httpjson.Config{} },
 }
 
 // Names lists the registered type names, sorted.

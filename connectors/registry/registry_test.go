@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/connectors/csv"
+	"github.com/orgsync/orgsync/connectors/httpjson"
 )
 
 func node(t *testing.T, src string) *yaml.Node {
@@ -46,5 +47,19 @@ func TestUnknownTypeNamesTheKnownOnes(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not list %s", err, name)
 		}
+	}
+}
+
+func TestHTTPTypeDecodesStrictly(t *testing.T) {
+	c, err := Decode("http", node(t, "url: https://hr.example.com/api/v1/employees\nrecords_path: data.items\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.(*httpjson.Config).URL; u != "https://hr.example.com/api/v1/employees" {
+		t.Fatalf("url = %q", u)
+	}
+	_, err = Decode("http", node(t, "url: https://hr.example.com/api\nrecord_path: data.items\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: config.record_path: unknown key") {
+		t.Fatalf("got %v", err)
 	}
 }
