@@ -72,7 +72,7 @@ func (r Rule) at() string {
 //	  exclude: 类型 == "外包" || 工号 startsWith "SVC"   # out of scope on purpose
 //	  include: 状态 != "实习"                           # (either or both)
 type Config struct {
-	Key         Rule        `yaml:"key"`
+	Key Rule `yaml:"key"`
 	// Include and Exclude leave records out of scope on purpose
 	// (contractors, service accounts, interns), as GCDS exclusion rules
 	// do: a record is in scope when include (if set) is true and exclude
@@ -82,8 +82,8 @@ type Config struct {
 	// yes/no value; one that fails, gives something else, or (include
 	// only) gives an empty value rejects the record, so it is protected
 	// rather than guessed out of scope. An empty exclude value is "no".
-	Include Rule `yaml:"include"`
-	Exclude Rule `yaml:"exclude"`
+	Include     Rule        `yaml:"include"`
+	Exclude     Rule        `yaml:"exclude"`
 	User        UserRules   `yaml:"user"`
 	Departments Departments `yaml:"departments"`
 	// MobileRegion is the region of mobiles written without a country code

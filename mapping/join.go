@@ -154,8 +154,8 @@ func (js *joinSpec) nsOf(id string) (int, string, bool) {
 // traceInfo is what field provenance needs of one user rule.
 type traceInfo struct {
 	p      *program
-	field  string   // "userid", "extattr.工号"
-	reads  uint16   // sources the rule reads
+	field  string     // "userid", "extattr.工号"
+	reads  uint16     // sources the rule reads
 	idents [][]string // per source index: the merged columns of it the rule reads
 }
 
@@ -186,7 +186,7 @@ type srcView struct {
 	incomplete bool
 	cols       map[string]bool
 	colList    []string
-	header     []string // the Names its first record has (usually every record's)
+	header     []string       // the Names its first record has (usually every record's)
 	keys       []string       // per record: folded join key ("" when none)
 	raw        []string       // per record: the key as the rule gave it, trimmed
 	first      map[string]int // folded key → first record

@@ -334,7 +334,7 @@ func TestScope(t *testing.T) {
 		rejected []string
 	}{
 		{
-			name: "exclude leaves matching records out of scope and neither maps nor rejects them",
+			name:  "exclude leaves matching records out of scope and neither maps nor rejects them",
 			rules: `exclude: 类型 in ["外包", "实习"]`,
 			kept:  []string{"E1", "X1"},
 			excluded: []string{
