@@ -347,35 +347,71 @@ func (r *applyRun) deptTarget(d plan.DeptChange) (model.Department, bool) {
 	return want, true
 }
 
-func (r *applyRun) deptCreates(ch *plan.Changes) {
-	for _, d := range ch.DeptCreates {
-		want, ok := r.deptTarget(d)
-		if !ok {
-			continue
-		}
-		parent := want.ParentID
-		r.do(d.Op, d.Key, nil, want, func() (state.Mutation, error) {
-			body := DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
-			if want.Order != 0 {
-				body.Order = Ptr(want.Order)
-			}
-			id, err := r.Client.CreateDepartment(r.ctx, body)
-			if IsCode(err, CodeDeptExists) && r.ownCreate(want, parent) {
-				// Our own earlier attempt (its answer was lost and the
-				// client retried): orgsync chose this id, and it stands
-				// under the intended parent. Make sure of name and order.
-				r.Log.Info("department already exists on create; it is ours", zap.String("key", want.Key), zap.Int("id", want.ID))
-				id, err = want.ID, r.Client.UpdateDepartment(r.ctx, DepartmentUpdate{ID: want.ID, Name: Ptr(want.Name), Order: body.Order})
-			}
-			if err != nil {
-				return state.Mutation{}, err
-			}
-			if id != 0 {
-				want.ID = id
-			}
-			return state.Mutation{PutDept: &state.Dept{Department: want}}, nil
-		})
+// deptLevels groups department creates by tree level: a department whose
+// parent is created in this run comes one level after it. Departments of
+// one level don't depend on each other, so they are created in parallel.
+func deptLevels(list []plan.DeptChange) [][]plan.DeptChange {
+	creating := make(map[string]int, len(list))
+	for i, d := range list {
+		creating[d.Key] = i
 	}
+	level := make([]int, len(list)) // 0 = not computed yet
+	var depth func(i, guard int) int
+	depth = func(i, guard int) int {
+		if level[i] > 0 {
+			return level[i]
+		}
+		l := 1
+		if j, ok := creating[list[i].After.ParentKey]; ok && j != i && guard < 32 {
+			l = depth(j, guard+1) + 1
+		}
+		level[i] = l
+		return l
+	}
+	var out [][]plan.DeptChange
+	for i := range list {
+		l := depth(i, 0)
+		for len(out) < l {
+			out = append(out, nil)
+		}
+		out[l-1] = append(out[l-1], list[i])
+	}
+	return out
+}
+
+func (r *applyRun) deptCreates(ch *plan.Changes) {
+	for _, level := range deptLevels(ch.DeptCreates) {
+		r.pool(len(level), func(i int) { r.deptCreate(level[i]) })
+	}
+}
+
+func (r *applyRun) deptCreate(d plan.DeptChange) {
+	want, ok := r.deptTarget(d)
+	if !ok {
+		return
+	}
+	parent := want.ParentID
+	r.do(d.Op, d.Key, nil, want, func() (state.Mutation, error) {
+		body := DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
+		if want.Order != 0 {
+			body.Order = Ptr(want.Order)
+		}
+		id, err := r.Client.CreateDepartment(r.ctx, body)
+		if IsCode(err, CodeDeptExists) && r.ownCreate(want, parent) {
+			// Our own earlier attempt (its answer was lost and the
+			// client retried): orgsync chose this id, and it stands
+			// under the intended parent. Make sure of name and order.
+			r.Log.Info("department already exists on create; it is ours", zap.String("key", want.Key), zap.Int("id", want.ID))
+			id, err = want.ID, r.Client.UpdateDepartment(r.ctx, DepartmentUpdate{ID: want.ID, Name: Ptr(want.Name), Order: body.Order})
+		}
+		if err != nil {
+			return state.Mutation{}, err
+		}
+		if id != 0 {
+			want.ID = id
+		}
+		return state.Mutation{PutDept: &state.Dept{Department: want}}, nil
+	})
 }
 
 // ownCreate reports whether the department orgsync meant to create already

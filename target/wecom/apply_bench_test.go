@@ -65,3 +65,68 @@ func BenchmarkApplyPace(b *testing.B) {
 		srv.Close()
 	}
 }
+
+// BenchmarkDepartmentCreatesPerLevel: 223 departments (1 + 6 + 36 + 180 in
+// a four-level tree) at 40 ms per call. Departments of one tree level are
+// created in parallel, so the floor is depth × latency + N / limit (issue
+// 12; the client paces at its default 9200/min). x_floor is elapsed / that;
+// x_serial_floor is elapsed / (N × latency), what one at a time took.
+func BenchmarkDepartmentCreatesPerLevel(b *testing.B) {
+	const latency = 40 * time.Millisecond
+	for i := 0; i < b.N; i++ {
+		emu, err := emulator.New(emulator.Options{CorpID: "wwlevels", Latency: latency,
+			Secrets: []emulator.SecretSpec{{Secret: "lv", Role: emulator.RoleContactsSyncEdit}}}, zap.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(emu)
+		c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwlevels", Secret: config.Secret("lv")}, zap.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := state.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ch := &plan.Changes{}
+		id := 100
+		add := func(key, parent string) {
+			id++
+			d := model.Department{Key: key, Name: key[len(parent):], ParentKey: parent}
+			if parent != "" {
+				d.Name = key[len(parent)+1:]
+			}
+			ch.DeptCreates = append(ch.DeptCreates, plan.DeptChange{Op: plan.OpDeptCreate, Key: key, ID: id, After: &d})
+		}
+		levels := []int{1, 0, 0, 0}
+		add("总部", "")
+		for a := 0; a < 6; a++ {
+			ka := fmt.Sprintf("总部/中心%d", a)
+			add(ka, "总部")
+			levels[1]++
+			for bb := 0; bb < 6; bb++ {
+				kb := fmt.Sprintf("%s/部%d", ka, bb)
+				add(kb, ka)
+				levels[2]++
+				for cc := 0; cc < 5; cc++ {
+					add(fmt.Sprintf("%s/组%d", kb, cc), kb)
+					levels[3]++
+				}
+			}
+		}
+		a := &wecom.Applier{Client: c, Journal: st, RunID: 1, RootID: 1, Concurrency: 8}
+		_, _ = c.DepartmentSimpleList(context.Background(), 1) // the token, outside the timing
+		start := time.Now()
+		res, err := a.Apply(context.Background(), ch)
+		elapsed := time.Since(start)
+		if err != nil || res.Done[plan.OpDeptCreate] != len(ch.DeptCreates) {
+			b.Fatalf("apply: %v %+v", err, res.Failed)
+		}
+		n := float64(len(ch.DeptCreates))
+		floor := float64(len(levels))*latency.Seconds() + n/(float64(wecom.DefaultRatePerMinute)/60)
+		b.ReportMetric(elapsed.Seconds()/floor, "x_floor")
+		b.ReportMetric(elapsed.Seconds()/(n*latency.Seconds()), "x_serial_floor")
+		st.Close()
+		srv.Close()
+	}
+}
