@@ -25,23 +25,36 @@ type DepartmentRef struct {
 }
 
 // DepartmentCreate is the body of department/create. ID 0 lets WeCom
-// assign one; a given ID must be > 1.
+// assign one; a given ID must be > 1. ParentID is required: 0 is left out
+// (WeCom answers 60004), never sent as a parent id.
 type DepartmentCreate struct {
 	Name     string  `json:"name"`
 	NameEn   string  `json:"name_en,omitempty"`
-	ParentID int     `json:"parentid"`
+	ParentID int     `json:"parentid,omitempty"`
 	Order    *uint32 `json:"order,omitempty"`
 	ID       int     `json:"id,omitempty"`
 }
 
 // DepartmentUpdate is the body of department/update: nil fields are left
-// unchanged. Setting ParentID moves the department.
+// unchanged. Setting ParentID moves the department. ParentID pointing to 0
+// is left out: no department can move under 0, and WeCom's reading of
+// parentid 0 is UNCONFIRMED (not given, or 60004).
 type DepartmentUpdate struct {
 	ID       int     `json:"id"`
 	Name     *string `json:"name,omitempty"`
 	NameEn   *string `json:"name_en,omitempty"`
 	ParentID *int    `json:"parentid,omitempty"`
 	Order    *uint32 `json:"order,omitempty"`
+}
+
+// MarshalJSON encodes the body as documented on DepartmentUpdate.
+func (d DepartmentUpdate) MarshalJSON() ([]byte, error) {
+	type plain DepartmentUpdate
+	p := plain(d)
+	if p.ParentID != nil && *p.ParentID == 0 {
+		p.ParentID = nil
+	}
+	return jsonBody(p)
 }
 
 // CreateDepartment creates a department and returns its id.

@@ -20,6 +20,16 @@ type ExtAttr struct {
 	Attrs []ExtAttrItem `json:"attrs"`
 }
 
+// MarshalJSON sends nil Attrs as [], the documented "clear them": whole-
+// struct SDKs send {"attrs": null}, which a server may read as "not given".
+func (x ExtAttr) MarshalJSON() ([]byte, error) {
+	type plain ExtAttr
+	if x.Attrs == nil {
+		x.Attrs = []ExtAttrItem{}
+	}
+	return jsonBody(plain(x))
+}
+
 // ExtAttrItem is one attribute: Type 0 text (Text), 1 web (Web).
 type ExtAttrItem struct {
 	Type int          `json:"type"`
@@ -45,7 +55,12 @@ func TextAttr(name, value string) ExtAttrItem {
 }
 
 // UserCreate is the body of user/create. Name and one of Mobile or Email
-// are required. Enable nil leaves WeCom's default (enabled).
+// are required. Every field is left out at its zero value, so the body
+// holds only what the caller set: WeCom's reading of several zero values is
+// UNCONFIRMED (wecom-api.md §4.5). MainDepartment 0 is left out (the first
+// department is the main one). Enable nil leaves WeCom's default (enabled);
+// Ptr(Disabled) on create is UNCONFIRMED (a server may ignore it), so to
+// create a disabled member create it enabled and then disable it.
 type UserCreate struct {
 	UserID           string   `json:"userid"`
 	Name             string   `json:"name"`
@@ -70,9 +85,15 @@ type UserCreate struct {
 }
 
 // UserUpdate is the body of user/update. A nil field is left unchanged
-// (omitted); a pointer to "" (or to an empty slice) clears the field. Order
-// and IsLeaderInDept only take effect together with Department, which
-// replaces the member's whole department set.
+// (omitted); a pointer to "" (or to an empty or nil slice, sent as [])
+// clears the field. Order and IsLeaderInDept only take effect together with
+// Department, which replaces the member's whole department set.
+//
+// The body never holds a zero value WeCom could read two ways (wecom-api.md
+// §4.5): MainDepartment pointing to 0 is left out, and Gender pointing to ""
+// is sent as "0" (unset), which clears gender whether or not the server
+// reads "" as "clear". A pointer to "" in any other text field is sent as
+// "": clearing it is what it means, and the only way WeCom offers.
 type UserUpdate struct {
 	UserID           string    `json:"userid"`
 	Name             *string   `json:"name,omitempty"`
@@ -93,6 +114,32 @@ type UserUpdate struct {
 	ExternalPosition *string   `json:"external_position,omitempty"`
 	Address          *string   `json:"address,omitempty"`
 	MainDepartment   *int      `json:"main_department,omitempty"`
+}
+
+// MarshalJSON encodes the body as documented on UserUpdate.
+func (u UserUpdate) MarshalJSON() ([]byte, error) {
+	type plain UserUpdate
+	p := plain(u)
+	if p.MainDepartment != nil && *p.MainDepartment == 0 {
+		p.MainDepartment = nil
+	}
+	if p.Gender != nil && *p.Gender == "" {
+		p.Gender = Ptr("0")
+	}
+	p.Department = nonNilSlice(p.Department)
+	p.Order = nonNilSlice(p.Order)
+	p.IsLeaderInDept = nonNilSlice(p.IsLeaderInDept)
+	p.DirectLeader = nonNilSlice(p.DirectLeader)
+	return jsonBody(p)
+}
+
+// nonNilSlice turns a pointer to a nil slice, which would go out as null
+// (read as "not given"), into a pointer to an empty one, sent as [].
+func nonNilSlice[T any](p *[]T) *[]T {
+	if p != nil && *p == nil {
+		return &[]T{}
+	}
+	return p
 }
 
 // User is a member as user/get and user/list return it.
