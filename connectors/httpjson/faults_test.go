@@ -215,6 +215,17 @@ records_path: data.items
 			is: ErrAnswer, want: []string{"page 1 (", "points to https://evil.example.com", "refusing to send credentials"},
 		},
 		{
+			name: "a redirect to another host", serve: (*hr).pageStyle, config: pageConfig,
+			fault: func(w http.ResponseWriter, r *http.Request, page int) bool {
+				if page == 2 {
+					http.Redirect(w, r, "https://evil.example.com/steal", http.StatusFound)
+					return true
+				}
+				return false
+			},
+			is: ErrRequest, want: []string{"page 2 (", "redirect refused to https://evil.example.com: credentials are not sent to another host"},
+		},
+		{
 			name: "a record that is not an object", serve: (*hr).pageStyle, config: pageConfig,
 			fault: func(w http.ResponseWriter, r *http.Request, page int) bool {
 				if page == 2 {

@@ -3,6 +3,8 @@ package httpjson
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -17,37 +19,65 @@ import (
 // object map[string]any, an array []any, null nil. The field names of the
 // batch are the union of the records' top-level keys, sorted; a record
 // lacking one has nil there.
+//
+// Each page's objects are turned into value rows at once (names indexed in
+// the order first seen) and dropped, so that the read holds rows, not a
+// map per person; batch lays the rows out in sorted name order at the end.
 type batchBuilder struct {
-	objs    []map[string]any
+	rows    [][]any
 	origins []string
-	names   map[string]bool
+	index   map[string]int
+	order   []string // names in the order first seen
 	count   int
 }
 
 // addPage adds a page's records, located at where#page.index (both
 // 1-based), and returns the page's fingerprint, which tells a repeated page.
 func (b *batchBuilder) addPage(recs []any, where string, page int) (uint64, error) {
-	if b.names == nil {
-		b.names = map[string]bool{}
+	if b.index == nil {
+		b.index = map[string]int{}
 	}
 	prefix := where + "#" + strconv.Itoa(page) + "."
+	width := len(b.order)
+	slab := make([]any, len(recs)*width)
 	h := uint64(fnvOffset)
 	for i, r := range recs {
 		m, ok := r.(map[string]any)
 		if !ok {
 			return 0, fmt.Errorf("%w: record %d is %s, not an object", ErrAnswer, i+1, kindOf(r))
 		}
-		h = mix(h, normalizeMap(m))
-		for k := range m {
-			if !b.names[k] {
-				b.names[k] = true
+		row := slab[i*width : (i+1)*width : (i+1)*width]
+		// The fingerprint covers the first and the last record whole: a
+		// page that repeats both is a repeated page (or the read holds
+		// duplicates, which is as wrong).
+		hashed := i == 0 || i == len(recs)-1
+		var sum uint64
+		for k, v := range m {
+			j, ok := b.index[k]
+			if !ok {
+				j = len(b.order)
+				b.index[k] = j
+				b.order = append(b.order, k)
+			}
+			for j >= len(row) {
+				row = append(row, nil)
+			}
+			if hashed {
+				nv, vh := normalize(v)
+				row[j] = nv
+				sum += mix(hashString('k', k), vh)
+			} else {
+				row[j] = normalized(v)
 			}
 		}
-		b.objs = append(b.objs, m)
+		if hashed {
+			h = mix(h, mix(hashString('{', ""), sum))
+		}
+		b.rows = append(b.rows, row)
 		b.origins = append(b.origins, prefix+strconv.Itoa(i+1))
 	}
 	b.count += len(recs)
-	return h, nil
+	return mix(h, uint64(len(recs))), nil
 }
 
 func kindOf(v any) string {
@@ -67,26 +97,32 @@ func kindOf(v any) string {
 }
 
 func (b *batchBuilder) batch(source, location string) *connectors.Batch {
-	names := make([]string, 0, len(b.names))
-	for n := range b.names {
-		names = append(names, n)
-	}
+	names := slices.Clone(b.order)
 	sort.Strings(names)
-	idx := make(map[string]int, len(names))
-	for i, n := range names {
-		idx[n] = i
+	pos := make([]int, len(b.order)) // first-seen index → sorted index
+	inOrder := true
+	for i, n := range b.order {
+		pos[i], _ = slices.BinarySearch(names, n)
+		inOrder = inOrder && pos[i] == i
 	}
-	vals := make([]any, len(b.objs)*len(names))
-	recs := make([]connectors.Record, len(b.objs))
-	for i, m := range b.objs {
-		v := vals[i*len(names) : (i+1)*len(names) : (i+1)*len(names)]
-		for k, x := range m {
-			v[idx[k]] = x
+	w := len(names)
+	var slab []any
+	recs := make([]connectors.Record, len(b.rows))
+	for i, row := range b.rows {
+		if !inOrder || len(row) != w {
+			if slab == nil {
+				slab = make([]any, len(b.rows)*w)
+			}
+			out := slab[i*w : (i+1)*w : (i+1)*w]
+			for j, v := range row {
+				out[pos[j]] = v
+			}
+			row = out
 		}
 		recs[i] = connectors.Record{
 			Origin: model.Origin{Source: source, Locator: b.origins[i]},
 			Names:  names,
-			Values: v,
+			Values: row,
 		}
 	}
 	return &connectors.Batch{
@@ -94,7 +130,7 @@ func (b *batchBuilder) batch(source, location string) *connectors.Batch {
 	}
 }
 
-// The fingerprint is FNV-1a over strings, combined order-independently
+// The fingerprint hashes strings (maphash), combined order-independently
 // within an object (a map has no order) and in order within an array.
 const (
 	fnvOffset = 14695981039346656037
@@ -102,15 +138,11 @@ const (
 )
 
 func hashString(tag byte, s string) uint64 {
-	h := uint64(fnvOffset)
-	h ^= uint64(tag)
-	h *= fnvPrime
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
+	return maphash.String(hashSeed, s) ^ uint64(tag)*fnvPrime
 }
+
+// hashSeed is per process: fingerprints are compared within one read only.
+var hashSeed = maphash.MakeSeed()
 
 func mix(h, v uint64) uint64 {
 	h ^= v + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2)
@@ -122,7 +154,10 @@ func normalizeMap(m map[string]any) uint64 {
 	var sum uint64
 	for k, v := range m {
 		nv, h := normalize(v)
-		m[k] = nv
+		switch v.(type) {
+		case json.Number, bool: // the only values normalize changes
+			m[k] = nv
+		}
 		sum += mix(hashString('k', k), h)
 	}
 	return mix(hashString('{', ""), sum)
@@ -151,4 +186,33 @@ func normalize(v any) (any, uint64) {
 		return x, h
 	}
 	return nil, hashString('0', "")
+}
+
+// normalized is normalize without the fingerprint.
+func normalized(v any) any {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	case map[string]any:
+		for k, e := range x {
+			switch e.(type) {
+			case json.Number, bool, map[string]any, []any:
+				x[k] = normalized(e)
+			}
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalized(e)
+		}
+		return x
+	}
+	return nil
 }

@@ -121,6 +121,17 @@ func newSource(name string, c Config, tc *tls.Config, log *zap.Logger) (*Source,
 	hc := &http.Client{
 		Transport: &pacedTransport{base: tr, lim: rate.NewLimiter(limit, 1)},
 		Timeout:   cmpOrDur(c.Timeout, DefaultTimeout),
+		// net/http drops Authorization on a redirect to another host, but
+		// not an API key header: such redirects are refused.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return fmt.Errorf("%w: stopped after 10 redirects", errRedirect)
+			}
+			if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+				return fmt.Errorf("%w to %s://%s: credentials are not sent to another host", errRedirect, req.URL.Scheme, req.URL.Host)
+			}
+			return nil
+		},
 	}
 	s.client = &retryablehttp.Client{
 		HTTPClient:     hc,
@@ -186,7 +197,7 @@ func (s *Source) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if errors.Is(err, errTooLarge) {
+	if errors.Is(err, errTooLarge) || errors.Is(err, errRedirect) {
 		return false, err
 	}
 	retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
@@ -213,7 +224,10 @@ func (s *Source) checkRetry(ctx context.Context, resp *http.Response, err error)
 	return true, nil
 }
 
-var errTooLarge = fmt.Errorf("answer larger than %d MiB", MaxAnswerBytes>>20)
+var (
+	errTooLarge = fmt.Errorf("answer larger than %d MiB", MaxAnswerBytes>>20)
+	errRedirect = errors.New("redirect refused")
+)
 
 // readBody is the response handler of 2xx and 4xx answers: the body is read
 // inside the retry loop, so that a connection that drops mid-body is
@@ -269,7 +283,8 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail(page, req.url, fmt.Errorf("%w: %w", ErrRequest, err))
 		}
-		ans, err := s.fetch(ctx, page, req)
+		where := s.red.url(req.url)
+		ans, err := s.fetch(ctx, page, req, where)
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +292,6 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 		if err != nil {
 			return nil, s.fail(page, req.url, err)
 		}
-		where := s.red.url(req.url)
 		fp, err := b.addPage(recs, where, page)
 		if err != nil {
 			return nil, s.fail(page, req.url, err)
@@ -563,7 +577,7 @@ type answer struct {
 }
 
 // fetch requests one page, with retries and, after a 401, one fresh token.
-func (s *Source) fetch(ctx context.Context, page int, r request) (*answer, error) {
+func (s *Source) fetch(ctx context.Context, page int, r request, where string) (*answer, error) {
 	var raw []byte
 	if r.body != nil {
 		var err error
@@ -572,7 +586,7 @@ func (s *Source) fetch(ctx context.Context, page int, r request) (*answer, error
 		}
 	}
 	for refreshed := false; ; refreshed = true {
-		st := &attempt{page: page, url: s.red.url(r.url), start: time.Now()}
+		st := &attempt{page: page, url: where, start: time.Now()}
 		actx := context.WithValue(ctx, attemptKey{}, st)
 		req, err := retryablehttp.NewRequestWithContext(actx, s.method, r.url.String(), raw)
 		if err != nil {
