@@ -94,6 +94,7 @@ func Build(cfg *config.File, log *zap.Logger) (*Engine, error) {
 		probs = append(probs, err.Error())
 	} else {
 		e.mapper = m
+		probs = append(probs, unjoinedSources(cfg, m)...)
 	}
 	p := cfg.Policy
 	e.policy = plan.Policy{
@@ -142,11 +143,27 @@ func compileMapping(cfg *config.File) (*mapping.Mapper, error) {
 		return nil, err
 	}
 	mc.BaseDir = filepath.Dir(cfg.Path)
+	mc.Join = cfg.Join
 	m, err := mapping.Compile(mc)
 	if err != nil {
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	return m, nil
+}
+
+// unjoinedSources names, with a join, every source of people the join
+// does not key: its records would belong to no one.
+func unjoinedSources(cfg *config.File, m *mapping.Mapper) []string {
+	if cfg.Join == nil {
+		return nil
+	}
+	var probs []string
+	for i, s := range cfg.Sources {
+		if _, ok := cfg.Join.On.Key(s.Name); !ok && s.Name != m.DepartmentSource() {
+			probs = append(probs, fmt.Sprintf("sources.%d (%s, line %d): not in join.on: with join, every source of people needs a join key (only the department table's source is read on its own)", i, s.Name, s.Line))
+		}
+	}
+	return probs
 }
 
 // Open connects the engine to WeCom (client; no call yet) and opens the
@@ -237,6 +254,13 @@ type Prepared struct {
 	Shapes   map[string]SourceShape // per source, what this read looked like
 	Approved bool                   // an admin approved guarded changes (--allow-destructive)
 	Settled  int                    // journal entries of interrupted runs settled first
+
+	// Excluded are the records mapping.include / mapping.exclude left out
+	// of scope. Join is, with a join, each person's source records and
+	// where each field came from (explain). Warnings then also name the
+	// records of joined sources that join no one.
+	Excluded []mapping.Exclusion
+	Join     *mapping.JoinTrace
 }
 
 // Prepare reads everything and computes the guarded plan, writing nothing.
@@ -289,6 +313,7 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	}
 	res := e.mapper.MapResult(batches)
 	p.Desired, p.Rejected, p.Warnings = res.Org, res.Rejected, res.Warnings
+	p.Excluded, p.Join = res.Excluded, res.Join
 	return p, nil
 }
 
@@ -318,6 +343,7 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 		Desired: desired, Current: cur, Shadow: shadow, Protected: protected,
 		AdoptMatches: matches, Policy: policy, Now: e.now(),
 	})
+	markExcluded(p.Changes, p.Excluded)
 	recent, err := e.store.CountDone(ctx, []string{string(plan.OpUserDisable), string(plan.OpUserDelete)}, e.now().Add(-24*time.Hour))
 	if err != nil {
 		return err

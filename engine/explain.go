@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/orgsync/orgsync/connectors"
 	"strings"
 
+	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/mapping"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 )
@@ -31,6 +32,9 @@ func Explain(p *Prepared, who, cfgPath string) []string {
 		say("source record: %s (key %s)", person.Origin, person.Key)
 		b, _ := json.MarshalIndent(person, "  ", "  ")
 		say("mapped to:\n  %s", b)
+		for _, l := range p.Join.Explain(person.Key) {
+			say("%s", l)
+		}
 		if !person.Enabled {
 			say("the source marks this person as not enabled (the mapping's enabled rule is false): a leaver")
 		}
@@ -42,6 +46,20 @@ func Explain(p *Prepared, who, cfgPath string) []string {
 			if r.UserID != "" {
 				userid = r.UserID
 			}
+		}
+	}
+	for _, x := range p.Excluded {
+		if x.Key == who || (x.UserID != "" && model.UserIDKey(x.UserID) == uk) {
+			say("source record: %s (key %s): %s", x.Origin, x.Key, x.Reason())
+			say("  out of scope on purpose: not mapped, not rejected; a member orgsync manages for it is a leaver")
+			if x.UserID != "" && person == nil {
+				userid = x.UserID
+			}
+		}
+	}
+	for _, w := range p.Warnings {
+		if w.Key == who || (w.UserID != "" && model.UserIDKey(w.UserID) == uk) || (w.Field == "join_key" && strings.EqualFold(w.Value, who)) {
+			say("warning: %s", w.String())
 		}
 	}
 	k := model.UserIDKey(userid)
@@ -152,4 +170,40 @@ func (e *Engine) Check(ctx context.Context) ([]string, error) {
 		return lines, fmt.Errorf("checks failed: %s", strings.Join(failed, ", "))
 	}
 	return lines, nil
+}
+
+// markExcluded gives each disable or delete of a member whose record
+// mapping.include / mapping.exclude left out of scope the rule as its
+// reason: the person is in the source, so "no longer in the source" would
+// send the admin looking in the wrong place.
+func markExcluded(c *plan.Changes, excluded []mapping.Exclusion) {
+	if len(excluded) == 0 || c == nil {
+		return
+	}
+	byKey := make(map[string]string, len(excluded))
+	byUID := make(map[string]string, len(excluded))
+	for _, x := range excluded {
+		if x.Key != "" {
+			byKey[x.Key] = x.Reason()
+		}
+		if x.UserID != "" {
+			byUID[model.UserIDKey(x.UserID)] = x.Reason()
+		}
+	}
+	for _, l := range []*[]plan.UserChange{&c.UserDisables, &c.UserDeletes} {
+		for i := range *l {
+			u := &(*l)[i]
+			why, ok := byKey[u.Key]
+			if !ok || u.Key == "" {
+				if why, ok = byUID[model.UserIDKey(u.UserID)]; !ok {
+					continue
+				}
+			}
+			if strings.Contains(u.Reason, "no longer in the source") {
+				u.Reason = strings.Replace(u.Reason, "no longer in the source", why+": out of scope", 1)
+			} else {
+				u.Reason = why + "; " + u.Reason
+			}
+		}
+	}
 }
