@@ -270,7 +270,7 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRequest, err)
 	}
 	if err := s.auth.begin(); err != nil {
-		return nil, s.red.error(err)
+		return nil, s.red.error(fmt.Errorf("%w: %w", ErrRequest, err))
 	}
 	started := time.Now()
 	b := &batchBuilder{}
@@ -599,7 +599,8 @@ func (s *Source) fetch(ctx context.Context, page int, r request, where string) (
 		for k, v := range s.cfg.Headers {
 			req.Header.Set(k, v)
 		}
-		if err := s.auth.apply(actx, req.Request); err != nil {
+		// Token requests run under ctx, not actx: their attempts are not the page's.
+		if err := s.auth.apply(ctx, req.Request); err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w: %w", ErrRequest, ctx.Err())
 			}
