@@ -15,6 +15,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
@@ -63,6 +65,7 @@ type Options struct {
 	LogControls     *logging.Controls
 	ShutdownTimeout time.Duration
 	Version         string
+	Revision        string // the commit built, for orgsync_build_info
 	// Notify sends a systemd notification; default sd.SdNotify (a no-op
 	// when NOTIFY_SOCKET is unset).
 	Notify func(state string)
@@ -113,7 +116,53 @@ func newDaemon(opts Options) *Daemon {
 	host, _ := os.Hostname()
 	d := &Daemon{opts: opts, log: opts.Log, metrics: metrics.New(), host: host, started: time.Now(), settings: opts.Settings}
 	d.notifier = notify.New(opts.Settings.Notify, host)
+	d.metrics.SetBuildInfo(cmpOr(opts.Version, "dev"), opts.Revision)
 	return d
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// restoredRuns is how many of the newest runs the start reads back to
+// restore the last-run series: the last success is found among them (a
+// daemon that has failed for longer than that reads as never succeeded,
+// which the staleness alert rightly reports).
+const restoredRuns = 200
+
+// restoreMetrics sets the last-run series from the state store, so a
+// restart does not read as "never ran" (and fire the staleness alert).
+func (d *Daemon) restoreMetrics(ctx context.Context) {
+	runs, err := d.eng.Store().Runs(ctx, restoredRuns)
+	if err != nil {
+		d.log.Warn("the last runs could not be read back for the metrics", zap.Error(err))
+		return
+	}
+	var past []metrics.PastRun
+	for _, r := range runs {
+		if r.FinishedAt.IsZero() || r.Status == "running" {
+			continue
+		}
+		pr := metrics.PastRun{Status: r.Status, Finished: r.FinishedAt}
+		if len(past) == 0 && len(r.Report) > 0 {
+			var rep engine.Report
+			if json.Unmarshal(r.Report, &rep) == nil {
+				pr.Report = &rep
+			}
+		}
+		past = append(past, pr)
+	}
+	d.metrics.Restore(past)
+}
+
+// watchClient points the WeCom series and the latency histogram at the
+// engine's client.
+func (d *Daemon) watchClient(eng *engine.Engine) {
+	d.metrics.SetClient(eng.Client())
+	eng.Client().SetObserver(d.metrics.ObserveAPI)
 }
 
 func (d *Daemon) run(ctx context.Context) error {
@@ -126,7 +175,8 @@ func (d *Daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.eng = eng
-	d.metrics.SetClient(eng.Client())
+	d.watchClient(eng)
+	d.restoreMetrics(ctx)
 
 	ln, err := net.Listen("tcp", s.Server.Listen)
 	if err != nil {
@@ -151,7 +201,7 @@ func (d *Daemon) run(ctx context.Context) error {
 
 	d.ready.Store(true)
 	d.log.Info("orgsync daemon started", zap.String("version", d.opts.Version), zap.String("config", d.opts.ConfigPath),
-		zap.String("listen", ln.Addr().String()), zap.String("schedule", s.Schedule.Cron), zap.Time("next_run", sched.Next()))
+		zap.String("listen", ln.Addr().String()), zap.String("schedule", s.Schedule.Cron), nextRunField(sched.Next()))
 	sched.Start()
 	d.setStatus("ready; " + d.nextText())
 	d.opts.Notify(sd.SdNotifyReady)
@@ -236,6 +286,7 @@ func (d *Daemon) runOnce(ctx context.Context, reason string) {
 	eng := d.eng
 	d.engMu.RUnlock()
 	d.log.Info("run starting", zap.String("reason", reason))
+	d.metrics.RunStarted()
 	d.setStatus("running (" + reason + ")")
 	rep, err := eng.RunOnce(ctx, engine.Options{Stop: d.sched.Stopping()})
 	d.runMu.Unlock()
@@ -289,10 +340,14 @@ func (d *Daemon) logRun(rep *engine.Report, err error, reason string) {
 	fields := []zap.Field{zap.Int64("run_id", rep.RunID), zap.String("status", rep.Status), zap.String("reason", reason),
 		zap.Any("changes", rep.Changes.NonZero()), zap.Int("held", rep.Held), zap.Int("failed", rep.Failed),
 		zap.Int("rejected_records", rep.RejectedRecords), zap.Int("api_calls", rep.APICalls),
-		zap.Duration("took", rep.FinishedAt.Sub(rep.StartedAt))}
+		zap.Duration("duration", rep.FinishedAt.Sub(rep.StartedAt))}
 	switch {
 	case rep.Status == engine.StatusSucceeded:
 		d.log.Info("run finished", fields...)
+	case rep.Status == engine.StatusAttention:
+		d.log.Warn("run finished but needs attention", append(fields, zap.Strings("attention", rep.Attention))...)
+	case rep.Status == engine.StatusInterrupted:
+		d.log.Warn("run stopped at a change boundary; the next run goes on from there", append(fields, zap.Int("left", len(rep.Pending)))...)
 	default:
 		var refused *plan.RefusedError
 		if errors.As(err, &refused) {
@@ -344,14 +399,27 @@ func (d *Daemon) reload(ctx context.Context) {
 		return
 	}
 	d.log.Info("reloading the configuration", zap.String("config", d.opts.ConfigPath))
+	// systemd (Type=notify-reload, or Type=notify with RELOADING=1) holds
+	// the reload job until READY=1; the outcome is in STATUS=, the log and
+	// orgsync_config_last_reload_successful.
+	d.opts.Notify(reloadingMessage())
+	reloadDone := false
+	ready := func(status string) {
+		if !reloadDone {
+			reloadDone = true
+			d.opts.Notify(sd.SdNotifyReady + "\nSTATUS=" + status)
+		}
+	}
+	defer ready("configuration unchanged; " + d.nextText())
 	reject := func(err error) {
 		var probs config.Problems
 		if !errors.As(err, &probs) {
 			probs = config.Problems{err.Error()}
 		}
-		d.metrics.Reloaded("rejected")
+		d.metrics.Reloaded(metrics.ReloadRejected)
 		d.log.Error("configuration reload rejected; the running configuration stays in effect", zap.Strings("problems", probs))
 		d.setStatus("reload rejected (see the log); " + d.nextText())
+		ready("reload rejected (see the log); " + d.nextText())
 	}
 	s, err := Load(d.opts.ConfigPath)
 	if err != nil {
@@ -374,6 +442,8 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	if running, since, _ := d.sched.Running(); running {
 		d.log.Info("the new configuration waits for the run in flight to finish", zap.Time("running_since", since))
+		// A run can last hours: the reload job ends now, the swap follows.
+		ready("configuration accepted; it takes effect when the run in flight ends")
 	}
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
@@ -398,7 +468,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	d.eng = eng
 	d.engMu.Unlock()
-	d.metrics.SetClient(eng.Client())
+	d.watchClient(eng)
 	if err := d.sched.Reconfigure(s.Schedule); err != nil { // validated by Load; kept for safety
 		d.log.Error("schedule not changed", zap.Error(err))
 	}
@@ -412,9 +482,10 @@ func (d *Daemon) reload(ctx context.Context) {
 		}
 		c.SetPII(s.Log.PII)
 	}
-	d.metrics.Reloaded("applied")
-	d.log.Info("configuration reloaded", zap.String("schedule", s.Schedule.Cron), zap.Time("next_run", d.sched.Next()))
+	d.metrics.Reloaded(metrics.ReloadApplied)
+	d.log.Info("configuration reloaded", zap.String("schedule", s.Schedule.Cron), nextRunField(d.sched.Next()))
 	d.setStatus("configuration reloaded; " + d.nextText())
+	ready("configuration reloaded; " + d.nextText())
 }
 
 // store returns the open state store; callers hold engMu.
@@ -423,4 +494,21 @@ func (d *Daemon) store() *state.Store {
 		return nil
 	}
 	return d.eng.Store()
+}
+
+// nextRunField is the next scheduled run for a log line, or nothing when
+// there is no schedule (never 0001-01-01).
+func nextRunField(next time.Time) zap.Field {
+	if next.IsZero() {
+		return zap.String("next_run", "none (no schedule)")
+	}
+	return zap.Time("next_run", next)
+}
+
+// reloadingMessage is RELOADING=1 with the CLOCK_MONOTONIC time systemd
+// 253+ wants beside it (Type=notify-reload); older systemd ignores it.
+func reloadingMessage() string {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return fmt.Sprintf("%s\nMONOTONIC_USEC=%d", sd.SdNotifyReloading, ts.Nano()/1000)
 }

@@ -703,7 +703,7 @@ func TestSigtermDuringApplyStopsPromptlyAndARestartConverges(t *testing.T) {
 		t.Fatalf("the apply was not interrupted (%d members)", created)
 	}
 	logs := p.logs.String()
-	for _, want := range []string{"stopping: no new runs", `"status":"failed"`, "orgsync daemon stopped"} {
+	for _, want := range []string{"stopping: no new runs", `"msg":"run stopped at a change boundary; the next run goes on from there"`, `"status":"interrupted"`, "orgsync daemon stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q", want)
 		}
@@ -715,7 +715,7 @@ func TestSigtermDuringApplyStopsPromptlyAndARestartConverges(t *testing.T) {
 	p2 := e.start()
 	p2.waitFor("the converging run", 15*time.Second, func() bool { return len(p2.finishedRuns()) == 2 })
 	runs := p2.finishedRuns()
-	if runs[1].Status != engine.StatusFailed || runs[0].Status != engine.StatusSucceeded {
+	if runs[1].Status != engine.StatusInterrupted || runs[0].Status != engine.StatusSucceeded {
 		t.Fatalf("runs: %+v", runs)
 	}
 	if n := e.users(); n != 40 {

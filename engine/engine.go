@@ -37,8 +37,9 @@ const (
 	StatusAttention = "needs_attention"
 	StatusFailed    = "failed"
 	StatusRefused   = "refused"
-	// StatusInterrupted: the process died during the run (SIGKILL, power);
-	// the next run records it so, with what it had applied.
+	// StatusInterrupted: the run was stopped (SIGTERM, at a change
+	// boundary) or the process died during it (SIGKILL, power; then
+	// the next run records it so), with what it had applied.
 	StatusInterrupted = "interrupted"
 )
 
@@ -622,7 +623,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		return finish(StatusFailed, ctx.Err())
 	}
 	if stopped(o.Stop) && len(rep.Pending) > 0 {
-		return finish(StatusFailed, fmt.Errorf("%w: %d changes left for the next run", ErrStopped, len(rep.Pending)))
+		return finish(StatusInterrupted, fmt.Errorf("%w: %d changes left for the next run", ErrStopped, len(rep.Pending)))
 	}
 	e.snapshot(ctx, rep)
 	if rep.Failed > 0 {

@@ -39,7 +39,7 @@ Configuration (besides sources, mapping, target, policy, state):
     token_file: $CREDENTIALS_DIRECTORY/api-token   # or token: ${ORGSYNC_API_TOKEN}
   log:
     level: info         # debug, info, warn, error
-    format: auto        # console on a terminal, json otherwise (journald)
+    format: auto        # console on a terminal, json otherwise; or logfmt
     pii: false          # mobiles, emails and names are masked in logs
                         # (--log-level / --log-format override level and format)
   notify:
@@ -63,14 +63,33 @@ HTTP endpoints (server.listen):
                        open; 503 during a reload's swap and while stopping.
                        A failed last run does not make it unready: watch
                        orgsync_last_success_timestamp_seconds instead.
-  GET  /metrics        Prometheus: orgsync_runs_total{result},
-                       orgsync_changes_total{kind,result}, orgsync_held_changes,
-                       orgsync_wecom_api_calls_total{api,errcode},
-                       orgsync_wecom_rate_limit_waits_total{api},
+  GET  /metrics        Prometheus; every series below exists from the start
+                       (the last-run ones restored from the state store):
+                       orgsync_build_info{version,revision,goversion},
+                       orgsync_run_in_progress,
+                       orgsync_runs_total{result}, orgsync_runs_skipped_total{reason},
+                       orgsync_runs_restored,
+                       orgsync_last_run_status{status},
                        orgsync_last_run_timestamp_seconds,
                        orgsync_last_success_timestamp_seconds,
                        orgsync_next_run_timestamp_seconds,
-                       orgsync_source_records{source}, orgsync_runs_skipped_total
+                       orgsync_run_duration_seconds (histogram),
+                       orgsync_changes_total{kind,result},
+                       orgsync_held_changes, orgsync_held_changes_by_kind{kind},
+                       orgsync_rejected_records, orgsync_source_records{source},
+                       orgsync_config_last_reload_successful,
+                       orgsync_config_last_reload_success_timestamp_seconds,
+                       orgsync_config_reloads_total{result},
+                       orgsync_notification_errors_total{channel},
+                       orgsync_wecom_api_calls_total{api,errcode},
+                       orgsync_wecom_api_request_duration_seconds{api} (histogram),
+                       orgsync_wecom_rate_limit_waits_total{api},
+                       orgsync_wecom_rate_limit_wait_seconds_total,
+                       orgsync_wecom_rate_limit_bans_total{api},
+                       orgsync_wecom_retries_total{api}
+                       (orgsync_source_records and orgsync_wecom_api_calls_total
+                       appear with the first run; alert rules and a Grafana
+                       dashboard are in /usr/share/doc/orgsync/monitoring)
   GET  /v1/status      JSON: running run, next run, last 10 runs, held changes
   GET  /v1/runs/{id}   the stored report of a run (as 'sync --output json')
   POST /v1/sync        run now; needs "Authorization: Bearer TOKEN"
@@ -79,9 +98,18 @@ HTTP endpoints (server.listen):
                        ?wait=true waits and returns the report
   The /v1/ GETs need the token too when one is configured.
 
-systemd: with Type=notify the daemon reports READY=1 once serving, STATUS=
-with the last run's outcome (shown by 'systemctl status orgsync'), STOPPING=1,
-and WATCHDOG=1 every WatchdogSec/2 when the unit sets WatchdogSec.
+systemd: the daemon reports READY=1 once serving, STATUS= with the last
+run's outcome (shown by 'systemctl status orgsync'), RELOADING=1 (with
+MONOTONIC_USEC=) and then READY=1 around a reload, STOPPING=1, and
+WATCHDOG=1 every WatchdogSec/2 when the unit sets WatchdogSec. With
+Type=notify-reload (systemd 253 and later; the package sets it there)
+'systemctl reload' waits for the reload to be applied or rejected; with
+Type=notify (older systemd) it returns at once and the outcome is in the
+log, in STATUS= and in orgsync_config_last_reload_successful.
+
+Logs: on a terminal, console lines; otherwise JSON (or --log-format logfmt).
+Under journald each line carries its priority, so 'journalctl -u orgsync
+-p warning' shows the warnings and errors alone.
 
 Exit codes: 0 stopped cleanly; 1 the state store is locked by another
 process, the listen address is taken, or the run in flight did not stop
@@ -96,8 +124,8 @@ within --shutdown-timeout (the next run settles what it left pending);
   Type=notify
   ExecStart=/usr/bin/orgsync daemon -c /etc/orgsync/orgsync.yaml
   ExecReload=/bin/kill -HUP $MAINPID
-  WatchdogSec=60
-  TimeoutStopSec=45
+  WatchdogSec=120s
+  TimeoutStopSec=45s
   DynamicUser=yes
   StateDirectory=orgsync
   LoadCredential=wecom-secret:/etc/orgsync/wecom.secret
@@ -129,7 +157,7 @@ within --shutdown-timeout (the next run settles what it left pending);
 			defer func() { _ = log.Sync() }()
 			err = daemon.Run(context.Background(), daemon.Options{
 				ConfigPath: cfgPath, Settings: s, Log: log, LogControls: ctl,
-				ShutdownTimeout: shutdownTimeout, Version: version,
+				ShutdownTimeout: shutdownTimeout, Version: version, Revision: buildRevision(),
 			})
 			switch {
 			case err == nil:

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"io"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -10,8 +11,28 @@ import (
 	"github.com/orgsync/orgsync/internal/logging"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision are set at build time with
+// -ldflags "-X main.version=... -X main.revision=...".
+var (
+	version  = "dev"
+	revision = ""
+)
+
+// buildRevision is the commit the binary was built from: -X main.revision,
+// else what the Go toolchain recorded (vcs.revision), else "".
+func buildRevision() string {
+	if revision != "" {
+		return revision
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
 
 // globals holds what every subcommand shares: the flags on the root command
 // and the writers, so tests can run commands in-process.
@@ -63,7 +84,7 @@ rejected records, a source missing or incomplete).`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto (console on a terminal, json otherwise), console or json")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto (console on a terminal, json otherwise), console, json or logfmt; under journald every line carries its priority")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	for _, add := range commands {
 		root.AddCommand(add(g))

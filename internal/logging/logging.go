@@ -16,7 +16,11 @@ import (
 
 // Options choose the logger's format, level and PII handling.
 type Options struct {
-	Format string // "auto" (default), "console" or "json"
+	// Format is "auto" (default: console on a terminal, json otherwise),
+	// "console", "json" or "logfmt". Whatever the format, when stderr is
+	// systemd's journal stream ($JOURNAL_STREAM) each line starts with its
+	// syslog priority ("<3>" for errors), which journald records.
+	Format string
 	Level  string // debug, info (default), warn, error
 	// PII, when true, logs mobiles, emails and names as they are. By
 	// default they are masked (see Mask): logs travel to journald, log
@@ -24,7 +28,13 @@ type Options struct {
 	PII bool
 	// Writer receives the log lines; default os.Stderr.
 	Writer io.Writer
+	// Journal forces the "<N>" priority prefixes (tests; otherwise they
+	// are on exactly when Writer is the journal stream).
+	Journal bool
 }
+
+// Formats are the values of --log-format and log.format.
+var Formats = []string{"auto", "console", "json", "logfmt"}
 
 // New builds a logger whose settings are fixed for its life.
 func New(o Options) (*zap.Logger, error) {
@@ -65,6 +75,8 @@ func NewDynamic(o Options) (*zap.Logger, *Controls, error) {
 	switch format {
 	case "json":
 		enc = zapcore.NewJSONEncoder(encCfg)
+	case "logfmt":
+		enc = logfmtEncoder{zapcore.NewJSONEncoder(encCfg)}
 	case "console":
 		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		encCfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
@@ -72,7 +84,14 @@ func NewDynamic(o Options) (*zap.Logger, *Controls, error) {
 	}
 	ctl := &Controls{Level: atom, pii: &atomic.Bool{}}
 	ctl.pii.Store(o.PII)
-	core := &maskCore{Core: zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), atom), pii: ctl.pii}
+	ws := zapcore.Lock(zapcore.AddSync(w))
+	var inner zapcore.Core
+	if o.Journal || journalStream(w) {
+		inner = priorityCore(enc, ws, atom)
+	} else {
+		inner = zapcore.NewCore(enc, ws, atom)
+	}
+	core := &maskCore{Core: inner, pii: ctl.pii}
 	return zap.New(core), ctl, nil
 }
 
@@ -95,17 +114,17 @@ func resolveFormat(f string, w io.Writer) (string, error) {
 			return "console", nil
 		}
 		return "json", nil
-	case "json", "console":
+	case "json", "console", "logfmt":
 		return f, nil
 	}
-	return "", fmt.Errorf("log format %q: want auto, console or json", f)
+	return "", fmt.Errorf("log format %q: want auto, console, json or logfmt", f)
 }
 
 // Config is the `log:` block:
 //
 //	log:
 //	  level: info      # debug, info, warn, error
-//	  format: auto     # auto (console on a terminal, json otherwise), console, json
+//	  format: auto     # auto (console on a terminal, json otherwise), console, json, logfmt
 //	  pii: false       # true logs mobiles, emails and names unmasked
 type Config struct {
 	Level  string `yaml:"level"`

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -122,6 +123,7 @@ type maskCore struct {
 // With masks the context fields when they are attached: a logger derived
 // while PII logging was off keeps them masked.
 func (c *maskCore) With(fields []zapcore.Field) zapcore.Core {
+	fields = secondsFields(fields)
 	if !c.pii.Load() {
 		fields = maskFields(fields)
 	}
@@ -136,6 +138,7 @@ func (c *maskCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *maskCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	fields = secondsFields(fields)
 	if c.pii.Load() {
 		return c.Core.Write(e, fields)
 	}
@@ -197,4 +200,33 @@ func maskField(f zapcore.Field) (zapcore.Field, bool) {
 		}
 	}
 	return f, false
+}
+
+// secondsFields writes every duration as a number of seconds under a key
+// that says so: zap.Duration("took", d) becomes duration_seconds=1.5,
+// zap.Duration("wait", d) wait_seconds=1.5. Log shippers and readers then
+// need not guess the unit. It copies fields only when one changes.
+func secondsFields(fields []zapcore.Field) []zapcore.Field {
+	var out []zapcore.Field
+	for i, f := range fields {
+		if f.Type != zapcore.DurationType {
+			continue
+		}
+		if out == nil {
+			out = append([]zapcore.Field(nil), fields...)
+		}
+		key := f.Key
+		switch key {
+		case "took", "duration", "elapsed":
+			key = "duration"
+		}
+		if !strings.HasSuffix(key, "_seconds") {
+			key += "_seconds"
+		}
+		out[i] = zap.Float64(key, time.Duration(f.Integer).Seconds())
+	}
+	if out == nil {
+		return fields
+	}
+	return out
 }

@@ -125,3 +125,29 @@ func TestWeComCountersDoNotGrowWithScrapes(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoreFindsTheLastSuccessBehindNewerFailures(t *testing.T) {
+	m := New()
+	t0 := time.Unix(1_700_000_000, 0)
+	m.Restore([]PastRun{
+		{Status: engine.StatusInterrupted, Finished: t0.Add(2 * time.Hour), Report: &engine.Report{Held: 3, SourceRecords: map[string]int{"hr": 9}}},
+		{Status: engine.StatusFailed, Finished: t0.Add(time.Hour)},
+		{Status: engine.StatusAttention, Finished: t0},
+		{Status: engine.StatusSucceeded, Finished: t0.Add(-time.Hour)},
+	})
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"the last run is the newest", testutil.ToFloat64(m.lastRun), float64(t0.Add(2 * time.Hour).Unix())},
+		{"its status is marked", testutil.ToFloat64(m.lastStatus.WithLabelValues(engine.StatusInterrupted)), 1},
+		{"a run that needed attention counts as a success", testutil.ToFloat64(m.lastSuccess), float64(t0.Unix())},
+		{"held changes come from the newest report", testutil.ToFloat64(m.held), 3},
+		{"source records too", testutil.ToFloat64(m.sourceRecords.WithLabelValues("hr")), 9},
+		{"counters stay at zero", testutil.ToFloat64(m.runs.WithLabelValues(engine.StatusSucceeded)), 0},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}

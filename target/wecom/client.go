@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -58,6 +59,19 @@ type Client struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	observer atomic.Pointer[func(api string, d time.Duration)]
+}
+
+// SetObserver sets a function called after every HTTP attempt with its API
+// and how long WeCom took to answer (transport failures included, pacing
+// and queueing excluded): the daemon's latency histogram. nil removes it.
+func (c *Client) SetObserver(f func(api string, d time.Duration)) {
+	if f == nil {
+		c.observer.Store(nil)
+		return
+	}
+	c.observer.Store(&f)
 }
 
 // apiState is the pacing and 45009 state of one API path. A call looks
@@ -122,7 +136,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	c := &Client{
 		cfg:   cfg,
 		base:  strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/",
-		log:   log.Named("wecom"),
+		log:   log, // the caller names it (the engine: "wecom")
 		sem:   make(chan struct{}, cfg.Concurrency),
 		clock: cfg.Clock,
 		apis:  map[string]*apiState{},
@@ -565,7 +579,11 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errBannedWhileQueued
 	}
 
+	sent := time.Now()
 	resp, err := p.base.RoundTrip(req)
+	if obs := c.observer.Load(); obs != nil {
+		defer func() { (*obs)(api, time.Since(sent)) }() // after the body is read
+	}
 	if err != nil {
 		ci.uncertain = true // it may have been sent and applied
 		c.count(func(s *Stats) { s.TransportErrors[api]++ })
