@@ -414,3 +414,34 @@ func TestScope(t *testing.T) {
 		}
 	})
 }
+
+func TestJoinOfThreeSourcesAndTheWholeRecordOfASource(t *testing.T) {
+	j := &config.JoinSpec{Primary: "hr", On: config.JoinOn{{Source: "hr", Expr: "工号"}, {Source: "ad", Expr: "employeeID"}, {Source: "badge", Expr: "lower(工号)"}}}
+	m := compileJoin(t, j, joinRules+"  position: 'ad == nil ? \"no account\" : ad[\"sAMAccountName\"]'\n  telephone: badge.分机 ?? \"\"\n")
+	res := m.MapResult([]*connectors.Batch{
+		batch("hr", hrHeader, []string{"E1", "张三", "总部", "13800000001", ""}, []string{"E2", "李四", "总部", "13800000002", "l@hr.example"}),
+		adBatch([]string{"E1", "zhang.san", "z@corp.example"}),
+		batch("badge", []string{"工号", "分机"}, []string{"e2", "8002"}),
+	})
+	got := people(res.Org)
+	if p := got["E1"]; p.Position != "zhang.san" || p.Telephone != "" || p.Email != "z@corp.example" {
+		t.Errorf("E1 = %+v", p)
+	}
+	if p := got["E2"]; p.Position != "no account" || p.Telephone != "8002" || p.UserID != "e2" {
+		t.Errorf("E2 = %+v", p)
+	}
+	lines := strings.Join(res.Join.Explain("E2"), "\n")
+	for _, want := range []string{"badge: record badge:t.csv:2", "ad: no record with this join key", "telephone: from badge", "position: from no source record"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("explain E2 lacks %q:\n%s", want, lines)
+		}
+	}
+	// The badge system fails: everyone it would give a field is left as is.
+	res = m.MapResult([]*connectors.Batch{
+		batch("hr", hrHeader, []string{"E1", "张三", "总部", "13800000001", ""}),
+		adBatch([]string{"E1", "zhang.san", "z@corp.example"}),
+	})
+	if len(res.Org.People) != 0 || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Msg, "the joined source badge could not be read") {
+		t.Fatalf("badge failed: people %+v rejected %v", res.Org.People, texts(res.Rejected))
+	}
+}

@@ -84,7 +84,10 @@ func RejectedRecords(errs []RecordError) int {
 
 // Warning is something mapping left out of a record it still synced: the
 // record is in the Org (not rejected, not protected), without the part the
-// warning names. Today: a direct leader that could not be resolved.
+// warning names: a direct leader that could not be resolved. With a join,
+// also a record of a joined source that joins no one (no primary record
+// has its join key, or it has none): Field "join_key", that source's
+// origin; such a record is never created.
 type Warning struct {
 	Origin model.Origin `json:"origin"`
 	Key    string       `json:"key,omitempty"`
