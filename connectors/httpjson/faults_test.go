@@ -215,6 +215,18 @@ records_path: data.items
 			is: ErrAnswer, want: []string{"page 1 (", "points to https://evil.example.com", "refusing to send credentials"},
 		},
 		{
+			name: "a next link back to the first page", serve: (*hr).odataStyle,
+			config: "url: %s/odata/v4/People\npagination: {type: next_url, next_path: \"@odata.nextLink\"}\nrecords_path: value\n",
+			fault: func(w http.ResponseWriter, r *http.Request, page int) bool {
+				if page == 2 {
+					writeJSON(w, map[string]any{"value": []any{employee(500)}, "@odata.nextLink": "/odata/v4/People"})
+					return true
+				}
+				return false
+			},
+			is: ErrIncomplete, want: []string{"page 2 (", "the next URL at @odata.nextLink was already used by page 1"},
+		},
+		{
 			name: "a redirect to another host", serve: (*hr).pageStyle, config: pageConfig,
 			fault: func(w http.ResponseWriter, r *http.Request, page int) bool {
 				if page == 2 {

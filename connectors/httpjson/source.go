@@ -279,6 +279,9 @@ func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 	total := -1
 	req := s.first()
 	page := 1
+	if c := s.cursorKey(req); c != "" {
+		seenCursor[c] = 1
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail(page, req.url, fmt.Errorf("%w: %w", ErrRequest, err))
@@ -355,9 +358,9 @@ func (s *Source) fail(page int, u *url.URL, err error) error {
 func (s *Source) pageParamName() string {
 	switch s.paging.Type {
 	case "next_url":
-		return "next URL (" + s.paging.NextPath + ")"
+		return "URL at " + s.paging.NextPath
 	case "link_header":
-		return `Link rel="next"`
+		return "URL in the Link header"
 	}
 	return s.paging.Param
 }
