@@ -636,9 +636,9 @@ func updateBody(p *model.Person, fields []string, depts, leader []int, main int,
 		case "telephone":
 			b.Telephone = Ptr(p.Telephone)
 		case "gender":
-			if p.Gender != "" {
-				b.Gender = Ptr(string(p.Gender))
-			}
+			// "" goes out as "0" (unset), so a gender removed in the
+			// source is removed in WeCom too.
+			b.Gender = Ptr(string(p.Gender))
 		case "department", "is_leader_in_dept":
 			b.Department = Ptr(depts)
 			b.IsLeaderInDept = Ptr(leader)
@@ -743,6 +743,12 @@ func (r *applyRun) leaderLinks(ch *plan.Changes) {
 			}
 			cur := r.member(u.UserID)
 			if cur == nil || slices.Equal(cur.Person.DirectLeaders, u.After.DirectLeaders) {
+				continue
+			}
+			// Only when it changes something: with none of the leaders
+			// existing (their creates failed), the link waits for the next
+			// run instead of clearing what the member has.
+			if slices.Equal(cur.Person.DirectLeaders, r.existingLeaders(u.After.DirectLeaders)) {
 				continue
 			}
 			todo = append(todo, u)
