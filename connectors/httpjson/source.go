@@ -41,6 +41,7 @@ type Source struct {
 	}
 	maxPages int
 	retry    Retry
+	lim      *rate.Limiter // rate: shared by pages, retries and token requests
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -116,10 +117,11 @@ func newSource(name string, c Config, tc *tls.Config, log *zap.Logger) (*Source,
 	s.retry = r
 
 	limit, _ := parseRate(c.Rate)
+	s.lim = rate.NewLimiter(limit, 1)
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.TLSClientConfig = tc
 	hc := &http.Client{
-		Transport: &pacedTransport{base: tr, lim: rate.NewLimiter(limit, 1)},
+		Transport: tr,
 		Timeout:   cmpOrDur(c.Timeout, DefaultTimeout),
 		// net/http drops Authorization on a redirect to another host, but
 		// not an API key header: such redirects are refused.
@@ -142,7 +144,7 @@ func newSource(name string, c Config, tc *tls.Config, log *zap.Logger) (*Source,
 		CheckRetry:     s.checkRetry,
 		Backoff:        retryablehttp.DefaultBackoff,
 		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: s.countAttempt,
+		RequestLogHook: s.beforeAttempt,
 	}
 	s.auth = newAuth(c.Auth, s.red, s.client.StandardClient())
 	return s, nil
@@ -153,22 +155,6 @@ func cmpOrDur(a, b time.Duration) time.Duration {
 		return a
 	}
 	return b
-}
-
-// pacedTransport waits for the rate limiter before every request, retries
-// and token requests included.
-type pacedTransport struct {
-	base http.RoundTripper
-	lim  *rate.Limiter
-}
-
-func (t *pacedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.lim.Limit() != rate.Inf {
-		if err := t.lim.Wait(r.Context()); err != nil {
-			return nil, err
-		}
-	}
-	return t.base.RoundTrip(r)
 }
 
 // attempt is what one page's request keeps across its retries; it rides in
@@ -185,9 +171,16 @@ type attempt struct {
 
 type attemptKey struct{}
 
-func (s *Source) countAttempt(_ retryablehttp.Logger, req *http.Request, i int) {
+// beforeAttempt runs before every attempt of every request (pages,
+// retries, token requests): it counts a page's attempts and waits for the
+// rate limiter, outside the request's timeout. A context that ends during
+// the wait fails the attempt that follows.
+func (s *Source) beforeAttempt(_ retryablehttp.Logger, req *http.Request, i int) {
 	if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 		st.tries = i + 1
+	}
+	if s.lim.Limit() != rate.Inf {
+		_ = s.lim.Wait(req.Context())
 	}
 }
 
