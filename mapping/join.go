@@ -514,23 +514,41 @@ func (jr *joinRun) origins(i int) []model.Origin {
 	return out
 }
 
-// trace works out, for a mapped row, which source each field came from: a
-// rule reading one present source took its value from it; for a rule
-// reading several, each source whose removal (its record treated as absent,
-// as for a person it has no record of) changes the result decided it.
+// trace works out, for a mapped row, which source each field came from.
+// The sources a rule could have taken something from are the present ones
+// whose fields it reads are not all nil (removing any other changes
+// nothing). One such source gave the value; of several, each whose removal
+// (its record treated as absent, as for a person it has no record of)
+// changes the result decided it.
 func (m *Mapper) trace(ev *evaluator, r *row) {
-	r.from = make([]uint16, len(m.traces))
-	r.read = make([]uint16, len(m.traces))
+	n := len(m.traces)
+	both := make([]uint16, 2*n)
+	r.from, r.read = both[:n:n], both[n:]
 	for k, t := range m.traces {
-		read := t.reads & r.present
-		r.read[k] = read
-		if bits.OnesCount16(read) < 2 {
-			r.from[k] = read
+		var live uint16
+		for s, ids := range t.idents {
+			if r.present&(1<<s) == 0 {
+				continue
+			}
+			if t.p.allEnv {
+				live |= 1 << s
+				continue
+			}
+			for _, id := range ids {
+				if ev.env[id] != nil {
+					live |= 1 << s
+					break
+				}
+			}
+		}
+		r.read[k] = live
+		if bits.OnesCount16(live) < 2 {
+			r.from[k] = live
 			continue
 		}
 		v0, e0 := ev.eval(t.p)
 		for s := range m.join.sources {
-			if read&(1<<s) == 0 {
+			if live&(1<<s) == 0 {
 				continue
 			}
 			ids := t.idents[s]
@@ -542,14 +560,16 @@ func (m *Mapper) trace(ev *evaluator, r *row) {
 					}
 				}
 			}
-			saved := make([]any, len(ids))
-			for i, id := range ids {
-				saved[i], ev.env[id] = ev.env[id], nil
+			saved := ev.saved[:0]
+			for _, id := range ids {
+				saved = append(saved, ev.env[id])
+				ev.env[id] = nil
 			}
 			v, e := ev.eval(t.p)
 			for i, id := range ids {
 				ev.env[id] = saved[i]
 			}
+			ev.saved = saved
 			if (e == nil) != (e0 == nil) || (e == nil && !reflect.DeepEqual(v, v0)) || (e != nil && e.msg != e0.msg) {
 				r.from[k] |= 1 << s
 			}
@@ -563,6 +583,7 @@ type JoinTrace struct {
 	Sources []string // primary first
 	Fields  []string // mapped fields, the index of PersonTrace.From and Read
 	Rules   []string // each field's rule
+	Reads   []uint16 // each field's rule: the sources it reads
 	People  map[string]*PersonTrace
 }
 
@@ -571,7 +592,7 @@ type PersonTrace struct {
 	JoinKey string
 	Records []model.Origin // per source; zero: no record of that source joined
 	From    []uint16       // per field: the sources that decided its value
-	Read    []uint16       // per field: the sources with a record the rule reads
+	Read    []uint16       // per field: the sources with a value the rule reads
 }
 
 // Explain renders a person's trace, or nil for a key it does not know.
@@ -586,6 +607,12 @@ func (t *JoinTrace) Explain(key string) []string {
 			out = append(out, fmt.Sprintf("  %s: no record with this join key: its fields are nil", t.Sources[s]))
 		} else {
 			out = append(out, fmt.Sprintf("  %s: record %s", t.Sources[s], o))
+		}
+	}
+	var present uint16
+	for s, o := range pt.Records {
+		if o != (model.Origin{}) {
+			present |= 1 << s
 		}
 	}
 	names := func(set uint16) string {
@@ -604,6 +631,8 @@ func (t *JoinTrace) Explain(key string) []string {
 			from = "from " + names(pt.From[f])
 		case pt.Read[f] != 0:
 			from = "from " + strings.ReplaceAll(names(pt.Read[f]), ", ", " or ") + " (the same value either way)"
+		case t.Reads[f]&present != 0:
+			from = "no value in " + strings.ReplaceAll(names(t.Reads[f]&present), ", ", " or ")
 		default:
 			from = "from no source record (the rule's value without them)"
 		}

@@ -174,6 +174,7 @@ type evaluator struct {
 	colIdx  []int    // idents[i] → position in names, -1 missing
 	missing map[string]bool
 	rec     *connectors.Record
+	saved   []any // join field provenance: values set aside while a source is removed
 }
 
 func (m *Mapper) newEvaluator(idents []string, allEnv bool) *evaluator {
@@ -474,6 +475,7 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 		for _, t := range m.traces {
 			res.Join.Fields = append(res.Join.Fields, t.field)
 			res.Join.Rules = append(res.Join.Rules, t.p.rule.Expr)
+			res.Join.Reads = append(res.Join.Reads, t.reads)
 		}
 	}
 	for i := range rows {
