@@ -23,8 +23,9 @@ func TestSecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 		appSecret    = "feishu-SECRET-as13"
 		fetched      = "t-FETCHED-SECRET-q8w7e6" // what the token endpoints hand out
 		queryKey     = "query-SECRET-k0"
+		headerKey    = "header-SECRET-h1" // a key set under headers: rather than auth:
 	)
-	secrets := []string{bearer, password, apiKey, clientSecret, appSecret, fetched, queryKey,
+	secrets := []string{bearer, password, apiKey, clientSecret, appSecret, fetched, queryKey, headerKey,
 		base64.StdEncoding.EncodeToString([]byte("orgsync:" + password))}
 
 	// echo answers every page with what it was sent: headers and URL.
@@ -32,7 +33,7 @@ func TestSecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 	echoes := map[string]echo{
 		"a 401 quoting the Authorization header": func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprintf(w, `{"msg":"bad credentials %s %s","url":"%s"}`, r.Header.Get("Authorization"), r.Header.Get("X-API-Key"), r.URL)
+			fmt.Fprintf(w, `{"msg":"bad credentials %s %s %s","url":"%s"}`, r.Header.Get("Authorization"), r.Header.Get("X-API-Key"), r.Header.Get("X-Tenant-Key"), r.URL)
 		},
 		"a 500 quoting the request as text": func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
@@ -83,7 +84,7 @@ func TestSecretsNeverAppearInErrorsOrLogs(t *testing.T) {
 				h := newHR(t, nil, 10)
 				h.mux.Handle("/", mux)
 				logs := newLogs()
-				src := openYAML(t, logs.log, "url: %s/api?"+"api_key="+queryKey+"\npagination: {type: next_url, next_path: \"@odata.nextLink\"}\nrecords_path: value\nretry: {attempts: 2, min_wait: 1ms, max_wait: 2ms}\nauth: "+strings.ReplaceAll(auth, "URL", h.srv.URL)+"\n", h.srv.URL)
+				src := openYAML(t, logs.log, "url: %s/api?"+"api_key="+queryKey+"\npagination: {type: next_url, next_path: \"@odata.nextLink\"}\nrecords_path: value\nheaders: {X-Tenant-Key: "+headerKey+"}\nretry: {attempts: 2, min_wait: 1ms, max_wait: 2ms}\nauth: "+strings.ReplaceAll(auth, "URL", h.srv.URL)+"\n", h.srv.URL)
 				_, err := src.List(context.Background())
 				if err == nil {
 					t.Fatal("no error")

@@ -71,8 +71,14 @@ func newSource(name string, c Config, tc *tls.Config, log *zap.Logger) (*Source,
 	}
 	s.paging = p
 	s.red = newRedactor(p.Param, p.SizeParam)
+	// Configured values under credential-like names are secrets too.
 	for k, v := range c.Query {
 		if sensitiveParam(k) && k != p.Param {
+			s.red.add(v)
+		}
+	}
+	for k, v := range c.Headers {
+		if sensitiveParam(k) {
 			s.red.add(v)
 		}
 	}
