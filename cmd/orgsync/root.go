@@ -78,9 +78,10 @@ then 'orgsync sync -c FILE' or run 'orgsync daemon -c FILE' under systemd.
 Exit codes: 0 success, 1 run or some changes failed, 2 usage or config error,
 3 refused by the safety guard, 4 finished but needs attention (held changes,
 rejected records, a source missing or incomplete).`,
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Version:           version,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: checkFlags,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -95,5 +96,5 @@ rejected records, a source missing or incomplete).`,
 // commands lists every subcommand explicitly (no init-time registration).
 var commands = []func(*globals) *cobra.Command{
 	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newStateCmd, newVersionCmd,
-	newWecomEmulatorCmd,
+	newWecomEmulatorCmd, newHealthcheckCmd, newCompletionDocsCmd,
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"golang.org/x/term"
@@ -289,15 +290,17 @@ matches).`,
 	return cmd
 }
 
-// progress draws a one-line progress bar on a terminal; elsewhere
-// (journald, CI, a file) it logs a plain line every logEvery instead.
+// progress draws a progress bar with rate and ETA on a terminal
+// (schollz/progressbar: maintained, handles terminal width, throttling and
+// the ETA estimate; ours had neither rate nor ETA); elsewhere (journald,
+// CI, a file) it logs a plain line every logEvery instead.
 type progress struct {
-	w     io.Writer
-	log   *zap.Logger
-	tty   bool
-	mu    sync.Mutex
-	last  time.Time
-	drawn bool
+	w    io.Writer
+	log  *zap.Logger
+	tty  bool
+	mu   sync.Mutex
+	last time.Time
+	bar  *progressbar.ProgressBar
 }
 
 const logEvery = 10 * time.Second
@@ -308,6 +311,23 @@ func newProgress(w io.Writer, log *zap.Logger) *progress {
 		p.tty = true
 	}
 	return p
+}
+
+// newBar is the terminal bar: "applying  42% |████      | (420/1000, 95 it/s) [4s:6s]".
+func newBar(w io.Writer, total int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("applying"),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("changes"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionUseANSICodes(true),
+	)
 }
 
 func (p *progress) update(done, total int) {
@@ -323,20 +343,17 @@ func (p *progress) update(done, total int) {
 		}
 		return
 	}
-	if done < total && time.Since(p.last) < 100*time.Millisecond {
-		return
+	if p.bar == nil || p.bar.GetMax() != total {
+		p.bar = newBar(p.w, total)
 	}
-	p.last = time.Now()
-	const width = 30
-	filled := width * min(done, total) / total
-	fmt.Fprintf(p.w, "\rapplying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
-	p.drawn = true
+	_ = p.bar.Set(min(done, total))
 }
 
 func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.drawn {
+	if p.bar != nil {
+		_ = p.bar.Finish()
 		fmt.Fprintln(p.w)
 	}
 }
