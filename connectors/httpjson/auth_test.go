@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func secretFile(t *testing.T, dir, name, value string) string {
@@ -275,5 +276,28 @@ func TestRefusedCredentialsFailTheRead(t *testing.T) {
 				t.Errorf("%d page requests, want 1 (no retry of a refused static token)", h.requests.Load())
 			}
 		})
+	}
+}
+
+// A fetched token is renewed once its lifetime (less a tenth) has passed.
+func TestAnExpiredTokenIsRenewed(t *testing.T) {
+	ts := &tokenServer{}
+	h := newHR(t, employees(5), 10)
+	h.authorized = func(r *http.Request) bool { return ts.ok(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")) }
+	h.pageStyle()
+	h.mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
+		writeJSON(w, map[string]any{"code": 0, "tenant_access_token": ts.issue(), "expire": 1})
+	})
+	src := openYAML(t, nil, "url: %[1]s/api/v1/employees\nrecords_path: data.items\nauth: {type: token_request, url: \"%[1]s/token\", token_path: tenant_access_token, expires_in_path: expire}\n", h.srv.URL)
+	list(t, src)
+	list(t, src)
+	if ts.count() != 1 {
+		t.Fatalf("%d token requests within the lifetime, want 1", ts.count())
+	}
+	time.Sleep(time.Second)
+	list(t, src)
+	if ts.count() != 2 {
+		t.Fatalf("%d token requests after the lifetime, want 2", ts.count())
 	}
 }
