@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -150,6 +151,35 @@ func compileMapping(cfg *config.File) (*mapping.Mapper, error) {
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	return m, nil
+}
+
+// distrustSuspectJoined marks, with a join, the batch of a joined source
+// other than the primary incomplete when its read looks truncated or
+// re-headed against its last good read (shapeProblems, which plan reports
+// as source problems too): mapping then leaves every person that source
+// has no record of as they are, instead of mapping them without it, which
+// would clear or change the fields it gives.
+func (e *Engine) distrustSuspectJoined(ctx context.Context, p *Prepared, batches []*connectors.Batch) error {
+	j := e.cfg.Join
+	if j == nil {
+		return nil
+	}
+	problems, err := e.shapeProblems(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		if _, joined := j.On.Key(b.Source); !joined || b.Source == j.Primary || !b.Complete {
+			continue
+		}
+		for _, pr := range problems {
+			if strings.HasPrefix(pr, b.Source+": ") {
+				b.Complete, b.Incomplete = false, pr
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // unjoinedSources names, with a join, every source of people the join
@@ -311,6 +341,9 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	// export does not have) is a configuration error, not N rejections.
 	if err := e.mapper.Probe(batches); err != nil {
 		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	if err := e.distrustSuspectJoined(ctx, p, batches); err != nil {
+		return nil, err
 	}
 	res := e.mapper.MapResult(batches)
 	p.Desired, p.Rejected, p.Warnings = res.Org, res.Rejected, res.Warnings

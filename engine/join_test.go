@@ -488,3 +488,25 @@ state: {path: %[1]s/state.db}
 		t.Fatalf("recovered: %v held %d problems %v", rep.Changes.NonZero(), rep.Held, rep.SourceProblems)
 	}
 }
+
+func TestAJoinedSourceThatShrankSharplyChangesNoFieldItGives(t *testing.T) {
+	en := newJoinEnv(t)
+	en.run()
+	before := en.members()
+	// A wrong filter: AD's export comes back complete-looking with one
+	// account of twelve. Mapped without it, ten people would lose their
+	// title and have their mail replaced by HR's.
+	for i := 1; i < len(en.people); i++ {
+		en.people[i].account = ""
+	}
+	en.orphan = nil
+	rep := en.run()
+	noDestruction(t, rep)
+	if len(rep.SourceProblems) != 1 || !strings.Contains(rep.SourceProblems[0], "ad: 1 records, 11 fewer than the 12 of its last good read") {
+		t.Fatalf("problems %v", rep.SourceProblems)
+	}
+	if rep.RejectedRecords != 10 || !strings.Contains(rep.Rejected[0].Msg, "the joined source ad was not read completely") {
+		t.Fatalf("rejected %d: %v", rep.RejectedRecords, rep.Rejected)
+	}
+	sameMembers(t, before, en.members())
+}

@@ -37,7 +37,8 @@ import (
 // Join keys compare after trimming white space and ignoring case (E123
 // joins e123), as WeCom compares userids.
 //
-// A source that failed (no batch) or was read incompletely never makes a
+// A source that failed (no batch) or was not read completely (incomplete,
+// or, as the engine judges, shrunk or re-headed) never makes a
 // person lose the fields it gives: every primary record it does not match
 // is rejected (so protected, left exactly as it is in WeCom) when any user
 // rule reads that source, while the engine holds every disable and delete
@@ -364,7 +365,7 @@ func (v *srcView) unknownMsg() string {
 	if v.batch == nil {
 		return fmt.Sprintf("the joined source %s could not be read, so this person's %s record is unknown: left as is until %s is read again", v.name, v.name, v.name)
 	}
-	return fmt.Sprintf("the joined source %s was read incompletely and has no record with this join key: left as is until %s is read completely", v.name, v.name)
+	return fmt.Sprintf("the joined source %s was not read completely (see its source problem) and has no record with this join key: left as is until %s is read completely", v.name, v.name)
 }
 
 // keyErr is why record i has no join key ("" when it has one).

@@ -163,8 +163,8 @@ func TestJoin(t *testing.T) {
 			},
 			want: map[string][2]string{"E1": {"zhang.san", "zhangsan@hr.example"}},
 			rejected: []string{
-				`hr:t.csv:3: join_key "E2": the joined source ad was read incompletely and has no record with this join key: left as is until ad is read completely`,
-				`hr:t.csv:4: join_key "E3": the joined source ad was read incompletely`,
+				`hr:t.csv:3: join_key "E2": the joined source ad was not read completely (see its source problem) and has no record with this join key: left as is until ad is read completely`,
+				`hr:t.csv:4: join_key "E3": the joined source ad was not read completely`,
 			},
 		},
 		{
