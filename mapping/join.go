@@ -338,8 +338,8 @@ func (m *Mapper) joinBatches(batches []*connectors.Batch) *joinRun {
 	}
 	for s := 1; s < ns; s++ {
 		v := jr.views[s]
-		if v.batch == nil {
-			continue
+		if v.batch == nil || prim.batch == nil {
+			continue // with no primary read, "joins no one" would say nothing true
 		}
 		for r := range v.batch.Records {
 			rec := &v.batch.Records[r]
