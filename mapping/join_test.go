@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -443,4 +445,87 @@ func TestJoinOfThreeSourcesAndTheWholeRecordOfASource(t *testing.T) {
 	if len(res.Org.People) != 0 || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Msg, "the joined source badge could not be read") {
 		t.Fatalf("badge failed: people %+v rejected %v", res.Org.People, texts(res.Rejected))
 	}
+}
+
+// TestJoinAccountsForEveryRecord joins random sources (keys that repeat,
+// differ in case, are blank; sources missing or incomplete) and checks
+// that every primary record is mapped, rejected or excluded exactly once,
+// that nobody comes from another source alone, and that a person whose
+// other records are unknown is never mapped.
+func TestJoinAccountsForEveryRecord(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := func() string {
+		return []string{"E1", "e1", "E2", "E3", " E4 ", "", "E5", "E6", "E7"}[rng.IntN(9)]
+	}
+	j := &config.JoinSpec{Primary: "hr", On: config.JoinOn{{Source: "hr", Expr: "工号"}, {Source: "ad", Expr: "employeeID"}, {Source: "badge", Expr: "工号"}}}
+	m := compileJoin(t, j, joinRules+"  telephone: badge.分机\nexclude: hr.姓名 == \"外包\"\n")
+	for round := 0; round < 300; round++ {
+		var hrRows, adRows, bRows [][]string
+		for i := rng.IntN(8); i > 0; i-- {
+			name := []string{"张三", "外包"}[rng.IntN(2)]
+			hrRows = append(hrRows, []string{key(), name, "总部", fmt.Sprintf("138%08d", rng.IntN(1e8)), ""})
+		}
+		for i := rng.IntN(8); i > 0; i-- {
+			adRows = append(adRows, []string{key(), fmt.Sprintf("u%d", rng.IntN(1000)), ""})
+		}
+		for i := rng.IntN(8); i > 0; i-- {
+			bRows = append(bRows, []string{key(), "8001"})
+		}
+		batches := []*connectors.Batch{batch("hr", hrHeader, hrRows...)}
+		adState, badgeState := rng.IntN(3), rng.IntN(3) // 0 read, 1 failed, 2 incomplete
+		if adState != 1 {
+			b := batch("ad", adHeader, adRows...)
+			b.Complete = adState == 0
+			batches = append(batches, b)
+		}
+		if badgeState != 1 {
+			b := batch("badge", []string{"工号", "分机"}, bRows...)
+			b.Complete = badgeState == 0
+			batches = append(batches, b)
+		}
+		res := m.MapResult(batches)
+		seen := map[string]int{}
+		for _, p := range res.Org.People {
+			seen[p.Origin.String()]++
+			if p.Origin.Source != "hr" {
+				t.Fatalf("round %d: a person from %s", round, p.Origin)
+			}
+			pt := res.Join.People[p.Key]
+			for s, name := range res.Join.Sources {
+				unknown := (name == "ad" && adState != 0) || (name == "badge" && badgeState != 0)
+				if unknown && pt.Records[s] == (model.Origin{}) {
+					t.Fatalf("round %d: %s mapped although its %s record is unknown", round, p.Key, name)
+				}
+			}
+		}
+		for _, o := range rejectedOrigins(res.Rejected) {
+			seen[o]++
+		}
+		for _, x := range res.Excluded {
+			seen[x.Origin.String()]++
+		}
+		if len(seen) != len(hrRows) {
+			t.Fatalf("round %d: %d hr records accounted for, want %d", round, len(seen), len(hrRows))
+		}
+		for o, n := range seen {
+			if n != 1 {
+				t.Fatalf("round %d: %s is accounted for %d times", round, o, n)
+			}
+		}
+		if _, err := res.Org.Index(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
+func rejectedOrigins(errs []RecordError) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range errs {
+		if o := e.Origin.String(); !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	return out
 }
