@@ -521,6 +521,7 @@ type journalRow struct {
 	Status string
 	Code   int
 	Msg    string
+	After  string // JSON model.Person or model.Department, "" when none
 }
 
 type runRow struct {
@@ -553,11 +554,11 @@ func readStore(t *testing.T, path string) store {
 	}
 	must(t, rows.Err())
 	rows.Close()
-	rows, err = db.Query(`SELECT id, run_id, op, object, status, errcode, errmsg FROM journal ORDER BY id`)
+	rows, err = db.Query(`SELECT id, run_id, op, object, status, errcode, errmsg, COALESCE(after, '') FROM journal ORDER BY id`)
 	must(t, err)
 	for rows.Next() {
 		var j journalRow
-		must(t, rows.Scan(&j.ID, &j.Run, &j.Op, &j.Object, &j.Status, &j.Code, &j.Msg))
+		must(t, rows.Scan(&j.ID, &j.Run, &j.Op, &j.Object, &j.Status, &j.Code, &j.Msg, &j.After))
 		s.Journal = append(s.Journal, j)
 	}
 	must(t, rows.Err())
@@ -586,13 +587,23 @@ func applied(status string) bool { return status == "done" || status == "resolve
 // auditProblems checks the journal against the directory: nothing pending
 // or uncertain (an outcome still unknown),
 // every member and department created exactly once, every disabled member
-// disabled in the journal, every existing object owned.
+// disabled in the journal, every existing object owned, and every member's
+// name, position, mobile and email what its last applied entry says.
 func auditProblems(st store, got directory) []string {
 	var out []string
 	creates := map[string]int{}
 	deptCreates := map[string]int{}
 	disables := map[string]int{}
+	// lastAfter is what the audit log says each member was last made.
+	type audited struct{ Name, Position, Mobile, Email string }
+	lastAfter := map[string]audited{}
 	for _, j := range st.Journal {
+		if applied(j.Status) && strings.HasPrefix(j.Op, "user_") && j.After != "" && j.After != "null" {
+			var a audited
+			if json.Unmarshal([]byte(j.After), &a) == nil && a.Name != "" {
+				lastAfter[strings.ToLower(j.Object)] = a
+			}
+		}
 		if j.Status == "pending" || j.Status == "uncertain" {
 			out = append(out, fmt.Sprintf("journal %d (run %d %s %s) still %s", j.ID, j.Run, j.Op, j.Object, j.Status))
 		}
@@ -617,6 +628,10 @@ func auditProblems(st store, got directory) []string {
 		}
 		if !st.Members[id] {
 			out = append(out, fmt.Sprintf("member %s exists in WeCom but is not owned in the shadow", id))
+		}
+		if a, ok := lastAfter[id]; ok && (a != audited{m.Name, m.Position, m.Mobile, m.Email}) {
+			out = append(out, fmt.Sprintf("member %s in WeCom is %+v, but the audit log last made it %+v: a change nobody journaled", id,
+				audited{m.Name, m.Position, m.Mobile, m.Email}, a))
 		}
 	}
 	for obj, n := range deptCreates {
