@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/model"
@@ -37,7 +38,18 @@ func (b *batchBuilder) addPage(recs []any, where string, page int) (uint64, erro
 	if b.index == nil {
 		b.index = map[string]int{}
 	}
+	// The page's locators are substrings of one string: one allocation
+	// per page, not one per record.
+	var loc strings.Builder
 	prefix := where + "#" + strconv.Itoa(page) + "."
+	loc.Grow(len(recs) * (len(prefix) + 4))
+	ends := make([]int, len(recs))
+	for i := range recs {
+		loc.WriteString(prefix)
+		loc.WriteString(strconv.Itoa(i + 1))
+		ends[i] = loc.Len()
+	}
+	locs := loc.String()
 	width := len(b.order)
 	slab := make([]any, len(recs)*width)
 	h := uint64(fnvOffset)
@@ -74,7 +86,11 @@ func (b *batchBuilder) addPage(recs []any, where string, page int) (uint64, erro
 			h = mix(h, mix(hashString('{', ""), sum))
 		}
 		b.rows = append(b.rows, row)
-		b.origins = append(b.origins, prefix+strconv.Itoa(i+1))
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		b.origins = append(b.origins, locs[start:ends[i]])
 	}
 	b.count += len(recs)
 	return mix(h, uint64(len(recs))), nil

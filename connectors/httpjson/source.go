@@ -234,14 +234,20 @@ var (
 func readBody(st *attempt) retryablehttp.ResponseHandlerFunc {
 	return func(resp *http.Response) error {
 		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
-		if err != nil {
-			return err
-		}
-		if len(b) > MaxAnswerBytes {
+		if resp.ContentLength > MaxAnswerBytes {
 			return errTooLarge
 		}
-		st.body = b
+		var buf bytes.Buffer
+		if resp.ContentLength > 0 {
+			buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxAnswerBytes+1)); err != nil {
+			return err
+		}
+		if buf.Len() > MaxAnswerBytes {
+			return errTooLarge
+		}
+		st.body = buf.Bytes()
 		return nil
 	}
 }
