@@ -23,6 +23,9 @@
 // Page and offset pagination end at has_more_path/last_path when set, else
 // when the count reaches the total, else at the first empty page: a short
 // page is never taken for the last, since servers cap page sizes silently.
+// With page or offset pagination set total_path where the API has one:
+// people hired or removed between two pages shift the rest, and a total
+// that changes during the read is what tells.
 //
 // # Records
 //
