@@ -46,14 +46,6 @@ func employees(n int) []map[string]any {
 	return out
 }
 
-func asAny(recs []map[string]any) []any {
-	out := make([]any, len(recs))
-	for i, r := range recs {
-		out[i] = r
-	}
-	return out
-}
-
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(v)
