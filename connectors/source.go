@@ -40,8 +40,11 @@ type Batch struct {
 	// Shape describes how the read looked, so that the engine can notice a
 	// source that changed shape since the last good run (re-encoded,
 	// re-headed) and hold destructive changes. Both are optional.
-	Encoding string   // the text encoding the data was decoded from ("utf-8", "gb18030"); "" if not applicable
-	Columns  []string // the header names (CSV/XLSX) or attribute names, in source order
+	Encoding string // the text encoding the data was decoded from ("utf-8", "gb18030"); "" if not applicable
+	// Columns is a fixed header (CSV/XLSX): every name every record has,
+	// in source order. Sources whose names vary per record (JSON) leave it
+	// empty: a name gone from them is no sign of a changed export.
+	Columns []string
 }
 
 // Record is one raw row or entry. Names is usually shared by all records of a
@@ -75,8 +78,8 @@ func (r *Record) String(name string) string {
 }
 
 // Text renders a record value as a string: a string is itself, a
-// multi-valued one ([]string) its first value, anything else (nil, an empty
-// list) "".
+// multi-valued one ([]string, or a JSON array) its first value, anything
+// else (nil, an empty list, a JSON object) "".
 func Text(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -84,6 +87,10 @@ func Text(v any) string {
 	case []string:
 		if len(x) > 0 {
 			return x[0]
+		}
+	case []any:
+		if len(x) > 0 {
+			return Text(x[0])
 		}
 	}
 	return ""

@@ -51,7 +51,9 @@ func kindOf(name string) fieldKind {
 }
 
 // dryValues are the values a column takes in the dry run.
-var dryValues = []any{"1", "张三", "", []string{"张三", "李四"}, nil}
+// A JSON source's nested objects and arrays are values too (dept.name,
+// custom_fields["工号"]).
+var dryValues = []any{"1", "张三", "", []string{"张三", "李四"}, nil, map[string]any{}, []any{}}
 
 // checkRule applies the checks above to a compiled rule; the error names
 // the rule and its line like a compile error.

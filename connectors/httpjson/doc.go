@@ -31,8 +31,8 @@
 //
 // Each object of the records array is a Record. Its Names are the union of
 // the top-level keys of every record of the read, sorted (so every record
-// of a batch has the same Names; a key a record lacks is nil), and
-// Batch.Columns the same. Values, at any depth, are what mapping expects:
+// of a batch has the same Names; a key a record lacks is nil); Batch.Columns
+// is left empty, since JSON has no fixed header. Values, at any depth, are what mapping expects:
 //
 //	"E001"              → "E001"
 //	10000001, 00123 as "00123", 1.5 → "10000001", "00123", "1.5" (the JSON text: never 1.0000001e+07)

@@ -142,7 +142,10 @@ func (b *batchBuilder) batch(source, location string) *connectors.Batch {
 		}
 	}
 	return &connectors.Batch{
-		Source: source, Records: recs, Complete: true, Location: location, Columns: names,
+		// No Columns: JSON records have no fixed header (an optional key
+		// leaves with the last record holding it), so a key gone is no
+		// sign of a re-headed source.
+		Source: source, Records: recs, Complete: true, Location: location,
 	}
 }
 

@@ -109,7 +109,7 @@ func TestRecordValuesKeepJSONMeaning(t *testing.T) {
 	h.pageStyle()
 	b := list(t, openYAML(t, nil, "url: %s/api/v1/employees\npagination: {type: page, size_param: page_size, size: 1}\nrecords_path: data.items\n", h.srv.URL))
 	wantNames := []string{"active", "big", "code", "custom_fields", "dept", "extra", "id", "manager", "ratio", "tags"}
-	if !reflect.DeepEqual(b.Records[0].Names, wantNames) || !reflect.DeepEqual(b.Columns, wantNames) {
+	if !reflect.DeepEqual(b.Records[0].Names, wantNames) || b.Columns != nil {
 		t.Fatalf("names %v, columns %v, want %v", b.Records[0].Names, b.Columns, wantNames)
 	}
 	r := b.Records[0]
