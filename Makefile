@@ -58,13 +58,21 @@ clean:
 NFPM_VERSION ?= v2.43.0
 NFPM         ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 PKG_ARCH     ?= $(shell $(GO) env GOARCH)
-PKG_VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//; s/-/+/; s/-/./g'); \
-                  echo $${v:-0.0.0+git$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)})
+# Versions sort in commit order (deploy/nfpm/version.sh): an upgrade is never
+# a downgrade, and a snapshot (0.0.0~git<time>.<hash>) is older than any release.
+PKG_VERSION  ?= $(shell ./deploy/nfpm/version.sh)
+PKG_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 PKG_FORMATS  ?= deb rpm
 
 .PHONY: package
+# The packaged binary reports the package's version and commit
+# (orgsync version, orgsync_build_info).
+package: LDFLAGS = -s -w -X main.version=$(PKG_VERSION) -X main.revision=$(PKG_REVISION)
 package: build
 	mkdir -p dist
+	rm -rf dist/docs && $(BIN) gen-docs --out dist/docs >/dev/null
+	gzip -9nf dist/docs/man/man1/*.1
+	gzip -9nc deploy/nfpm/changelog > dist/docs/changelog.gz
 	for f in $(PKG_FORMATS); do \
 	  PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(NFPM) package -f deploy/nfpm/nfpm.yaml -p $$f -t dist/ || exit 1; \
 	done

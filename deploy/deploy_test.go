@@ -65,6 +65,7 @@ func TestSystemdUnit(t *testing.T) {
 			"Type=notify", "ExecStart=/usr/bin/orgsync daemon -c /etc/orgsync/orgsync.yaml", "ExecReload=/bin/kill -HUP $MAINPID",
 			"WatchdogSec=", "DynamicUser=yes", "StateDirectory=orgsync", "ProtectSystem=strict", "NoNewPrivileges=yes",
 			"LoadCredential=wecom-secret:", "#LoadCredential=ldap-password:", "RestartPreventExitStatus=2",
+			"SystemCallErrorNumber=EPERM", "PrivateUsers=yes", "PrivateMounts=yes", "SupplementaryGroups=orgsync",
 		} {
 			if !strings.Contains(unit, want) {
 				t.Errorf("the unit lacks %q", want)
@@ -81,6 +82,48 @@ func TestSystemdUnit(t *testing.T) {
 		if secs <= 30 {
 			t.Fatalf("TimeoutStopSec=%ds is not above the 30s shutdown timeout", secs)
 		}
+	})
+	t.Run("says what 'orgsync daemon --help' says about the watchdog", func(t *testing.T) {
+		m := regexp.MustCompile(`(?m)^WatchdogSec=(\S+)$`).FindStringSubmatch(unit)
+		if m == nil {
+			t.Fatal("no WatchdogSec=")
+		}
+		help := run(t, bin, "daemon", "--help")
+		if !strings.Contains(help, "WatchdogSec="+m[1]+"\n") {
+			t.Fatalf("the unit has WatchdogSec=%s; the help says otherwise:\n%s", m[1], help)
+		}
+		for _, l := range regexp.MustCompile(`(?m)^\s+(TimeoutStopSec|ExecReload|Type)=.*$`).FindAllString(help, -1) {
+			if !strings.Contains(unit, strings.TrimSpace(l)+"\n") {
+				t.Errorf("the help's %q is not in the unit", strings.TrimSpace(l))
+			}
+		}
+	})
+	t.Run("the notify-reload drop-in turns reload into a waited-for job", func(t *testing.T) {
+		d := read(t, "systemd/notify-reload.conf")
+		if !strings.Contains(d, "Type=notify-reload\n") || !strings.Contains(d, "ExecReload=\n") {
+			t.Fatalf("drop-in:\n%s", d)
+		}
+		if !strings.Contains(read(t, "nfpm/postinstall.sh"), "-ge 253") {
+			t.Fatal("postinstall does not install the drop-in on systemd 253+")
+		}
+	})
+	t.Run("systemd-analyze security rates its exposure 1.5 or lower", func(t *testing.T) {
+		analyze := testservers.NeedTool(t, "systemd-analyze")
+		path := filepath.Join(t.TempDir(), "orgsync.service")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, "/usr/bin/orgsync", bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(analyze, "security", "--offline=true", path).CombinedOutput()
+		m := regexp.MustCompile(`Overall exposure level for orgsync.service: (\d+\.\d)`).FindStringSubmatch(string(out))
+		if m == nil {
+			t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+		}
+		var level float64
+		fmt.Sscan(m[1], &level)
+		if level > 1.5 {
+			t.Fatalf("exposure %.1f > 1.5:\n%s", level, out)
+		}
+		t.Logf("exposure %.1f", level)
 	})
 	t.Run("passes systemd-analyze verify", func(t *testing.T) {
 		analyze := testservers.NeedTool(t, "systemd-analyze")
@@ -267,33 +310,25 @@ func TestPackageInstalls(t *testing.T) {
 	if m == nil {
 		t.Fatal("no NFPM_VERSION in the Makefile")
 	}
-	// nfpm reads ./bin/orgsync and ./deploy/... relative to its working
-	// directory: lay them out in a scratch tree.
+	// nfpm reads ./bin/orgsync, ./dist/docs and ./deploy/... relative to
+	// its working directory: lay them out in a scratch tree as `make
+	// package` does.
 	root := t.TempDir()
-	for _, d := range []string{"bin", "deploy/systemd", "deploy/nfpm"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	for src, dst := range map[string]string{
-		bin: "bin/orgsync", "orgsync.yaml": "deploy/orgsync.yaml", "systemd/orgsync.service": "deploy/systemd/orgsync.service",
-		"nfpm/nfpm.yaml": "deploy/nfpm/nfpm.yaml", "nfpm/postinstall.sh": "deploy/nfpm/postinstall.sh",
-		"nfpm/preremove.sh": "deploy/nfpm/preremove.sh", "nfpm/postremove.sh": "deploy/nfpm/postremove.sh",
-	} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(dst, ".sh") || dst == "bin/orgsync" {
-			mode = 0o755
-		}
-		if err := os.WriteFile(filepath.Join(root, dst), b, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyTree(t, ".", filepath.Join(root, "deploy"))
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	b, _ := os.ReadFile(bin)
+	must(t, os.WriteFile(filepath.Join(root, "bin/orgsync"), b, 0o755))
+	docs := filepath.Join(root, "dist/docs")
+	run(t, bin, "gen-docs", "--out", docs)
+	pages, _ := filepath.Glob(filepath.Join(docs, "man/man1/*.1"))
+	run(t, "gzip", append([]string{"-9nf"}, pages...)...)
+	cl, err := exec.Command("gzip", "-9nc", "nfpm/changelog").Output()
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(docs, "changelog.gz"), cl, 0o644))
 	for _, format := range []string{"deb", "rpm"} {
 		cmd := exec.Command("go", "run", "github.com/goreleaser/nfpm/v2/cmd/nfpm@"+m[1], "package", "-f", "deploy/nfpm/nfpm.yaml", "-p", format, "-t", root)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "PKG_VERSION=0.0.0+test", "PKG_ARCH="+runtimeArch(t))
+		cmd.Env = append(os.Environ(), "PKG_VERSION=0.0.0~git20261202030000.abc1234", "PKG_ARCH="+runtimeArch(t))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("nfpm %s: %v\n%s", format, err, out)
 		}
@@ -304,7 +339,12 @@ func TestPackageInstalls(t *testing.T) {
 		t.Fatalf("packages: %v %v", debs, rpms)
 	}
 	contents := run(t, "dpkg-deb", "-c", debs[0])
-	for _, want := range []string{"./usr/bin/orgsync", "./usr/lib/systemd/system/orgsync.service", "./etc/orgsync/orgsync.yaml", "./var/lib/orgsync/"} {
+	for _, want := range []string{"./usr/bin/orgsync", "./usr/lib/systemd/system/orgsync.service", "./etc/orgsync/orgsync.yaml", "./var/lib/orgsync/",
+		"./usr/share/man/man1/orgsync.1.gz", "./usr/share/man/man1/orgsync-sync.1.gz", "./usr/share/bash-completion/completions/orgsync",
+		"./usr/share/zsh/vendor-completions/_orgsync", "./usr/share/fish/vendor_completions.d/orgsync.fish",
+		"./usr/share/doc/orgsync/copyright", "./usr/share/doc/orgsync/changelog.gz", "./usr/share/doc/orgsync/README.Debian",
+		"./usr/share/doc/orgsync/monitoring/orgsync.rules.yml", "./usr/share/doc/orgsync/monitoring/grafana-dashboard.json",
+		"./usr/share/orgsync/notify-reload.conf"} {
 		if !strings.Contains(contents, want) {
 			t.Errorf("the .deb lacks %s:\n%s", want, contents)
 		}
@@ -330,6 +370,13 @@ func TestPackageInstalls(t *testing.T) {
 	if fi, err := os.Stat("/var/lib/orgsync"); err != nil || !fi.IsDir() {
 		t.Fatalf("state dir: %v", err)
 	}
+	if out := run(t, "/usr/bin/orgsync", "version"); !strings.Contains(out, "orgsync ") {
+		t.Fatalf("version: %s", out)
+	}
+	if out := run(t, "man", "-l", "-Tutf8", "/usr/share/man/man1/orgsync-sync.1.gz"); !strings.Contains(out, "allow-destructive") {
+		t.Errorf("the sync man page does not render: %s", out)
+	}
+	t.Run("HR exports reach the daemon through the orgsync group's inbox", func(t *testing.T) { inboxDelivery(t) })
 	run(t, dpkg, "-r", "orgsync")
 	if _, err := os.Stat("/usr/bin/orgsync"); !os.IsNotExist(err) {
 		t.Fatalf("the binary is still there after dpkg -r: %v", err)
@@ -350,4 +397,125 @@ func runtimeArch(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyTree copies the regular files under src to dst, keeping exec bits.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	must(t, filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, fi.Mode().Perm())
+	}))
+}
+
+// inboxDelivery plays the delivery the package documents: an account in the
+// orgsync group drops an export in /var/spool/orgsync/inbox, and a process
+// with the daemon's credentials (an unprivileged uid, supplementary group
+// orgsync, as DynamicUser= and SupplementaryGroups= give it) reads it,
+// while an account outside the group can neither read nor write there.
+func inboxDelivery(t *testing.T) {
+	const inbox = "/var/spool/orgsync/inbox"
+	fi, err := os.Stat(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSetgid == 0 || fi.Mode().Perm() != 0o770 {
+		t.Fatalf("%s mode %v, want setgid 0770", inbox, fi.Mode())
+	}
+	if out := run(t, "stat", "-c", "%U:%G", inbox); strings.TrimSpace(out) != "root:orgsync" {
+		t.Fatalf("%s is %s", inbox, out)
+	}
+	setpriv := testservers.NeedTool(t, "setpriv")
+	as := func(uid int, groups string, script string) ([]byte, error) {
+		args := []string{fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid)}
+		if groups != "" {
+			args = append(args, "--groups="+groups)
+		} else {
+			args = append(args, "--clear-groups")
+		}
+		return exec.Command(setpriv, append(args, "sh", "-c", script)...).CombinedOutput()
+	}
+	gid := strings.TrimSpace(strings.Split(run(t, "getent", "group", "orgsync"), ":")[2])
+	const hrdrop, daemonUID, outsider = 61801, 61802, 61803
+	if out, err := as(hrdrop, gid, "umask 027; printf '工号,姓名\\nE1,张三\\n' > "+inbox+"/.employees_1.csv.part && mv "+inbox+"/.employees_1.csv.part "+inbox+"/employees_1.csv"); err != nil {
+		t.Fatalf("a member of orgsync cannot deliver: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { os.Remove(inbox + "/employees_1.csv") })
+	if out, err := as(daemonUID, gid, "cat "+inbox+"/employees_1.csv"); err != nil || !strings.Contains(string(out), "E1,张三") {
+		t.Fatalf("the daemon's credentials cannot read the export: %v\n%s", err, out)
+	}
+	if out, err := as(outsider, "", "cat "+inbox+"/employees_1.csv"); err == nil {
+		t.Fatalf("an account outside the group read the export:\n%s", out)
+	}
+	if out, err := as(outsider, "", "touch "+inbox+"/x.csv"); err == nil {
+		t.Fatalf("an account outside the group wrote to the inbox:\n%s", out)
+	}
+}
+
+func TestPackageVersionsSort(t *testing.T) {
+	dpkg := testservers.NeedTool(t, "dpkg")
+	script, _ := filepath.Abs("nfpm/version.sh")
+	repo := t.TempDir()
+	git := func(date string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date,
+			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	version := func() string {
+		t.Helper()
+		cmd := exec.Command("sh", script)
+		cmd.Dir = repo
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("", "init", "-q")
+	var versions []string
+	// The hashes of these commits sort against their order: the version
+	// must not depend on them.
+	for i, date := range []string{"2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z", "2026-12-02T09:00:00Z"} {
+		git(date, "commit", "-q", "--allow-empty", "-m", fmt.Sprint(i))
+		versions = append(versions, version())
+	}
+	git("2026-12-02T09:00:00Z", "tag", "v0.1.0")
+	versions = append(versions, version())
+	for i, date := range []string{"2026-12-03T09:00:00Z", "2026-12-04T09:00:00Z"} {
+		git(date, "commit", "-q", "--allow-empty", "-m", fmt.Sprint("after", i))
+		versions = append(versions, version())
+	}
+	versions = append(versions, "0.1.1")
+	if !strings.HasPrefix(versions[0], "0.0.0~git20261201100000.") || versions[3] != "0.1.0" || !strings.HasPrefix(versions[4], "0.1.0+1.g") {
+		t.Fatalf("versions: %v", versions)
+	}
+	for i := 1; i < len(versions); i++ {
+		if err := exec.Command(dpkg, "--compare-versions", versions[i], "gt", versions[i-1]).Run(); err != nil {
+			t.Errorf("%s does not sort after %s: an upgrade would be a downgrade", versions[i], versions[i-1])
+		}
+	}
 }
