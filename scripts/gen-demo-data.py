@@ -113,3 +113,21 @@ write(os.path.join(out, "day2", "employees_20261123.csv"), day2, DEPTS2)
 write_depts(os.path.join(out, "day2", "departments.csv"), DEPTS2)
 print("day1: %d people, day2: %d people (%d left, %d 离职, %d moved, %d changed, 10 hired)" % (
     len(people), len(day2), len(gone), 3, len(movers), len(changed)))
+
+# Day 4: the HR system's API (served by `orgsync hr-api-emulator`) adds each
+# person's English name, nested the way HR APIs nest it. Its own random
+# stream, so the CSV exports above stay exactly as they were.
+import json
+rnd = random.Random(20261125)
+PINYIN = {"王": "Wang", "李": "Li", "张": "Zhang", "刘": "Liu", "陈": "Chen", "杨": "Yang", "黄": "Huang", "赵": "Zhao",
+          "吴": "Wu", "周": "Zhou", "徐": "Xu", "孙": "Sun", "马": "Ma", "朱": "Zhu", "胡": "Hu", "郭": "Guo", "何": "He",
+          "高": "Gao", "林": "Lin", "罗": "Luo", "郑": "Zheng", "梁": "Liang", "谢": "Xie", "宋": "Song", "唐": "Tang"}
+FIRST = ["Alice", "Bob", "Cathy", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack", "Kevin", "Lily",
+         "Mike", "Nina", "Oscar", "Peggy", "Quinn", "Rose", "Sam", "Tina", "Vera", "Will", "Zoe"]
+profiles = [{"employee_id": p["工号"], "person": {"english_name": "%s %s" % (rnd.choice(FIRST), PINYIN.get(p["姓名"][0], "Chen"))},
+             "employment": {"status": "active" if p["状态"] == "在职" else "terminated"}}
+            for p in day2]
+os.makedirs(os.path.join(out, "day4"), exist_ok=True)
+with open(os.path.join(out, "day4", "profiles.json"), "w", encoding="utf-8") as f:
+    json.dump(profiles, f, ensure_ascii=False, indent=1)
+print("day4: %d HR API profiles" % len(profiles))

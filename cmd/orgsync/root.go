@@ -96,5 +96,5 @@ rejected records, a source missing or incomplete).`,
 // commands lists every subcommand explicitly (no init-time registration).
 var commands = []func(*globals) *cobra.Command{
 	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newStateCmd, newVersionCmd,
-	newWecomEmulatorCmd, newHealthcheckCmd, newCompletionDocsCmd,
+	newWecomEmulatorCmd, newHRAPIEmulatorCmd, newHealthcheckCmd, newCompletionDocsCmd,
 }
