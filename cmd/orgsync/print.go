@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orgsync/orgsync/engine"
+	"github.com/orgsync/orgsync/mapping"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
@@ -21,18 +22,39 @@ func printPlan(w io.Writer, p *engine.Prepared) {
 	for _, n := range p.Records {
 		records += n
 	}
-	fmt.Fprintf(w, "sources: %d records, %d people mapped, %d records rejected\n", records, len(p.Desired.People), len(p.Rejected))
+	fmt.Fprintf(w, "sources: %d records, %d people mapped, %d records rejected", records, len(p.Desired.People), mapping.RejectedRecords(p.Rejected))
+	if len(p.Excluded) > 0 {
+		fmt.Fprintf(w, ", %d excluded by rule", len(p.Excluded))
+	}
+	fmt.Fprintln(w)
 	for _, pr := range p.Problems {
 		fmt.Fprintf(w, "  SOURCE PROBLEM: %s\n", pr)
 	}
 	for i, r := range p.Rejected {
 		if i == 20 {
-			fmt.Fprintf(w, "  ... and %d more rejected records\n", len(p.Rejected)-20)
+			fmt.Fprintf(w, "  ... and %d more problems of rejected records\n", len(p.Rejected)-20)
 			break
 		}
 		fmt.Fprintf(w, "  rejected: %s\n", r.Error())
 	}
+	for i, x := range p.Warnings {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more warnings\n", len(p.Warnings)-20)
+			break
+		}
+		fmt.Fprintf(w, "  warning: %s\n", x.String())
+	}
 	printChanges(w, p.Changes, 0)
+	for i, n := range p.Changes.Notices {
+		if i == 0 {
+			fmt.Fprintln(w, "notices:")
+		}
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more notices (--output json lists them all)\n", len(p.Changes.Notices)-20)
+			break
+		}
+		fmt.Fprintf(w, "  %s: %s\n", n.Object, n.Msg)
+	}
 	if p.Refusal != nil {
 		fmt.Fprintf(w, "\nREFUSED: %s\n", p.Refusal.Reason)
 	}
@@ -54,7 +76,14 @@ func printChanges(w io.Writer, c *plan.Changes, limit int) {
 		fmt.Fprintf(w, "plan: %d changes (%s)\n", c.Total(), strings.Join(parts, ", "))
 	}
 	if len(c.Held) > 0 {
-		fmt.Fprintf(w, "held: %d destructive changes held by the guard (%s)\n", len(c.Held), c.Held[0].Reason)
+		fmt.Fprintf(w, "held: %d changes held by the safety guard:\n", len(c.Held))
+		for i, h := range c.Held {
+			if i == 20 || (limit > 0 && i == limit) {
+				fmt.Fprintf(w, "  ... %d more held changes\n", len(c.Held)-i)
+				break
+			}
+			fmt.Fprintf(w, "  HELD %-14s %s  # %s\n", h.Op, h.Object, h.Reason)
+		}
 	}
 	if c.Unowned > 0 {
 		fmt.Fprintf(w, "unowned: %d members in scope not created or adopted by orgsync (left as is)\n", c.Unowned)
@@ -190,6 +219,12 @@ func printReport(w io.Writer, r *engine.Report) {
 	fmt.Fprintf(w, "  held %d, failed %d, rejected records %d, unowned members %d\n", r.Held, r.Failed, r.RejectedRecords, r.Unowned)
 	for _, p := range r.SourceProblems {
 		fmt.Fprintf(w, "  source problem: %s\n", p)
+	}
+	if r.Warnings > 0 {
+		fmt.Fprintf(w, "  warnings %d (records synced with something left out, e.g. %s)\n", r.Warnings, r.WarningList[0].String())
+	}
+	for _, a := range r.Attention {
+		fmt.Fprintf(w, "  NEEDS ATTENTION: %s\n", a)
 	}
 	for i, f := range r.Failures {
 		if i == 20 {
