@@ -587,8 +587,9 @@ func applied(status string) bool { return status == "done" || status == "resolve
 // auditProblems checks the journal against the directory: nothing pending
 // or uncertain (an outcome still unknown),
 // every member and department created exactly once, every disabled member
-// disabled in the journal, every existing object owned, and every member's
-// name, position, mobile and email what its last applied entry says.
+// disabled in the journal, every existing object owned, every member's
+// name, position, mobile and email what its last applied entry says, and
+// every failed entry saying why.
 func auditProblems(st store, got directory) []string {
 	var out []string
 	creates := map[string]int{}
@@ -606,6 +607,9 @@ func auditProblems(st store, got directory) []string {
 		}
 		if j.Status == "pending" || j.Status == "uncertain" {
 			out = append(out, fmt.Sprintf("journal %d (run %d %s %s) still %s", j.ID, j.Run, j.Op, j.Object, j.Status))
+		}
+		if j.Status == "failed" && strings.TrimSpace(j.Msg) == "" {
+			out = append(out, fmt.Sprintf("journal %d (run %d %s %s) failed with no error text", j.ID, j.Run, j.Op, j.Object))
 		}
 		if !applied(j.Status) {
 			continue

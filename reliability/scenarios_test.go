@@ -164,6 +164,53 @@ func TestIssue9Scenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("every name changed at once is held (default max_updates)", func(t *testing.T) {
+		e := setup(t, 60, cfg{Policy: "  max_disables: \"100%\"\n"})
+		before := goodSync(t, e)
+		ps := append([]person(nil), e.ps...)
+		for i := range ps {
+			ps[i].Name = "新" + ps[i].Name
+		}
+		write(t, e, ps)
+		r := runBin(t, time.Minute, "sync", "-c", e.cfgPath, "--log-level", "warn")
+		t.Logf("exit %d: %s", r.code, lastLine(r.out()))
+		if h := harm(before, readDirectory(e.emu.State())); len(h) > 0 {
+			t.Errorf("an export renaming all 60 people (exit %d): %s\n%s", r.code, summarize(h), tail(r.out(), 15))
+		}
+	})
+
+	t.Run("every department renamed at once is held (default max_department_renames)", func(t *testing.T) {
+		e := setup(t, 60, cfg{Policy: "  max_disables: \"100%\"\n"})
+		before := goodSync(t, e)
+		ps := append([]person(nil), e.ps...)
+		for i := range ps {
+			parts := strings.Split(ps[i].Dept, "/")
+			for j := range parts {
+				parts[j] += "部门"
+			}
+			ps[i].Dept = strings.Join(parts, "/")
+		}
+		write(t, e, ps)
+		r := runBin(t, time.Minute, "sync", "-c", e.cfgPath, "--log-level", "warn")
+		t.Logf("exit %d: %s", r.code, lastLine(r.out()))
+		after := readDirectory(e.emu.State())
+		var renamed, moved int
+		for id, name := range before.DeptNames {
+			if a, ok := after.DeptNames[id]; ok && a != name {
+				renamed++
+			}
+		}
+		for id, m := range before.Members {
+			if after.Members[id].Dept != m.Dept {
+				moved++
+			}
+		}
+		if renamed > 0 || moved > 20 {
+			t.Errorf("a path-mode export renaming all 15 departments (exit %d): %d departments renamed, %d members moved\n%s",
+				r.code, renamed, moved, tail(r.out(), 15))
+		}
+	})
+
 	t.Run("a lost state store deletes nothing and the runs after it recover", func(t *testing.T) {
 		e := setup(t, 40, cfg{})
 		before := goodSync(t, e)
