@@ -91,7 +91,7 @@ func Compile(cfg Config) (*Mapper, error) {
 		}
 		m.fenv.lookups[name] = tab
 	}
-	opts := append([]expr.Option{expr.Env(map[string]any{}), expr.AllowUndefinedVariables()}, exprOptions(functions(m.fenv))...)
+	opts := append([]expr.Option{expr.Env(map[string]any{}), expr.AllowUndefinedVariables(), expr.Patch(nilSafeMembers{})}, exprOptions(functions(m.fenv))...)
 	compileWith := func(opts []expr.Option, joined bool) func(name string, r Rule, required bool) *program {
 		return func(name string, r Rule, required bool) *program {
 			if r.IsZero() {
@@ -403,4 +403,18 @@ func (m *Mapper) DepartmentSource() string {
 		return ""
 	}
 	return m.table.Source
+}
+
+// nilSafeMembers makes every member access nil-safe (a.b.c as a?.b?.c): a
+// nested field an HR API leaves out, or a joined source with no record for
+// the person, is nil, which ?? and coalesce turn into a fallback, rather
+// than an error that rejects the record.
+type nilSafeMembers struct{}
+
+func (nilSafeMembers) Visit(node *ast.Node) {
+	if m, ok := (*node).(*ast.MemberNode); ok && !m.Optional && !m.Method {
+		// An optional member short-circuits to the end of its chain.
+		m.Optional = true
+		ast.Patch(node, &ast.ChainNode{Node: m})
+	}
 }
