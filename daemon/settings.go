@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
 
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/logging"
@@ -54,9 +58,31 @@ func Load(path string) (*Settings, error) {
 	}
 	s, err := FromFile(f)
 	if err := config.JoinProblems(probs, err); err != nil {
-		return nil, err
+		var all config.Problems
+		errors.As(err, &all)
+		return nil, withFile(all, filepath.Base(path))
 	}
 	return s, nil
+}
+
+var blockLineRe = regexp.MustCompile(`^line (\d+): `)
+
+// withFile names the file in the blocks' "line N: ..." problems, as the
+// main config's are ("orgsync.yaml:N: ..."), in line order.
+func withFile(p config.Problems, name string) config.Problems {
+	out := make(config.Problems, len(p))
+	for i, s := range p {
+		out[i] = blockLineRe.ReplaceAllString(s, name+":$1: ")
+	}
+	lineOf := func(s string) int {
+		if m := regexp.MustCompile(`^[^:\s]*:(\d+): `).FindStringSubmatch(s); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+		return 0
+	}
+	sort.SliceStable(out, func(i, j int) bool { return lineOf(out[i]) < lineOf(out[j]) })
+	return out
 }
 
 // FromFile decodes the daemon's blocks of a loaded config.
@@ -88,6 +114,9 @@ func FromFile(f *config.File) (*Settings, error) {
 	}
 	s.Notify, err = notify.Decode(f)
 	add(err)
+	for _, p := range f.SecretRefProblems() { // unset ${VAR}s of the blocks above
+		add(errors.New(p))
+	}
 	if err := config.JoinProblems(errs...); err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ Nothing is written to WeCom or to the state store.`,
 			// too, so one validate covers what `daemon` will read.
 			settings, err := daemon.Load(cfgPath)
 			if err != nil {
-				return withExit(ExitUsage, err)
+				return withExit(ExitUsage, withBuildProblems(cfgPath, err))
 			}
 			log, err := logging.New(g.logOptions(cmd, settings.Log))
 			if err != nil {
@@ -123,6 +123,42 @@ Nothing is written to WeCom or to the state store.`,
 	addConfigFlag(cmd, &cfgPath)
 	cmd.Flags().BoolVar(&offline, "offline", false, "check syntax and rules only; contact no source and not WeCom")
 	return cmd
+}
+
+// withBuildProblems adds, to the config problems daemon.Load found, those
+// the engine finds in the sources and the mapping of what could be decoded,
+// so that validate reports every problem in one go rather than one layer
+// per attempt.
+func withBuildProblems(path string, loadErr error) (err error) {
+	var probs config.Problems
+	if !errors.As(loadErr, &probs) {
+		return loadErr
+	}
+	f, _ := config.Load(path)
+	if f == nil {
+		return loadErr
+	}
+	defer func() {
+		if recover() != nil { // a config too broken to build: what Load said is enough
+			err = loadErr
+		}
+	}()
+	_, berr := engine.Build(f, zap.NewNop())
+	var more config.Problems
+	if !errors.As(berr, &more) {
+		return loadErr
+	}
+	seen := map[string]bool{}
+	for _, p := range probs {
+		seen[p] = true
+	}
+	for _, p := range more {
+		if !seen[p] && !strings.Contains(p, "target.config") && !strings.Contains(p, "policy.") {
+			probs = append(probs, p)
+			seen[p] = true
+		}
+	}
+	return probs
 }
 
 func newPlanCmd(g *globals) *cobra.Command {

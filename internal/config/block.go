@@ -27,10 +27,16 @@ func DecodeBlock(n *yaml.Node, block string, v any) error {
 	}
 	var probs Problems
 	for _, u := range UnknownKeys(n, reflect.TypeOf(v), block) {
-		probs = append(probs, fmt.Sprintf("line %d: %s.%s: unknown key (known: %s)", u.Line, u.Path, u.Key, strings.Join(u.Known, ", ")))
+		msg := fmt.Sprintf("line %d: %s.%s: unknown key (known: %s)", u.Line, u.Path, u.Key, strings.Join(u.Known, ", "))
+		if c := closest(u.Key, u.Known); c != "" {
+			msg += "; did you mean " + c + "?"
+		}
+		probs = append(probs, msg)
 	}
 	if err := n.Decode(v); err != nil {
-		probs = append(probs, fmt.Sprintf("%s: %s", block, cleanYAMLErr(err)))
+		for _, m := range typeErrorMessages(err) {
+			probs = append(probs, fmt.Sprintf("%s: %s", block, m))
+		}
 	}
 	if len(probs) > 0 {
 		return probs
@@ -58,7 +64,31 @@ func JoinProblems(errs ...error) error {
 	return out
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
+
+// typeErrorMessages words yaml.v3's decoding errors without Go type names
+// ("line 3: `soon` is not a whole number").
+func typeErrorMessages(err error) []string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return []string{cleanYAMLErr(err)}
+	}
+	out := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		if tm := typeErrRe.FindStringSubmatch(m); tm != nil {
+			what := map[string]string{"str": "text", "int": "a number", "float": "a number", "bool": "true/false", "seq": "a list", "map": "a block of keys", "null": "nothing"}[tm[2]]
+			if tm[3] != "" {
+				what = "`" + tm[3] + "`"
+			}
+			m = fmt.Sprintf("line %s: %s is not %s", tm[1], what, goTypeInWords(tm[4]))
+		}
+		out = append(out, m)
+	}
+	return out
+}
 
 // UnknownKey is a key of a YAML mapping that no yaml tag of the Go type it
 // decodes into names.
@@ -79,7 +109,17 @@ func UnknownKeys(n *yaml.Node, t reflect.Type, path string) []UnknownKey {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind != yaml.MappingNode || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil // decoded later by its owner, or by itself
+	}
+	if n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		var out []UnknownKey
+		for i, item := range n.Content {
+			out = append(out, UnknownKeys(item, t.Elem(), fmt.Sprintf("%s.%d", path, i))...)
+		}
+		return out
+	}
+	if n.Kind != yaml.MappingNode {
 		return nil
 	}
 	switch t.Kind() {

@@ -8,7 +8,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +39,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 30s, 15m, 720h or 30d)", n.Line, n.Value)
+		// A TypeError lets decoding go on, so every other problem is found too.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (like 30s, 15m, 720h or 30d)", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -69,6 +69,10 @@ type File struct {
 	// Path is the file it was loaded from; relative paths in the config
 	// are resolved against its directory.
 	Path string `yaml:"-"`
+
+	root       *yaml.Node // the parsed document, for locating values
+	name       string     // the file's base name, for messages
+	refProblem []string   // unset ${VAR}s met by NormalizeSecretRef
 }
 
 // SourceSpec is one entry of `sources:`.
@@ -174,16 +178,33 @@ func Load(path string) (*File, error) {
 func Parse(b []byte, path string) (*File, error) {
 	f := &File{Path: path}
 	name := filepath.Base(path)
+	// Every problem at once: a syntax error is reported at its line and its
+	// top-level block left out; unknown keys and values of the wrong type
+	// are reported and the rest still decoded and validated.
+	b, probs, skipped := recoverSyntax(b, name)
+	if b == nil {
+		return nil, probs
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, Problems{fmt.Sprintf("%s: %v", name, cleanYAMLErr(err))}
+		return nil, append(probs, fmt.Sprintf("%s: %v", name, cleanYAMLErr(err)))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Problems{fmt.Sprintf("%s: %v", name, cleanYAMLErr(err))}
+	if len(root.Content) > 0 {
+		for _, u := range UnknownKeys(root.Content[0], fileType, "") {
+			probs = append(probs, fmt.Sprintf("%s:%d: %s", name, u.Line, unknownKeyMessage(u)))
+		}
 	}
-	f.Path = path
+	typeLines := map[int]bool{}
+	if root.Kind != 0 {
+		if err := root.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+			probs = append(probs, typeProblems(err, &root, name, typeLines)...)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return nil, probs // decoding stopped: nothing more can be checked
+			}
+		}
+	}
+	f.Path, f.root, f.name = path, &root, name
 	if n := find(&root, "sources"); n != nil && n.Kind == yaml.SequenceNode {
 		for i, item := range n.Content {
 			if i < len(f.Sources) {
@@ -192,11 +213,19 @@ func Parse(b []byte, path string) (*File, error) {
 		}
 	}
 	f.applyDefaults()
-	var probs Problems
+	probs = append(probs, f.SecretRefProblems()...)
 	add := func(keyPath, format string, args ...any) {
+		for _, k := range skipped {
+			if keyPath == k || strings.HasPrefix(keyPath, k+".") {
+				return // its block was left out for a syntax error, reported already
+			}
+		}
 		line := 0
-		if n := find(&root, strings.Split(keyPath, ".")...); n != nil {
-			line = n.Line
+		if n := find(&root, strings.Split(keyPath, ".")...); n != nil && (len(root.Content) == 0 || n != root.Content[0]) {
+			line = n.Line // (none when not even the block is there)
+		}
+		if typeLines[line] && line > 0 {
+			return // the value's type was reported
 		}
 		loc := name
 		if line > 0 {
@@ -206,6 +235,7 @@ func Parse(b []byte, path string) (*File, error) {
 	}
 	f.validate(add)
 	if len(probs) > 0 {
+		sortByLine(probs)
 		return f, probs
 	}
 	return f, nil

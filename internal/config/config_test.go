@@ -52,7 +52,7 @@ func TestBadConfigsReportEveryProblemWithItsLine(t *testing.T) {
 		wantAll []string
 	}{
 		{name: "unknown key is rejected", edit: func(s string) string { return strings.Replace(s, "  mode: sync", "  mode: sync\n  modes: x", 1) },
-			wantAll: []string{"field modes not found"}},
+			wantAll: []string{"orgsync.yaml:15: policy.modes: unknown key; did you mean mode?"}},
 		{name: "mode must be known", edit: func(s string) string { return strings.Replace(s, "mode: sync", "mode: syncc", 1) },
 			wantAll: []string{`orgsync.yaml:14: policy.mode: "syncc" is not one of sync, upsert-only, create-only`}},
 		{name: "secret and secret_file together", edit: func(s string) string {
@@ -68,7 +68,7 @@ func TestBadConfigsReportEveryProblemWithItsLine(t *testing.T) {
 			return strings.Replace(s, "mapping:", "  - name: hr\n    type: ldap\nmapping:", 1)
 		}, wantAll: []string{`orgsync.yaml:5: sources.1.name: source name "hr" is used twice`}},
 		{name: "bad duration names the line", edit: func(s string) string { return strings.Replace(s, "30d", "a month", 1) },
-			wantAll: []string{`line 15: "a month" is not a duration`}},
+			wantAll: []string{`orgsync.yaml:15: policy.delete_after: "a month" is not a duration`}},
 		{name: "base_url must be http(s)", edit: func(s string) string { return strings.Replace(s, "http://127.0.0.1:8960", "qyapi.weixin.qq.com", 1) },
 			wantAll: []string{`target.config.base_url: "qyapi.weixin.qq.com" is not an http(s) URL`}},
 	}
