@@ -150,6 +150,10 @@ type inproc struct {
 	stallRate  float64
 	stall      time.Duration
 	invalidate float64
+	// invalidGap is the least time between two invalidations: a secret
+	// reset is an event, not a per-call coin toss.
+	invalidGap time.Duration
+	lastInval  time.Time
 	stalls     int
 	invalids   int
 }
@@ -198,12 +202,13 @@ func (e *inproc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/cgi-bin/") {
 		e.mu.Lock()
 		stall := e.stallRate > 0 && e.rng.Float64() < e.stallRate
-		inval := e.invalidate > 0 && e.rng.Float64() < e.invalidate
+		inval := e.invalidate > 0 && e.rng.Float64() < e.invalidate && time.Since(e.lastInval) >= e.invalidGap
 		if stall {
 			e.stalls++
 		}
 		if inval {
 			e.invalids++
+			e.lastInval = time.Now()
 		}
 		d := e.stall
 		e.mu.Unlock()
