@@ -1,7 +1,8 @@
 // Package notify tells people about runs that need them: a run that
 // failed, was refused by the safety guard, held changes back, or
 // (optionally) changed anything. It posts to a WeCom group robot (markdown)
-// and/or a generic JSON webhook (the run report). Delivery is bounded by a
+// a generic JSON webhook (the run report) and/or e-mail (SMTP with
+// STARTTLS and authentication). Delivery is bounded by a
 // timeout and never affects the run: errors are returned for the caller to
 // log and count.
 package notify
@@ -55,11 +56,18 @@ const DefaultTimeout = 10 * time.Second
 //	  webhook:
 //	    url: https://hooks.example.com/orgsync
 //	    token_file: /etc/orgsync/webhook-token       # optional: Authorization: Bearer
+//	  mail:                                          # see MailConfig
+//	    host: smtp.example.com
+//	    username: orgsync@example.com
+//	    password_file: $CREDENTIALS_DIRECTORY/smtp-password
+//	    from: orgsync@example.com
+//	    to: [it-ops@example.com]
 type Config struct {
 	On         []string        `yaml:"on"`
 	Timeout    config.Duration `yaml:"timeout"`
 	WeComRobot *RobotConfig    `yaml:"wecom_robot"`
 	Webhook    *WebhookConfig  `yaml:"webhook"`
+	Mail       *MailConfig     `yaml:"mail"`
 }
 
 // RobotConfig is a WeCom group robot (群机器人).
@@ -97,6 +105,9 @@ func Decode(f *config.File) (Config, error) {
 	if w := c.Webhook; w != nil {
 		f.NormalizeSecretRef(&w.Token, &w.TokenFile)
 	}
+	if m := c.Mail; m != nil {
+		m.applyDefaults(f)
+	}
 	return c, config.JoinProblems(decErr, c.Validate())
 }
 
@@ -129,6 +140,9 @@ func (c Config) Validate() error {
 			probs = append(probs, "notify.webhook: set token or token_file, not both")
 		}
 	}
+	if m := c.Mail; m != nil {
+		probs = append(probs, m.validate()...)
+	}
 	if len(probs) > 0 {
 		return probs
 	}
@@ -153,7 +167,9 @@ func New(cfg Config, host string) *Notifier {
 }
 
 // Enabled reports whether any channel is configured.
-func (n *Notifier) Enabled() bool { return n.cfg.WeComRobot != nil || n.cfg.Webhook != nil }
+func (n *Notifier) Enabled() bool {
+	return n.cfg.WeComRobot != nil || n.cfg.Webhook != nil || n.cfg.Mail != nil
+}
 
 // Events lists which of the configured events a run triggers (empty:
 // nothing to send). A nil report is a run that failed before it was
@@ -187,7 +203,7 @@ func (n *Notifier) Events(rep *engine.Report) []string {
 
 // ChannelError is a delivery failure on one channel.
 type ChannelError struct {
-	Channel string // "wecom_robot" or "webhook"
+	Channel string // "wecom_robot", "webhook" or "mail"
 	Err     error
 }
 
@@ -227,6 +243,9 @@ func (n *Notifier) Notify(ctx context.Context, rep *engine.Report, runErr error)
 	}
 	if n.cfg.Webhook != nil {
 		send("webhook", func() error { return n.sendWebhook(ctx, rep, runErr, events) })
+	}
+	if n.cfg.Mail != nil {
+		send("mail", func() error { return n.sendMail(ctx, rep, runErr, events) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -46,6 +46,12 @@ Configuration (besides sources, mapping, target, policy, state):
     on: [failed, refused, held]   # add changed to hear about every change
     wecom_robot: {key_file: $CREDENTIALS_DIRECTORY/robot-key}
     webhook: {url: https://hooks.example.com/orgsync}
+    mail:                          # SMTP; STARTTLS required unless tls: implicit
+      host: smtp.example.com       # port 587 (starttls), 465 (implicit)
+      username: orgsync@example.com
+      password_file: $CREDENTIALS_DIRECTORY/smtp-password
+      from: orgsync@example.com
+      to: [it-ops@example.com]
 
 Signals:
   SIGTERM, SIGINT  stop: no new runs; the run in flight is cancelled and
