@@ -182,3 +182,35 @@ func TestMetricsAreHonestFromTheStartAndSurviveARestart(t *testing.T) {
 		p2.stop(10 * time.Second)
 	})
 }
+
+func TestAStoppedRunIsInterruptedNotFailed(t *testing.T) {
+	e := newEnv(t, 30)
+	e.concurrency = 1
+	e.latency.Store(int64(100 * time.Millisecond))
+	p := e.start()
+	if code, _ := p.postSync(apiToken); code != http.StatusAccepted {
+		t.Fatalf("trigger: %d", code)
+	}
+	p.waitFor("the apply to be under way", 10*time.Second, func() bool { return e.users() >= 3 })
+	p.stop(8 * time.Second)
+	if l := p.logs.String(); !strings.Contains(l, `"level":"warn"`) || !strings.Contains(l, `"msg":"run stopped at a change boundary; the next run goes on from there"`) || strings.Contains(l, `"msg":"run failed"`) {
+		t.Fatalf("the stop was logged as:\n%s", l)
+	}
+
+	e.latency.Store(0)
+	p2 := e.start()
+	mfs := p2.metrics()
+	for _, c := range []struct {
+		status string
+		want   float64
+	}{{engine.StatusInterrupted, 1}, {engine.StatusFailed, 0}} {
+		if v := value(mfs, "orgsync_last_run_status", "status", c.status); v != c.want {
+			t.Errorf("after the restart orgsync_last_run_status{status=%q} = %v, want %v", c.status, v, c.want)
+		}
+	}
+	runs := p2.finishedRuns()
+	if len(runs) != 1 || runs[0].Status != engine.StatusInterrupted || !strings.Contains(runs[0].Error, "stopped at a change boundary") {
+		t.Fatalf("runs: %+v", runs)
+	}
+	p2.stop(10 * time.Second)
+}
