@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,8 +32,9 @@ Without --wait it returns as soon as the run started. With --wait it waits for
 the run to end, prints its report and exits like 'orgsync sync'.
 
 Exit codes: 0 started (or, with --wait, succeeded); 1 a run is already in
-progress, the daemon is unreachable or the run failed; 2 usage or config
-error; 3 (--wait) the run was refused by the guard.`,
+progress, the daemon is unreachable, or the run failed or was interrupted;
+2 usage or config error; 3 (--wait) the run was refused by the guard; 4
+(--wait) the run finished but needs attention.`,
 		Example: `  orgsync trigger -c /etc/orgsync/orgsync.yaml
   orgsync trigger -c /etc/orgsync/orgsync.yaml --wait --output json`,
 		Args: cobra.NoArgs,
@@ -90,6 +92,8 @@ error; 3 (--wait) the run was refused by the guard.`,
 				return nil
 			case engine.StatusRefused:
 				return withExit(ExitRefused, errors.New(rep.Refusal))
+			case engine.StatusAttention:
+				return withExit(ExitAttention, fmt.Errorf("the run finished but needs attention: %s", strings.Join(rep.Attention, "; ")))
 			default:
 				return withExit(ExitFailed, errors.New(cmp.Or(rep.Error, ans.RunErr, "the run failed")))
 			}
