@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -377,6 +378,25 @@ func TestPackageInstalls(t *testing.T) {
 		t.Errorf("the sync man page does not render: %s", out)
 	}
 	t.Run("HR exports reach the daemon through the orgsync group's inbox", func(t *testing.T) { inboxDelivery(t) })
+	const dropin = "/etc/systemd/system/orgsync.service.d/50-notify-reload.conf"
+	t.Run("Type=notify-reload only where systemd has it (253+)", func(t *testing.T) {
+		v := regexp.MustCompile(`^systemd (\d+)`).FindStringSubmatch(run(t, "systemd-analyze", "--version"))
+		if n, _ := strconv.Atoi(v[1]); n < 253 {
+			if _, err := os.Stat(dropin); !os.IsNotExist(err) {
+				t.Fatalf("systemd %s got the notify-reload drop-in: %v", v[1], err)
+			}
+		}
+		fake := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(fake, "systemctl"), []byte("#!/bin/sh\n[ \"$1\" = --version ] && echo 'systemd 256 (256.7-1)'\nexit 0\n"), 0o755))
+		cmd := exec.Command("sh", "/var/lib/dpkg/info/orgsync.postinst", "configure", "0.0.0~git1")
+		cmd.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("postinst: %v\n%s", err, out)
+		}
+		if got := read(t, dropin); got != read(t, "systemd/notify-reload.conf") {
+			t.Fatalf("drop-in on systemd 256:\n%s", got)
+		}
+	})
 	run(t, dpkg, "-r", "orgsync")
 	if _, err := os.Stat("/usr/bin/orgsync"); !os.IsNotExist(err) {
 		t.Fatalf("the binary is still there after dpkg -r: %v", err)
@@ -387,6 +407,9 @@ func TestPackageInstalls(t *testing.T) {
 	run(t, dpkg, "--purge", "orgsync")
 	if _, err := os.Stat("/etc/orgsync/orgsync.yaml"); !os.IsNotExist(err) {
 		t.Fatalf("the config survived a purge: %v", err)
+	}
+	if _, err := os.Stat(dropin); !os.IsNotExist(err) {
+		t.Fatalf("the notify-reload drop-in survived a purge: %v", err)
 	}
 }
 
