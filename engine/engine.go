@@ -533,6 +533,12 @@ func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	runs := map[int64]bool{}
+	defer func() {
+		if err := e.reportSettled(ctx, runs); err != nil {
+			e.log.Warn("could not update the report of an interrupted run", zap.Error(err))
+		}
+	}()
 	const (
 		happened = "settled by a later run: WeCom's lists show the change was made"
 		notMade  = "settled by a later run: WeCom's lists show it was not made; planned again if still needed"
@@ -574,6 +580,7 @@ func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, erro
 		if err := e.store.Resolve(ctx, en.ID, status, msg, mut); err != nil {
 			return 0, err
 		}
+		runs[en.RunID] = true
 		e.log.Info("settled a change left pending by an interrupted run", zap.String("op", en.Op), zap.String("object", en.Object), zap.String("status", status))
 	}
 	return len(pend), nil
@@ -718,22 +725,63 @@ func (e *Engine) recordInterrupted(ctx context.Context) error {
 		return err
 	}
 	for _, r := range runs {
-		counts, err := e.store.JournalCounts(ctx, r.ID)
+		rep, unsettled, err := e.interruptedReport(ctx, r)
 		if err != nil {
 			return err
 		}
-		rep := &Report{RunID: r.ID, Status: StatusInterrupted, StartedAt: r.StartedAt, FinishedAt: e.now(), Changes: ChangeCounts{}}
-		unsettled := 0
-		for op, by := range counts {
-			rep.Changes[op] = by[state.StatusDone]
-			unsettled += by[state.StatusPending] + by[state.StatusUncertain]
-			rep.Failed += by[state.StatusFailed]
-		}
-		rep.Error = fmt.Sprintf("the process stopped during this run (killed or crashed) after %d changes; %d calls left with an unknown outcome are settled by the next run", rep.Changes.Total(), unsettled)
 		if err := e.store.FinishRun(ctx, r.ID, StatusInterrupted, rep); err != nil {
 			return err
 		}
 		e.log.Warn("an earlier run was interrupted", zap.Int64("run_id", r.ID), zap.Int("applied", rep.Changes.Total()), zap.Int("unsettled", unsettled))
+	}
+	return nil
+}
+
+// interruptedReport is an interrupted run's report as its journal tells
+// it: a change made is done, or resolved (its answer was lost and a later
+// run found it made); a pending or uncertain one is still unsettled.
+func (e *Engine) interruptedReport(ctx context.Context, r state.Run) (*Report, int, error) {
+	counts, err := e.store.JournalCounts(ctx, r.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	rep := &Report{RunID: r.ID, Status: StatusInterrupted, StartedAt: r.StartedAt, FinishedAt: e.now(), Changes: ChangeCounts{}}
+	unsettled, resolved := 0, 0
+	for op, by := range counts {
+		rep.Changes[op] = by[state.StatusDone] + by[state.StatusResolved]
+		resolved += by[state.StatusResolved]
+		unsettled += by[state.StatusPending] + by[state.StatusUncertain]
+		rep.Failed += by[state.StatusFailed]
+	}
+	rep.Error = fmt.Sprintf("the process stopped during this run (killed or crashed) after %d changes", rep.Changes.Total())
+	if resolved > 0 {
+		rep.Error += fmt.Sprintf(" (%d of them found made by a later run, their answers having been lost)", resolved)
+	}
+	if unsettled > 0 {
+		rep.Error += fmt.Sprintf("; %d calls left with an unknown outcome are settled by the next run", unsettled)
+	}
+	return rep, unsettled, nil
+}
+
+// reportSettled rewrites the reports of interrupted runs whose calls a
+// later run settled, so that what they applied is counted.
+func (e *Engine) reportSettled(ctx context.Context, runIDs map[int64]bool) error {
+	for id := range runIDs {
+		r, err := e.store.GetRun(ctx, id)
+		if err != nil || r.Status != StatusInterrupted {
+			continue
+		}
+		rep, _, err := e.interruptedReport(ctx, r)
+		if err != nil {
+			return err
+		}
+		var old Report
+		if json.Unmarshal(r.Report, &old) == nil && !old.FinishedAt.IsZero() {
+			rep.FinishedAt = old.FinishedAt
+		}
+		if err := e.store.FinishRun(ctx, id, StatusInterrupted, rep); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -357,7 +357,7 @@ func TestJoinConfigErrors(t *testing.T) {
 	cases := []struct {
 		name, from, to, want string
 	}{
-		{"an unknown key", "  primary: hr\n", "  primary: hr\n  primry: hr\n", "line 10: field primry not found"},
+		{"an unknown key", "  primary: hr\n", "  primary: hr\n  primry: hr\n", "orgsync.yaml:10: join.primry: unknown key; did you mean primary?"},
 		{"a primary that is no source", "  primary: hr\n", "  primary: people\n", `orgsync.yaml:9: join.primary: "people" is not a configured source (sources: hr, ad)`},
 		{"a key for no source", "ad: employeeID}", "ad: employeeID, ldap: uid}", `join.on.ldap: "ldap" is not a configured source (sources: hr, ad)`},
 		{"no key for the primary", "on: {hr: 工号, ad: employeeID}", "on: {ad: employeeID, ad2: x}", `join.on: no key for the primary source "hr"`},

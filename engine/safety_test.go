@@ -205,7 +205,7 @@ func TestARunWhoseProcessDiedIsRecordedAsInterruptedWithWhatItApplied(t *testing
 	}
 	r, err := en.e.Store().GetRun(ctx, id)
 	must(t, err)
-	if r.Status != StatusInterrupted || !strings.Contains(string(r.Report), `"user_create":2`) || !strings.Contains(string(r.Report), "1 calls left with an unknown outcome") {
+	if r.Status != StatusInterrupted || !strings.Contains(string(r.Report), `"user_create":2`) || !strings.Contains(string(r.Report), "stopped during this run (killed or crashed) after 2 changes") {
 		t.Fatalf("the killed run reads %s: %s", r.Status, r.Report)
 	}
 	j, err := en.e.Store().Journal(ctx, state.JournalFilter{RunID: id})
