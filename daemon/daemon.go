@@ -400,17 +400,19 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	d.log.Info("reloading the configuration", zap.String("config", d.opts.ConfigPath))
 	// systemd (Type=notify-reload, or Type=notify with RELOADING=1) holds
-	// the reload job until READY=1; the outcome is in STATUS=, the log and
+	// the reload job until READY=1. The outcome is in STATUS= and ERRNO=
+	// ('systemctl status' shows "Error: 22 (Invalid argument)" after a
+	// rejection, until a reload is applied), the log and
 	// orgsync_config_last_reload_successful.
 	d.opts.Notify(reloadingMessage())
 	reloadDone := false
-	ready := func(status string) {
+	ready := func(status string, errno syscall.Errno) {
 		if !reloadDone {
 			reloadDone = true
-			d.opts.Notify(sd.SdNotifyReady + "\nSTATUS=" + status)
+			d.opts.Notify(fmt.Sprintf("%s\nSTATUS=%s\nERRNO=%d", sd.SdNotifyReady, status, errno))
 		}
 	}
-	defer ready("configuration unchanged; " + d.nextText())
+	defer ready("configuration unchanged; "+d.nextText(), 0)
 	reject := func(err error) {
 		var probs config.Problems
 		if !errors.As(err, &probs) {
@@ -419,7 +421,7 @@ func (d *Daemon) reload(ctx context.Context) {
 		d.metrics.Reloaded(metrics.ReloadRejected)
 		d.log.Error("configuration reload rejected; the running configuration stays in effect", zap.Strings("problems", probs))
 		d.setStatus("reload rejected (see the log); " + d.nextText())
-		ready("reload rejected (see the log); " + d.nextText())
+		ready("reload rejected (see the log); "+d.nextText(), syscall.EINVAL)
 	}
 	s, err := Load(d.opts.ConfigPath)
 	if err != nil {
@@ -443,7 +445,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	if running, since, _ := d.sched.Running(); running {
 		d.log.Info("the new configuration waits for the run in flight to finish", zap.Time("running_since", since))
 		// A run can last hours: the reload job ends now, the swap follows.
-		ready("configuration accepted; it takes effect when the run in flight ends")
+		ready("configuration accepted; it takes effect when the run in flight ends", 0)
 	}
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
@@ -485,7 +487,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.metrics.Reloaded(metrics.ReloadApplied)
 	d.log.Info("configuration reloaded", zap.String("schedule", s.Schedule.Cron), nextRunField(d.sched.Next()))
 	d.setStatus("configuration reloaded; " + d.nextText())
-	ready("configuration reloaded; " + d.nextText())
+	ready("configuration reloaded; "+d.nextText(), 0)
 }
 
 // store returns the open state store; callers hold engMu.

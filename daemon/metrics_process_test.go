@@ -145,7 +145,7 @@ func TestMetricsAreHonestFromTheStartAndSurviveARestart(t *testing.T) {
 		p.waitFor("READY=1 after the rejection", 3*time.Second, func() bool {
 			msgs := p.notify.all()
 			i := strings.LastIndex(msgs, "RELOADING=1\nMONOTONIC_USEC=")
-			return i >= 0 && strings.Contains(msgs[i:], "READY=1\nSTATUS=reload rejected")
+			return i >= 0 && strings.Contains(msgs[i:], "READY=1\nSTATUS=reload rejected") && strings.Contains(msgs[i:], "\nERRNO=22")
 		})
 		e.schedule = good
 		e.writeConfig()
@@ -153,9 +153,11 @@ func TestMetricsAreHonestFromTheStartAndSurviveARestart(t *testing.T) {
 		p.waitFor("the good reload", 5*time.Second, func() bool {
 			return value(p.metrics(), "orgsync_config_last_reload_successful") == 1
 		})
-		if msgs := p.notify.all(); !strings.Contains(msgs, "READY=1\nSTATUS=configuration reloaded") {
-			t.Fatalf("no READY=1 after the applied reload:\n%s", msgs)
-		}
+		p.waitFor("READY=1 after the applied reload", 3*time.Second, func() bool {
+			msgs := p.notify.all()
+			i := strings.LastIndex(msgs, "READY=1\nSTATUS=configuration reloaded")
+			return i >= 0 && strings.Contains(msgs[i:], "\nERRNO=0")
+		})
 	})
 	p.stop(10 * time.Second)
 
