@@ -155,7 +155,7 @@ within --shutdown-timeout (the next run settles what it left pending);
 			}
 			if check {
 				if _, err := engine.Build(s.File, log); err != nil {
-					return withExit(ExitUsage, err)
+					return withExit(ExitUsage, s.File.LocateAll(err))
 				}
 				fmt.Fprintf(g.stdout, "config %s: ok for the daemon (schedule %q, listen %s, notify on %v)\n", cfgPath, s.Schedule.Cron, s.Server.Listen, s.Notify.On)
 				return nil

@@ -95,6 +95,18 @@ func TestConfigMistakesAreReportedExactly(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the engine's checks name the line of the key too", func(t *testing.T) {
+		text := strings.Replace(goodConfig, "  key: 工号\n", "", 1)
+		text = strings.Replace(text, "  max_disables: 5%", "  max_disables: 150%", 1)
+		path := filepath.Join(t.TempDir(), "orgsync.yaml")
+		must(t, os.WriteFile(path, []byte(text), 0o644))
+		out, code := run(t, "validate", "--offline", "-c", path)
+		want := "orgsync: 2 problems:\n  orgsync.yaml:5: mapping.key: required\n" +
+			"  orgsync.yaml:14: policy.max_disables: threshold \"150%\": want a count like 20, a percentage like 5%, or both like \"5% or 20\""
+		if code != ExitUsage || strings.TrimSpace(out) != want {
+			t.Fatalf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
+		}
+	})
 	t.Run("the good config is fine", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "orgsync.yaml")
 		must(t, os.WriteFile(path, []byte(goodConfig), 0o644))
@@ -102,14 +114,14 @@ func TestConfigMistakesAreReportedExactly(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, out)
 		}
 	})
-	t.Run("mapping problems are reported with the config's", func(t *testing.T) {
+	t.Run("mapping problems are reported with the config's, at their lines", func(t *testing.T) {
 		text := strings.Replace(goodConfig, "  max_disables: 5%", "  max_disabls: 5%", 1)
 		text = strings.Replace(text, ", mobile: 手机}", "}", 1)
 		path := filepath.Join(t.TempDir(), "orgsync.yaml")
 		must(t, os.WriteFile(path, []byte(text), 0o644))
 		out, code := run(t, "validate", "--offline", "-c", path)
-		want := "orgsync: 2 problems:\n  orgsync.yaml:15: policy.max_disabls: unknown key; did you mean max_disables?\n" +
-			"  mapping: mapping.user: set mobile or email (WeCom needs one of them for every member)"
+		want := "orgsync: 2 problems:\n  orgsync.yaml:7: mapping.user: set mobile or email (WeCom needs one of them for every member)\n" +
+			"  orgsync.yaml:15: policy.max_disabls: unknown key; did you mean max_disables?"
 		if code != ExitUsage || strings.TrimSpace(out) != want {
 			t.Fatalf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
 		}

@@ -47,7 +47,7 @@ func openEngine(ctx context.Context, g *globals, cmd *cobra.Command, path string
 	}
 	e, err := engine.Build(cfg, log)
 	if err != nil {
-		return nil, nil, withExit(ExitUsage, err)
+		return nil, nil, withExit(ExitUsage, cfg.LocateAll(err))
 	}
 	if err := e.Open(ctx); err != nil {
 		if errors.Is(err, state.ErrLocked) {
@@ -99,7 +99,7 @@ Nothing is written to WeCom or to the state store.`,
 			cfg := settings.File
 			e, err := engine.Build(cfg, log)
 			if err != nil {
-				return withExit(ExitUsage, err)
+				return withExit(ExitUsage, cfg.LocateAll(err))
 			}
 			fmt.Fprintf(g.stdout, "config %s: ok (%d sources, mapping compiled)\n", cfgPath, len(cfg.Sources))
 			for _, w := range append(cfg.Warnings(), settings.Schedule.Warnings()...) {
@@ -144,6 +144,7 @@ func withBuildProblems(path string, loadErr error) (err error) {
 		}
 	}()
 	_, berr := engine.Build(f, zap.NewNop())
+	berr = f.LocateAll(berr)
 	var more config.Problems
 	if !errors.As(berr, &more) {
 		return loadErr
@@ -158,6 +159,7 @@ func withBuildProblems(path string, loadErr error) (err error) {
 			seen[p] = true
 		}
 	}
+	config.SortByLine(probs)
 	return probs
 }
 

@@ -235,7 +235,7 @@ func Parse(b []byte, path string) (*File, error) {
 	}
 	f.validate(add)
 	if len(probs) > 0 {
-		sortByLine(probs)
+		SortByLine(probs)
 		return f, probs
 	}
 	return f, nil

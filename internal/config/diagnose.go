@@ -335,9 +335,9 @@ const (
 
 var problemLineRe = regexp.MustCompile(`^[^:\s]*:(\d+): `)
 
-// sortByLine orders problems by their line, those without one first, so
+// SortByLine orders problems by their line, those without one first, so
 // that a report reads top to bottom like the file.
-func sortByLine(p Problems) {
+func SortByLine(p Problems) {
 	line := func(s string) int {
 		if m := problemLineRe.FindStringSubmatch(s); m != nil {
 			n, _ := strconv.Atoi(m[1])
@@ -346,4 +346,88 @@ func sortByLine(p Problems) {
 		return 0
 	}
 	sort.SliceStable(p, func(i, j int) bool { return line(p[i]) < line(p[j]) })
+}
+
+var (
+	hasLocationRe = regexp.MustCompile(`\.ya?ml:\d+|\bline \d+\b`)
+	keyPathRe     = regexp.MustCompile(`^(?:([a-z_]+): )?((?:sources|mapping|target|policy|state|schedule|server|log|notify|join)(?:\.[^\s:.]+)*): `)
+)
+
+// Locate prefixes a problem that names a key path but no line (as the
+// engine's and the mapping's checks of a decoded config do, e.g. "mapping:
+// mapping.key: required") with the file and the line of that key, or of
+// the closest enclosing key that is there: "orgsync.yaml:5: mapping.key:
+// required". Other problems are returned as they are.
+func (f *File) Locate(problem string) string {
+	if f == nil || f.root == nil || hasLocationRe.MatchString(problem) {
+		return problem
+	}
+	m := keyPathRe.FindStringSubmatch(problem)
+	if m == nil {
+		return problem
+	}
+	path := m[2]
+	line := keyLine(f.root, strings.Split(path, "."))
+	if line == 0 {
+		return problem
+	}
+	rest := problem
+	if m[1] != "" && strings.HasPrefix(path, m[1]) {
+		rest = strings.TrimPrefix(problem, m[1]+": ") // "mapping: mapping.key: …" says mapping once
+	}
+	return fmt.Sprintf("%s:%d: %s", f.name, line, rest)
+}
+
+// keyLine is the line of the deepest key of path that the document has.
+func keyLine(root *yaml.Node, path []string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, k := range path {
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					line, next = n.Content[i].Line, n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				return line
+			}
+			n = next
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+// LocateAll applies Locate to every problem of err (a Problems or not).
+func (f *File) LocateAll(err error) error {
+	if err == nil {
+		return nil
+	}
+	var p Problems
+	if !errors.As(err, &p) {
+		if s := f.Locate(err.Error()); s != err.Error() {
+			return Problems{s}
+		}
+		return err
+	}
+	out := make(Problems, len(p))
+	for i, s := range p {
+		out[i] = f.Locate(s)
+	}
+	return out
 }
