@@ -28,6 +28,13 @@ type Source interface {
 	List(ctx context.Context) (*Batch, error)
 }
 
+// Local is implemented by sources that read files on this machine (CSV,
+// XLSX), which `validate --offline` may read to check the rules against
+// real records without contacting any server.
+type Local interface {
+	Local() bool
+}
+
 // Batch is the result of one read.
 type Batch struct {
 	Source     string // configured source name
@@ -55,6 +62,11 @@ type Record struct {
 	Origin model.Origin
 	Names  []string
 	Values []any
+	// Problem, when set, says why this one record can't be trusted (a row
+	// with more or fewer values than the header, a stray quote): mapping
+	// rejects it, protecting its member by whatever identifiers its values
+	// still give, while the rest of the batch stands.
+	Problem string
 }
 
 // Get returns the value of the named field.

@@ -337,10 +337,8 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// A rule that fails on every record read (int(姓名), a column the
-	// export does not have) is a configuration error, not N rejections.
-	if err := e.mapper.Probe(batches); err != nil {
-		return nil, fmt.Errorf("mapping: %w", err)
+	if err := e.probe(p, batches); err != nil {
+		return nil, err
 	}
 	if err := e.distrustSuspectJoined(ctx, p, batches); err != nil {
 		return nil, err
@@ -349,6 +347,40 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	p.Desired, p.Rejected, p.Warnings = res.Org, res.Rejected, res.Warnings
 	p.Excluded, p.Join = res.Excluded, res.Join
 	return p, nil
+}
+
+// probe checks the rules against the records read. A rule that fails on
+// every record (int(姓名), a column the export does not have) is a
+// configuration error, not N rejections, when it fails for every source;
+// when it fails for one source of several (a union), that source's
+// records are set aside as a source problem (which holds every disable
+// and delete) and the others sync.
+func (e *Engine) probe(p *Prepared, batches []*connectors.Batch) error {
+	errs := e.mapper.ProbeEach(batches)
+	var bad []error
+	usable := 0
+	table := e.mapper.DepartmentSource()
+	for i, b := range batches {
+		if b == nil || len(b.Records) == 0 {
+			continue
+		}
+		if errs[i] == nil {
+			if b.Source != table {
+				usable++
+			}
+			continue
+		}
+		if b.Source == table {
+			return fmt.Errorf("mapping: %w", errs[i]) // no department can be placed
+		}
+		bad = append(bad, errs[i])
+		p.Problems = append(p.Problems, fmt.Sprintf("%s: its records can't be mapped, set aside: %v", b.Source, errs[i]))
+		batches[i] = nil
+	}
+	if len(bad) > 0 && usable == 0 {
+		return fmt.Errorf("mapping: %w", errors.Join(bad...))
+	}
+	return nil
 }
 
 // plan computes and guards the changes for a mapped Prepared.

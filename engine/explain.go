@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/orgsync/orgsync/connectors"
@@ -126,6 +128,38 @@ func Explain(p *Prepared, who, cfgPath string) []string {
 // Check tests connectivity for `validate`: each source is read, and WeCom
 // answers with the configured secret. It returns a line per check and an
 // error if any failed.
+// ErrRulesDontFit: a mapping rule fails on every record a source gave (a
+// configuration error).
+var ErrRulesDontFit = errors.New("the mapping rules don't fit the records read")
+
+// CheckLocal reads the sources that are files on this machine and checks
+// the rules against their records (validate --offline: no server is
+// contacted). It checks only when every source is local, since a union or
+// a join can't be judged on a part of its sources; a file not there yet is
+// noted, not an error. The error is the rules' problem (a config error).
+func (e *Engine) CheckLocal(ctx context.Context) ([]string, error) {
+	var batches []*connectors.Batch
+	for _, s := range e.sources {
+		if l, ok := s.src.(connectors.Local); !ok || !l.Local() {
+			return []string{fmt.Sprintf("rules not checked against records: source %s is not a local file (run validate without --offline)", s.name)}, nil
+		}
+	}
+	for _, s := range e.sources {
+		b, err := s.src.List(ctx)
+		if err != nil || b == nil {
+			return []string{fmt.Sprintf("rules not checked against records: source %s: %v", s.name, err)}, nil
+		}
+		if b.Source == "" {
+			b.Source = s.name
+		}
+		batches = append(batches, b)
+	}
+	if err := e.mapper.Probe(batches); err != nil {
+		return []string{"mapping: FAILED on the records read: " + err.Error()}, fmt.Errorf("%w: %w", ErrRulesDontFit, err)
+	}
+	return []string{"mapping: ok on the records of the local files"}, nil
+}
+
 func (e *Engine) Check(ctx context.Context) ([]string, error) {
 	var lines []string
 	var failed []string
@@ -167,7 +201,11 @@ func (e *Engine) Check(ctx context.Context) ([]string, error) {
 		lines = append(lines, fmt.Sprintf("wecom %s: ok, token obtained, %d departments under the managed root %d", e.cfg.Target.Config.BaseURL, len(refs), root))
 	}
 	if len(failed) > 0 {
-		return lines, fmt.Errorf("checks failed: %s", strings.Join(failed, ", "))
+		err := fmt.Errorf("checks failed: %s", strings.Join(failed, ", "))
+		if slices.Contains(failed, "mapping") {
+			err = fmt.Errorf("%w: %w", ErrRulesDontFit, err)
+		}
+		return lines, err
 	}
 	return lines, nil
 }

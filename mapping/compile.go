@@ -96,7 +96,7 @@ func Compile(cfg Config) (*Mapper, error) {
 		return func(name string, r Rule, required bool) *program {
 			if r.IsZero() {
 				if required {
-					bad("%s: required", ruleRef(name))
+					bad("%s: required (the mapping block, line %d, has no %s rule)", ruleRef(name), cfg.Line, name)
 				}
 				return nil
 			}
@@ -392,7 +392,21 @@ func readTableFile(name, path, encoding string) (*connectors.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return src.List(context.Background())
+	b, err := src.List(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	// A table is all or nothing: a lost last row or a row that can't be
+	// read would silently drop a department or a lookup value.
+	if !b.Complete {
+		return nil, fmt.Errorf("%s: %s", path, b.Incomplete)
+	}
+	for _, r := range b.Records {
+		if r.Problem != "" {
+			return nil, fmt.Errorf("%s: %s", r.Origin.Locator, r.Problem)
+		}
+	}
+	return b, nil
 }
 
 // DepartmentSource is the name of the source whose batch is the department

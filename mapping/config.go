@@ -72,7 +72,10 @@ func (r Rule) at() string {
 //	  exclude: 类型 == "外包" || 工号 startsWith "SVC"   # out of scope on purpose
 //	  include: 状态 != "实习"                           # (either or both)
 type Config struct {
-	Key Rule `yaml:"key"`
+	// Line is the mapping block's line in the config file (a rule that is
+	// missing altogether is reported there).
+	Line int  `yaml:"-"`
+	Key  Rule `yaml:"key"`
 	// Include and Exclude leave records out of scope on purpose
 	// (contractors, service accounts, interns), as GCDS exclusion rules
 	// do: a record is in scope when include (if set) is true and exclude
@@ -197,6 +200,12 @@ func Decode(node *yaml.Node) (Config, error) {
 	}
 	if err := node.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("mapping: %w", err)
+	}
+	// The block's own line: a block mapping's node starts at its first key,
+	// one line below "mapping:".
+	cfg.Line = node.Line
+	if node.Kind == yaml.MappingNode && node.Style&yaml.FlowStyle == 0 && cfg.Line > 1 {
+		cfg.Line--
 	}
 	return cfg, nil
 }

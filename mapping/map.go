@@ -525,6 +525,11 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	if len(r.errs) == 0 && m.outOfScope(ev, r) {
 		return
 	}
+	if r.rec.Problem != "" {
+		// The source could not read this record cleanly: rejected, but
+		// mapped on, so that its identifiers protect its member.
+		r.fail("", "", nil, r.rec.Problem)
+	}
 	if m.join != nil {
 		defer func() {
 			if len(r.errs) == 0 {

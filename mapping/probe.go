@@ -37,21 +37,78 @@ func (m *Mapper) Probe(batches []*connectors.Batch) error {
 	if m.join != nil {
 		return m.probeJoin(batches)
 	}
-	var errs []error
-	for _, b := range batches {
+	return errors.Join(m.ProbeEach(batches)...)
+}
+
+// ProbeEach is Probe batch by batch, for several sources that are a union
+// (no join): errs[i] is what makes batches[i] unusable, nil if nothing.
+// Sources of a union may differ in their columns: a column an optional
+// rule reads that one source lacks is nil there, and counts only when no
+// source has it; a rule for the key, userid or name whose column a source
+// lacks makes that source's batch unusable. With a join, every batch gets
+// Probe's verdict on the whole.
+func (m *Mapper) ProbeEach(batches []*connectors.Batch) []error {
+	errs := make([]error, len(batches))
+	if m.join != nil {
+		if err := m.probeJoin(batches); err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	missing := map[*program][]error{} // optional rule → its missing-column errors, per batch probed
+	var missingOrder []*program
+	probed := 0
+	for i, b := range batches {
 		if b == nil || len(b.Records) == 0 {
 			continue
 		}
 		progs, idents, allEnv := m.userPrograms, m.userIdents, m.userAllEnv
-		if m.table != nil && m.table.Source != "" && b.Source == m.table.Source {
+		table := m.table != nil && m.table.Source != "" && b.Source == m.table.Source
+		if table {
 			progs, idents, allEnv = m.tablePrograms, m.tableIdents, m.tableAllEnv
 		}
-		errs = append(errs, m.probeBatch(b, progs, idents, allEnv)...)
+		bad, absent := m.probeBatch(b, progs, idents, allEnv)
+		if !table {
+			probed++
+			for _, a := range absent {
+				if required(a.p.name) {
+					bad = append(bad, a.err)
+				} else {
+					missing[a.p] = append(missing[a.p], a.err)
+					if len(missing[a.p]) == 1 {
+						missingOrder = append(missingOrder, a.p)
+					}
+				}
+			}
+		} else {
+			bad = probeAll(bad, absent)
+		}
+		errs[i] = errors.Join(bad...)
 	}
-	return errors.Join(errs...)
+	for _, p := range missingOrder {
+		list := missing[p]
+		if len(list) < probed {
+			continue // another source has the column
+		}
+		for i, b := range batches {
+			if b != nil && len(b.Records) > 0 {
+				errs[i] = errors.Join(errs[i], list[0])
+			}
+		}
+	}
+	return errs
 }
 
-func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []string, allEnv bool) []error {
+// required names the rules without which a record can't be mapped at all.
+func required(rule string) bool {
+	return rule == "key" || rule == "user.userid" || rule == "user.name"
+}
+
+// probeBatch returns the rules that fail on every record of b, and the
+// rules reading a column b does not have (not evaluated further).
+func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []string, allEnv bool) ([]error, []absentColumn) {
 	ev := m.newEvaluator(idents, allEnv)
 	n := min(len(b.Records), probeLimit)
 	type tally struct {
@@ -60,23 +117,30 @@ func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []stri
 	}
 	tallies := make([]tally, len(progs))
 	var out []error
+	absent := map[*program]error{}
+	var order []absentColumn
 	for i := 0; i < n; i++ {
 		ev.load(&b.Records[i])
 		if i == 0 {
 			for _, p := range progs {
 				for _, id := range p.idents {
 					if ev.missing[id] {
-						out = append(out, fmt.Errorf("%s%s: %s: the source %s has no column %q (columns: %s)",
-							ruleRef(p.name), p.rule.at(), p.rule.Expr, b.Source, id, joinNames(ev.names)))
+						where := b.Source
+						if b.Location != "" {
+							where += " (" + b.Location + ")"
+						}
+						absent[p] = fmt.Errorf("%s%s: %s: the source %s has no column %q (columns: %s)",
+							ruleRef(p.name), p.rule.at(), p.rule.Expr, where, id, joinNames(ev.names))
+						order = append(order, absentColumn{p, absent[p]})
 						break
 					}
 				}
 			}
-			if len(out) > 0 {
-				return out
-			}
 		}
 		for j, p := range progs {
+			if absent[p] != nil {
+				continue
+			}
 			var err *evalErr
 			if kindOf(p.name) == textField {
 				_, err = ev.str(p)
@@ -95,12 +159,18 @@ func (m *Mapper) probeBatch(b *connectors.Batch, progs []*program, idents []stri
 		}
 	}
 	for j, p := range progs {
-		if t := tallies[j]; t.failed == n {
+		if t := tallies[j]; t.failed == n && absent[p] == nil {
 			out = append(out, fmt.Errorf("%s%s: %s: fails on every record of %s (%d of %d read), e.g. %s: %q: %s",
 				ruleRef(p.name), p.rule.at(), p.rule.Expr, b.Source, n, n, b.Records[0].Origin, t.first.value, t.first.msg))
 		}
 	}
-	return out
+	return out, order
+}
+
+// absentColumn is a rule reading a column a batch does not have.
+type absentColumn struct {
+	p   *program
+	err error
 }
 
 func joinNames(names []string) string {
@@ -120,14 +190,14 @@ func (m *Mapper) probeJoin(batches []*connectors.Batch) error {
 		}
 		if m.table != nil && m.table.Source != "" && b.Source == m.table.Source {
 			if len(b.Records) > 0 {
-				errs = append(errs, m.probeBatch(b, m.tablePrograms, m.tableIdents, m.tableAllEnv)...)
+				errs = append(errs, probeAll(m.probeBatch(b, m.tablePrograms, m.tableIdents, m.tableAllEnv))...)
 			}
 			continue
 		}
 		people = append(people, b)
 		if i, ok := m.join.index[b.Source]; ok && m.join.on[i] != nil && len(b.Records) > 0 {
 			p := m.join.on[i]
-			errs = append(errs, m.probeBatch(b, []*program{p}, p.idents, p.allEnv)...)
+			errs = append(errs, probeAll(m.probeBatch(b, []*program{p}, p.idents, p.allEnv))...)
 		}
 	}
 	if len(errs) > 0 {
@@ -160,5 +230,14 @@ func (m *Mapper) probeJoin(batches []*connectors.Batch) error {
 		jr.fill(i, &buf)
 		merged.Records[i] = jr.merged[i]
 	}
-	return errors.Join(m.probeBatch(merged, m.userPrograms, m.userIdents, m.userAllEnv)...)
+	return errors.Join(probeAll(m.probeBatch(merged, m.userPrograms, m.userIdents, m.userAllEnv))...)
+}
+
+// probeAll is probeBatch's verdict where a missing column is as bad as a
+// failing rule (one source on its own).
+func probeAll(failing []error, absent []absentColumn) []error {
+	for _, a := range absent {
+		failing = append(failing, a.err)
+	}
+	return failing
 }

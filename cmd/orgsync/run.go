@@ -106,6 +106,13 @@ Nothing is written to WeCom or to the state store.`,
 				fmt.Fprintf(g.stdout, "warning: %s\n", w)
 			}
 			if offline {
+				lines, err := e.CheckLocal(cmd.Context())
+				for _, l := range lines {
+					fmt.Fprintln(g.stdout, l)
+				}
+				if err != nil {
+					return withExit(ExitUsage, err)
+				}
 				return nil
 			}
 			ctx, cancel := signalContext()
@@ -113,6 +120,9 @@ Nothing is written to WeCom or to the state store.`,
 			checks, err := e.Check(ctx)
 			for _, c := range checks {
 				fmt.Fprintln(g.stdout, c)
+			}
+			if errors.Is(err, engine.ErrRulesDontFit) {
+				return withExit(ExitUsage, err) // the config's rules: a config error
 			}
 			if err != nil {
 				return withExit(ExitFailed, err)

@@ -75,6 +75,9 @@ func rows(b *connectors.Batch) []string {
 		for _, v := range r.Values {
 			parts = append(parts, v.(string))
 		}
+		if r.Problem != "" {
+			parts = append(parts, "PROBLEM: "+r.Problem)
+		}
 		out = append(out, strings.Join(parts, "|"))
 	}
 	return out
@@ -201,20 +204,23 @@ func TestParsing(t *testing.T) {
 			warnings: []string{`f.csv:1: column "a" appears twice (columns 1 and 3); the first is used`},
 		},
 		{
-			name: "rejects a row with fewer values than the header", data: "a,b,c\n1,2,3\n4,5\n",
-			wantErr: ErrMalformed, errSubstr: "f.csv:3: 2 values but the header has 3 columns",
+			name: "a row with fewer values than the header is one rejected record, the others stand", data: "a,b,c\n1,2,3\n4,5\n6,7,8\n",
+			header: "a,b,c", want: []string{"f.csv:2|1|2|3", "f.csv:3|4|5||PROBLEM: 2 values but the header has 3 columns: the row is not read (allow_short_rows: true reads short rows, the missing values empty)", "f.csv:4|6|7|8"},
+			warnings: []string{"f.csv: 1 rows could not be read cleanly; they are rejected and their members left as they are (see the rejected records)"},
 		},
 		{
 			name: "allow_short_rows pads a row with fewer values", cfg: Config{AllowShortRows: true},
 			data: "a,b,c\n1,2,3\n4,5\n", header: "a,b,c", want: []string{"f.csv:2|1|2|3", "f.csv:3|4|5|"},
 		},
 		{
-			name: "rejects a row with more values than the header", data: "a,b\n1,2\n3,4,5\n",
-			wantErr: ErrMalformed, errSubstr: `f.csv:3: 3 values but the header has 2 columns (value "5" in column 3)`,
+			name: "a row with more values than the header is one rejected record", data: "a,b\n1,2\n3,4,5\n",
+			header: "a,b", want: []string{"f.csv:2|1|2", `f.csv:3|3|4|PROBLEM: 3 values but the header has 2 columns (value "5" in column 3): the row is not read`},
+			warnings: []string{"f.csv: 1 rows could not be read cleanly; they are rejected and their members left as they are (see the rejected records)"},
 		},
 		{
-			name: "rejects a stray quote, naming the line", data: "a,b\n1,2\n3,x\"y\n",
-			wantErr: ErrMalformed, errSubstr: "f.csv:3:",
+			name: "a stray quote spoils its row only, read loosely for its identifiers", data: "a,b\n1,2\n3,x\"y\n4,5\n",
+			header: "a,b", want: []string{"f.csv:2|1|2", `f.csv:3|3|x"y|PROBLEM: a " inside an unquoted value (column 4): the row is not read (quote the whole value, doubling the quote)`, "f.csv:4|4|5"},
+			warnings: []string{"f.csv: 1 rows could not be read cleanly; they are rejected and their members left as they are (see the rejected records)"},
 		},
 		{
 			name: "a file cut inside a quoted field is incomplete", data: "a,b\n1,2\n3,\"unfinished\nval",

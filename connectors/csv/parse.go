@@ -60,6 +60,18 @@ func parseCSV(ctx context.Context, t *table, text []byte, skip int, delim rune, 
 		}
 		if err != nil {
 			var pe *stdcsv.ParseError
+			if errors.As(err, &pe) && errors.Is(pe.Err, stdcsv.ErrBareQuote) && !header && pe.StartLine == pe.Line {
+				// A stray " inside an unquoted value spoils one row; the
+				// reader goes on at the next line. The row is read loosely
+				// for its identifiers, and rejected.
+				cells := looseCells(physicalLine(text, pe.Line), delim)
+				if err := t.addRecord(cells, pe.Line+offset, fmt.Sprintf("a \" inside an unquoted value (column %d): the row is not read (quote the whole value, doubling the quote)", pe.Column)); err != nil {
+					return -1, err
+				}
+				t.malformed++
+				prevEnd = pe.Line
+				continue
+			}
 			if errors.As(err, &pe) {
 				kind := ErrMalformed
 				if errors.Is(pe.Err, stdcsv.ErrQuote) && pe.Line >= lastLineNumber(text) {
@@ -176,4 +188,33 @@ func lastLineNumber(text []byte) int {
 		n++
 	}
 	return n
+}
+
+// physicalLine returns line n (1-based) of text, without its terminator.
+func physicalLine(text []byte, n int) string {
+	for i := 1; i < n; i++ {
+		nl := bytes.IndexByte(text, '\n')
+		if nl < 0 {
+			return ""
+		}
+		text = text[nl+1:]
+	}
+	if nl := bytes.IndexByte(text, '\n'); nl >= 0 {
+		text = text[:nl]
+	}
+	return strings.TrimRight(string(text), "\r")
+}
+
+// looseCells splits a line that strict CSV refuses, quotes taken
+// literally, so that a rejected row still yields its identifiers.
+func looseCells(line string, delim rune) []string {
+	r := stdcsv.NewReader(strings.NewReader(line))
+	r.Comma = delim
+	r.LazyQuotes = true
+	r.FieldsPerRecord = -1
+	cells, err := r.Read()
+	if err != nil {
+		return strings.Split(line, string(delim))
+	}
+	return cells
 }

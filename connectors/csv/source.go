@@ -59,6 +59,9 @@ var markerSuffixes = []string{".done", ".ok"}
 //
 // The batch records the encoding decoded and the header names (Encoding,
 // Columns), so that a source that changed shape can be noticed.
+// Local reports that the source reads a file on this machine.
+func (s *Source) Local() bool { return true }
+
 func (s *Source) List(ctx context.Context) (*connectors.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

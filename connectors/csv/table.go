@@ -24,6 +24,9 @@ type table struct {
 	warnings []string
 
 	slab []any // values of the next records, allocated in chunks
+	// malformed counts rows read with a Problem (wrong number of values,
+	// a stray quote).
+	malformed int
 }
 
 const slabRows = 2048
@@ -75,19 +78,32 @@ func (t *table) add(cells []string, line int) error {
 		t.blank++
 		return nil
 	}
+	// A row with more or fewer values than the header is one bad record,
+	// not a bad file: it goes on with a Problem (mapping rejects it and
+	// protects its member); the other rows stand.
+	problem := ""
 	if len(cells) > n {
 		for i := n; i < len(cells); i++ {
 			if strings.TrimSpace(cells[i]) != "" {
-				return fmt.Errorf("%w: %s:%d: %d values but the header has %d columns (value %q in column %d)",
-					ErrMalformed, t.file, line, len(cells), n, truncate(cells[i]), i+1)
+				problem = fmt.Sprintf("%d values but the header has %d columns (value %q in column %d): the row is not read", len(cells), n, truncate(cells[i]), i+1)
+				break
 			}
 		}
 		cells = cells[:n]
 	}
 	if len(cells) < n && !t.pad {
-		return fmt.Errorf("%w: %s:%d: %d values but the header has %d columns",
-			ErrMalformed, t.file, line, len(cells), n)
+		problem = fmt.Sprintf("%d values but the header has %d columns: the row is not read (allow_short_rows: true reads short rows, the missing values empty)", len(cells), n)
 	}
+	if problem != "" {
+		t.malformed++
+	}
+	return t.addRecord(cells, line, problem)
+}
+
+// addRecord appends one record with its cells (padded with "" to the
+// header's width) and, for a row that can't be trusted, why.
+func (t *table) addRecord(cells []string, line int, problem string) error {
+	n := len(t.header)
 	if len(t.slab) < n {
 		t.slab = make([]any, n*slabRows)
 	}
@@ -101,9 +117,10 @@ func (t *table) add(cells []string, line int) error {
 		}
 	}
 	t.records = append(t.records, connectors.Record{
-		Origin: model.Origin{Source: t.source, Locator: t.file + ":" + strconv.Itoa(line)},
-		Names:  t.header,
-		Values: vals,
+		Origin:  model.Origin{Source: t.source, Locator: t.file + ":" + strconv.Itoa(line)},
+		Names:   t.header,
+		Values:  vals,
+		Problem: problem,
 	})
 	return nil
 }
@@ -111,6 +128,9 @@ func (t *table) add(cells []string, line int) error {
 func (t *table) finish() {
 	if t.blank > 0 {
 		t.warnings = append(t.warnings, fmt.Sprintf("%s: skipped %d blank rows", t.file, t.blank))
+	}
+	if t.malformed > 0 {
+		t.warnings = append(t.warnings, fmt.Sprintf("%s: %d rows could not be read cleanly; they are rejected and their members left as they are (see the rejected records)", t.file, t.malformed))
 	}
 }
 
