@@ -93,9 +93,10 @@ HTTP endpoints (server.listen):
                        orgsync_wecom_rate_limit_wait_seconds_total,
                        orgsync_wecom_rate_limit_bans_total{api},
                        orgsync_wecom_retries_total{api}
-                       (orgsync_source_records and orgsync_wecom_api_calls_total
-                       appear with the first run; alert rules and a Grafana
-                       dashboard are in /usr/share/doc/orgsync/monitoring)
+                       (orgsync_source_records appears with the first run, and
+                       an errcode other than 0 with its first answer; alert
+                       rules and a Grafana dashboard are in
+                       /usr/share/doc/orgsync/monitoring)
   GET  /v1/status      JSON: running run, next run, last 10 runs, held changes
   GET  /v1/runs/{id}   the stored report of a run (as 'sync --output json')
   POST /v1/sync        run now; needs "Authorization: Bearer TOKEN"

@@ -403,6 +403,11 @@ func (c *wecomCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.calls, float64(n), api, strconv.Itoa(code))
 		}
 	}
+	for _, api := range APIs { // the successes of every API, 0 until one is called
+		if _, ok := s.Calls[api][0]; !ok {
+			counter(c.calls, 0, api, "0")
+		}
+	}
 	for api, codes := range s.HTTPStatus {
 		for code, n := range codes {
 			counter(c.calls, float64(n), api, "http_"+strconv.Itoa(code))
