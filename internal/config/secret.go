@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -44,13 +46,39 @@ func ReadSecretFile(path string) (Secret, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// Never the path's text when it may be the secret itself,
+			// pasted into secret_file: by mistake.
+			return "", fmt.Errorf("read secret file %s: %w", shownPath(path), pe.Err)
+		}
 		return "", fmt.Errorf("read secret file: %w", err)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
-		return "", fmt.Errorf("secret file %s is empty", path)
+		return "", fmt.Errorf("secret file %s is empty", shownPath(path))
 	}
 	return Secret(v), nil
+}
+
+// shownPath is a secret file's path as errors show it: as it is, unless
+// its last element looks like a secret rather than a file name (long, no
+// extension, letters and digits mixed), as when a secret is pasted into
+// secret_file: instead of secret:.
+func shownPath(path string) string {
+	base := filepath.Base(path)
+	if len(base) < 16 || strings.Contains(base, ".") {
+		return path
+	}
+	letters, digits := false, false
+	for _, r := range base {
+		letters = letters || unicode.IsLetter(r)
+		digits = digits || unicode.IsDigit(r)
+	}
+	if !letters || !digits {
+		return path
+	}
+	return filepath.Join(filepath.Dir(path), "<a name that looks like a secret, not shown: did you mean secret: instead of secret_file:?>")
 }
 
 // ErrNoCredentialsDirectory: a secret file is under $CREDENTIALS_DIRECTORY

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,5 +32,22 @@ func TestSecretNeverPrintsItsValue(t *testing.T) {
 	}
 	if s.Reveal() != "hunter2-very-secret" {
 		t.Fatal("Reveal lost the value")
+	}
+}
+
+func TestASecretPastedIntoSecretFileIsNotPrinted(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		path  string
+		shown bool
+	}{
+		{filepath.Join(dir, "Xk9fj2LmQ8pZr4Tw"), false},
+		{filepath.Join(dir, "wecom.secret"), true},
+		{filepath.Join(dir, "wecom-contacts-sync-secret"), true},
+	} {
+		_, err := ReadSecretFile(tc.path)
+		if err == nil || strings.Contains(err.Error(), filepath.Base(tc.path)) != tc.shown || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("%s: %v", filepath.Base(tc.path), err)
+		}
 	}
 }
