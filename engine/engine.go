@@ -47,6 +47,11 @@ const (
 // Statuses lists every run status, for metrics and notifications.
 var Statuses = []string{StatusSucceeded, StatusAttention, StatusFailed, StatusRefused, StatusInterrupted}
 
+// ErrConfig marks a run that could not go on because the configuration
+// does not fit what was read: a rule that fails on every record, a
+// department table that can't be read. The CLI exits 2 for it.
+var ErrConfig = errors.New("configuration does not fit the data")
+
 // ErrDrift is returned by RunOnce with Options.Plan when the world changed
 // since the reviewed plan was made.
 var ErrDrift = errors.New("the reviewed plan no longer matches: sources or WeCom changed since it was made")
@@ -344,6 +349,11 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 		return nil, err
 	}
 	res := e.mapper.MapResult(batches)
+	if res.TableFailed != "" {
+		// No person can be placed: the run stops here, naming the table,
+		// rather than rejecting everyone.
+		return nil, fmt.Errorf("%w: %s", ErrConfig, res.TableFailed)
+	}
 	p.Desired, p.Rejected, p.Warnings = res.Org, res.Rejected, res.Warnings
 	p.Excluded, p.Join = res.Excluded, res.Join
 	return p, nil
@@ -371,14 +381,14 @@ func (e *Engine) probe(p *Prepared, batches []*connectors.Batch) error {
 			continue
 		}
 		if b.Source == table {
-			return fmt.Errorf("mapping: %w", errs[i]) // no department can be placed
+			return fmt.Errorf("%w: mapping: %w", ErrConfig, errs[i]) // no department can be placed
 		}
 		bad = append(bad, errs[i])
 		p.Problems = append(p.Problems, fmt.Sprintf("%s: its records can't be mapped, set aside: %v", b.Source, errs[i]))
 		batches[i] = nil
 	}
 	if len(bad) > 0 && usable == 0 {
-		return fmt.Errorf("mapping: %w", errors.Join(bad...))
+		return fmt.Errorf("%w: mapping: %w", ErrConfig, errors.Join(bad...))
 	}
 	return nil
 }

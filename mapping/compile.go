@@ -96,7 +96,7 @@ func Compile(cfg Config) (*Mapper, error) {
 		return func(name string, r Rule, required bool) *program {
 			if r.IsZero() {
 				if required {
-					bad("%s: required (the mapping block, line %d, has no %s rule)", ruleRef(name), cfg.Line, name)
+					bad("%s: required", ruleRef(name))
 				}
 				return nil
 			}

@@ -201,12 +201,6 @@ func Decode(node *yaml.Node) (Config, error) {
 	if err := node.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("mapping: %w", err)
 	}
-	// The block's own line: a block mapping's node starts at its first key,
-	// one line below "mapping:".
-	cfg.Line = node.Line
-	if node.Kind == yaml.MappingNode && node.Style&yaml.FlowStyle == 0 && cfg.Line > 1 {
-		cfg.Line--
-	}
 	return cfg, nil
 }
 

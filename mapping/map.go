@@ -132,6 +132,10 @@ type Result struct {
 	Excluded []Exclusion
 	// Join is, with a join, where each person's fields came from.
 	Join *JoinTrace
+	// TableFailed says why the department table could not be read (its
+	// file missing or unreadable, its source not read): every person is
+	// then rejected, and the run should say the table is the cause.
+	TableFailed string
 }
 
 // Exclusion is a record left out of scope by mapping.include or
@@ -433,6 +437,9 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 	wg.Wait()
 
 	var res Result
+	if dt != nil {
+		res.TableFailed = dt.failed
+	}
 	if m.include != nil || m.exclude != nil {
 		kept := make([]row, 0, len(rows))
 		for i := range rows {

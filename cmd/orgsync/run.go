@@ -200,7 +200,7 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 			defer e.Close()
 			p, err := e.Prepare(ctx, allow)
 			if err != nil {
-				return withExit(ExitFailed, err)
+				return withExit(runExit(err), err)
 			}
 			if out != "" {
 				b, _ := json.MarshalIndent(p.Changes, "", "  ")
@@ -321,7 +321,7 @@ matches).`,
 				if errors.As(err, &refused) || errors.Is(err, engine.ErrDrift) {
 					return withExit(ExitRefused, err)
 				}
-				return withExit(ExitFailed, err)
+				return withExit(runExit(err), err)
 			}
 			if rep != nil && rep.Status == engine.StatusAttention {
 				return withExit(ExitAttention, fmt.Errorf("the run finished but needs attention: %s", strings.Join(rep.Attention, "; ")))
@@ -404,4 +404,14 @@ func (p *progress) done() {
 		_ = p.bar.Finish()
 		fmt.Fprintln(p.w)
 	}
+}
+
+// runExit is the exit code of a run that ended with err: 2 when the
+// configuration does not fit what was read (a config error found at run
+// time), else 1.
+func runExit(err error) int {
+	if errors.Is(err, engine.ErrConfig) {
+		return ExitUsage
+	}
+	return ExitFailed
 }
