@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/logging"
@@ -161,8 +162,14 @@ func (d *Daemon) restoreMetrics(ctx context.Context) {
 // watchClient points the WeCom series and the latency histogram at the
 // engine's client.
 func (d *Daemon) watchClient(eng *engine.Engine) {
-	d.metrics.SetClient(eng.Client())
-	eng.Client().SetObserver(d.metrics.ObserveAPI)
+	// The WeCom series are the WeCom directory's: another directory has
+	// its own client.
+	w, ok := eng.Directory().(interface{ Client() *client.Client })
+	if !ok {
+		return
+	}
+	d.metrics.SetClient(w.Client())
+	w.Client().SetObserver(d.metrics.ObserveAPI)
 }
 
 func (d *Daemon) run(ctx context.Context) error {

@@ -30,9 +30,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/orgsync/orgsync/daemon"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/notify"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 var bin string

@@ -13,10 +13,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/metrics"
 	"github.com/orgsync/orgsync/internal/testservers"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 type statsOf wecom.Stats

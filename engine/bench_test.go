@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // BenchmarkPrepareQuietNight measures DESIGN §5's planning target: a night

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/orgsync/orgsync/directory"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 var errKilled = errors.New("process killed (simulated)")
@@ -109,7 +109,7 @@ func TestAKillAtEveryJournalStepConvergesOnRerun(t *testing.T) {
 				sc.setup(en)
 				e := en.open()
 				cj := &crashingJournal{after: kill}
-				e.wrapJournal = func(s *state.Store) wecom.Journal { cj.Store = s; return cj }
+				e.wrapJournal = func(s *state.Store) directory.Journal { cj.Store = s; return cj }
 				rep, err := e.RunOnce(context.Background(), Options{})
 				if err == nil {
 					steps = kill

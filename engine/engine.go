@@ -21,12 +21,14 @@ import (
 
 	"github.com/orgsync/orgsync/connectors"
 	"github.com/orgsync/orgsync/connectors/registry"
+	"github.com/orgsync/orgsync/directory"
+	"github.com/orgsync/orgsync/directory/wecom"
+	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/mapping"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 // Run statuses (the report's "status").
@@ -67,7 +69,7 @@ type Engine struct {
 	log     *zap.Logger
 	sources []namedSource
 	mapper  *mapping.Mapper
-	client  *wecom.Client
+	dir     directory.Directory
 	store   *state.Store
 	policy  plan.Policy
 	limits  plan.Limits
@@ -75,7 +77,7 @@ type Engine struct {
 	now     func() time.Time
 	mu      sync.Mutex // one run at a time per engine
 	// wrapJournal, in tests, interposes on the journal (crash injection).
-	wrapJournal func(*state.Store) wecom.Journal
+	wrapJournal func(*state.Store) directory.Journal
 }
 
 // Build validates everything a config names that config.Load cannot
@@ -217,7 +219,7 @@ func (e *Engine) Open(ctx context.Context) error {
 }
 
 func (e *Engine) openClient() error {
-	if e.client != nil {
+	if e.dir != nil {
 		return nil
 	}
 	secret, err := e.cfg.WeComSecret()
@@ -225,14 +227,17 @@ func (e *Engine) openClient() error {
 		return err
 	}
 	t := e.cfg.Target.Config
-	c, err := wecom.New(wecom.Config{
-		BaseURL: t.BaseURL, CorpID: t.CorpID, Secret: secret,
-		RatePerMinute: t.RatePerMinute, Concurrency: t.Concurrency, Timeout: t.Timeout.D(),
+	d, err := wecom.New(wecom.Config{
+		Client: client.Config{
+			BaseURL: t.BaseURL, CorpID: t.CorpID, Secret: secret,
+			RatePerMinute: t.RatePerMinute, Concurrency: t.Concurrency, Timeout: t.Timeout.D(),
+		},
+		RootDepartmentID: t.RootDepartmentID, FullReads: t.FullReads, Invite: e.cfg.Policy.Invite,
 	}, e.log.Named("wecom"))
 	if err != nil {
-		return fmt.Errorf("wecom client: %w", err)
+		return err
 	}
-	e.client = c
+	e.dir = d
 	return nil
 }
 
@@ -247,8 +252,9 @@ func (e *Engine) Close() error {
 // Store exposes the state store (history, explain).
 func (e *Engine) Store() *state.Store { return e.store }
 
-// Client exposes the WeCom client (validate's connectivity check, metrics).
-func (e *Engine) Client() *wecom.Client { return e.client }
+// Directory exposes the directory the engine keeps (metrics reach its
+// client through it).
+func (e *Engine) Directory() directory.Directory { return e.dir }
 
 // SetClock replaces the engine's clock (tests of leaver clocks).
 func (e *Engine) SetClock(now func() time.Time) {
@@ -314,7 +320,7 @@ func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := e.loadCurrent(ctx)
+	cur, err := e.dir.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +413,7 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 		return err
 	}
 	p.Problems = append(p.Problems, problems...)
-	matches, err := e.adoptMatches(ctx, desired, shadow, cur)
+	matches, err := e.dir.Adopt(ctx, desired, shadow, cur, e.adoptBy())
 	if err != nil {
 		return err
 	}
@@ -488,84 +494,6 @@ func (e *Engine) readSources(ctx context.Context, p *Prepared) []*connectors.Bat
 	return out
 }
 
-// loadCurrent reads WeCom's state through the two reads the 2022
-// restrictions leave open (department/simplelist, user/list_id), plus
-// department names when full reads are configured. The whole corp is read
-// (as far as the secret sees it): the managed scope is cut out here, and
-// what lies outside it still matters: department ids are unique corp-wide,
-// and a userid outside the scope can't be created again.
-func (e *Engine) loadCurrent(ctx context.Context) (plan.Current, error) {
-	root := e.cfg.Target.Config.RootDepartmentID
-	refs, err := e.client.DepartmentSimpleList(ctx, 0)
-	if err != nil {
-		return plan.Current{}, fmt.Errorf("read WeCom departments: %w", err)
-	}
-	cur := plan.Current{Departments: map[int]plan.CurrentDept{}, Members: map[string]*plan.CurrentMember{}, Outside: map[string]*plan.CurrentMember{}}
-	parent := make(map[int]int, len(refs))
-	for _, r := range refs {
-		parent[r.ID] = r.ParentID
-		cur.MaxDeptID = max(cur.MaxDeptID, r.ID)
-	}
-	inScope := func(id int) bool {
-		for n := 0; n < 64; n++ { // a tree of depth ≤ 15; the bound guards a bad answer
-			if id == root {
-				return true
-			}
-			p, ok := parent[id]
-			if !ok || p == id || p == 0 {
-				return false
-			}
-			id = p
-		}
-		return false
-	}
-	for _, r := range refs {
-		if inScope(r.ID) {
-			cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
-		}
-	}
-	if _, ok := cur.Departments[root]; !ok {
-		return plan.Current{}, fmt.Errorf("the managed root department %d does not exist in WeCom (target.config.root_department_id)", root)
-	}
-	if e.cfg.Target.Config.FullReads {
-		full, err := e.client.ListDepartments(ctx, root)
-		if err != nil {
-			return plan.Current{}, fmt.Errorf("read WeCom department names (full_reads: true): %w", err)
-		}
-		for _, d := range full {
-			if c, ok := cur.Departments[d.ID]; ok {
-				c.Name = d.Name
-				cur.Departments[d.ID] = c
-			}
-		}
-	}
-	err = e.client.ListUserIDPages(ctx, 10000, func(rows []wecom.DeptUser) error {
-		for _, r := range rows {
-			into := cur.Members
-			if _, ok := cur.Departments[r.Department]; !ok {
-				into = cur.Outside
-			}
-			k := model.UserIDKey(r.UserID)
-			m := into[k]
-			if m == nil {
-				m = &plan.CurrentMember{UserID: r.UserID}
-				into[k] = m
-			}
-			m.Departments = append(m.Departments, r.Department)
-		}
-		return nil
-	})
-	if err != nil {
-		return plan.Current{}, fmt.Errorf("read WeCom members: %w", err)
-	}
-	// A member in the scope and outside it at once counts as in the scope
-	// (with its in-scope departments, as before).
-	for k := range cur.Members {
-		delete(cur.Outside, k)
-	}
-	return cur, nil
-}
-
 // settlePending resolves journal entries a killed run left pending: a
 // create whose object now exists in WeCom was made by that run (department
 // ids are assigned by orgsync, so they are recognisable); anything else is
@@ -636,12 +564,12 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	started := e.now()
-	callsBefore := apiCalls(e.client.Stats())
+	callsBefore := e.dir.Calls()
 	rep := &Report{StartedAt: started, DryRun: o.DryRun, Changes: ChangeCounts{}}
 	finish := func(status string, err error) (*Report, error) {
 		rep.Status = status
 		rep.FinishedAt = e.now()
-		rep.APICalls = apiCalls(e.client.Stats()) - callsBefore
+		rep.APICalls = e.dir.Calls() - callsBefore
 		if err != nil && rep.Error == "" {
 			rep.Error = err.Error()
 		}
@@ -683,16 +611,13 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		}
 		return finish(rep.settledStatus(), nil)
 	}
-	var journal wecom.Journal = e.store
+	var journal directory.Journal = e.store
 	if e.wrapJournal != nil {
 		journal = e.wrapJournal(e.store)
 	}
-	ap := &wecom.Applier{
-		Client: e.client, Journal: journal, Log: e.log.Named("apply"), RunID: rep.RunID,
-		Shadow: shadow, RootID: e.cfg.Target.Config.RootDepartmentID, Invite: e.cfg.Policy.Invite,
-		Concurrency: e.cfg.Target.Config.Concurrency, Now: e.now, Progress: o.Progress, Stop: o.Stop,
-	}
-	res, err := ap.Apply(ctx, prep.Changes)
+	res, err := e.dir.Apply(ctx, prep.Changes, journal, directory.ApplyOptions{
+		RunID: rep.RunID, Shadow: shadow, Now: e.now, Progress: o.Progress, Stop: o.Stop,
+	})
 	for op, n := range res.Done {
 		rep.Changes[string(op)] = n
 	}
@@ -854,18 +779,12 @@ func samePlan(a, b *plan.Changes) bool {
 	return bytes.Equal(encode(a), encode(b))
 }
 
-// apiCalls counts every HTTP attempt the client made (answered or not).
-func apiCalls(s wecom.Stats) int {
-	n := 0
-	for _, m := range []map[string]map[int]int{s.Calls, s.HTTPStatus} {
-		for _, codes := range m {
-			for _, c := range codes {
-				n += c
-			}
-		}
+// adoptBy is which adoption lookups policy.adopt allows.
+func (e *Engine) adoptBy() directory.AdoptBy {
+	var by directory.AdoptBy
+	for _, a := range e.cfg.Policy.Adopt {
+		by.Mobile = by.Mobile || a == "mobile"
+		by.Email = by.Email || a == "email"
 	}
-	for _, c := range s.TransportErrors {
-		n += c
-	}
-	return n
+	return by
 }

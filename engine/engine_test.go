@@ -16,10 +16,10 @@ import (
 
 	"go.uber.org/zap"
 
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/plan"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // row is one HR export row.

@@ -192,13 +192,11 @@ func (e *Engine) Check(ctx context.Context) ([]string, error) {
 	if err := e.openClient(); err != nil {
 		return append(lines, "wecom: FAILED: "+err.Error()), err
 	}
-	root := e.cfg.Target.Config.RootDepartmentID
-	refs, err := e.client.DepartmentSimpleList(ctx, root)
-	if err != nil {
+	if seen, err := e.dir.Check(ctx); err != nil {
 		lines = append(lines, fmt.Sprintf("wecom %s: FAILED: %v", e.cfg.Target.Config.BaseURL, err))
 		failed = append(failed, "wecom")
 	} else {
-		lines = append(lines, fmt.Sprintf("wecom %s: ok, token obtained, %d departments under the managed root %d", e.cfg.Target.Config.BaseURL, len(refs), root))
+		lines = append(lines, fmt.Sprintf("wecom %s: %s", e.cfg.Target.Config.BaseURL, seen))
 	}
 	if len(failed) > 0 {
 		err := fmt.Errorf("checks failed: %s", strings.Join(failed, ", "))

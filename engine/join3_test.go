@@ -14,9 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/testservers"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // hrAPIServer serves people as a cursor-paged HR API (two per page); down

@@ -12,9 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/testservers"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // hrPerson is one row of the HR export of a join, and what the other

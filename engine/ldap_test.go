@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/testservers"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // TestLDAPSourceEndToEnd syncs people from a real slapd (OU paths become

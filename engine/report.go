@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orgsync/orgsync/directory"
 	"github.com/orgsync/orgsync/mapping"
 	"github.com/orgsync/orgsync/plan"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 // Report is the outcome of one run; `--output json` prints it and the state
@@ -39,11 +39,11 @@ type Report struct {
 	// calls whose outcome the next run settles.
 	Attention []string `json:"attention,omitempty"`
 
-	HeldChanges []plan.Held           `json:"held_changes,omitempty"`
-	Failures    []wecom.ItemResult    `json:"failures,omitempty"`
-	Pending     []wecom.ItemResult    `json:"pending,omitempty"`
-	Rejected    []mapping.RecordError `json:"rejected,omitempty"`
-	WarningList []mapping.Warning     `json:"warning_list,omitempty"`
+	HeldChanges []plan.Held            `json:"held_changes,omitempty"`
+	Failures    []directory.ItemResult `json:"failures,omitempty"`
+	Pending     []directory.ItemResult `json:"pending,omitempty"`
+	Rejected    []mapping.RecordError  `json:"rejected,omitempty"`
+	WarningList []mapping.Warning      `json:"warning_list,omitempty"`
 
 	Plan *plan.Changes `json:"-"`
 }

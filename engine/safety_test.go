@@ -10,11 +10,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory"
+	wecomdir "github.com/orgsync/orgsync/directory/wecom"
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
+	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // outsideScope makes department 2 the managed root and department 900 a
@@ -98,9 +101,10 @@ func TestACreateThatClashesWithSomeoneElsesMemberFailsWithoutWriting(t *testing.
 	st, err := state.Open(ctx, en.dir+"/state.db")
 	must(t, err)
 	defer st.Close()
-	ap := &wecom.Applier{Client: c, Journal: st, Log: zap.NewNop(), RootID: 1}
+	d, err := wecomdir.New(wecomdir.Config{Client: wecom.Config{BaseURL: en.url, CorpID: testCorp, Secret: config.Secret(testSecret)}}, zap.NewNop())
+	must(t, err)
 	ch := &plan.Changes{UserCreates: []plan.UserChange{{Op: plan.OpUserCreate, UserID: "zhang", After: &model.Person{UserID: "zhang", Name: "张三", Mobile: "13900000002", Enabled: true}}}}
-	res, err := ap.Apply(ctx, ch)
+	res, err := d.Apply(ctx, ch, st, directory.ApplyOptions{})
 	must(t, err)
 	if len(res.Failed) != 1 || res.Failed[0].Code != wecom.CodeUserExists || !strings.Contains(res.Failed[0].Error, "not taken over") {
 		t.Fatalf("result %+v", res)
@@ -447,7 +451,7 @@ func TestAPlanReviewedAfterAnInterruptedRunIsAppliedWithoutDrift(t *testing.T) {
 			en := newEnv(t, true)
 			e := en.open()
 			cj := &crashingJournal{after: kill}
-			e.wrapJournal = func(s *state.Store) wecom.Journal { cj.Store = s; return cj }
+			e.wrapJournal = func(s *state.Store) directory.Journal { cj.Store = s; return cj }
 			if _, err := e.RunOnce(context.Background(), Options{}); err == nil {
 				t.Fatal("the run was not interrupted")
 			}

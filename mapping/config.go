@@ -158,6 +158,8 @@ type DepartmentTable struct {
 	Parent   Rule               `yaml:"parent"` // parent code; "" or Root = top level below the managed root
 	Order    Rule               `yaml:"order"`
 	Root     string             `yaml:"root"`
+	// FileLine is File's line in the config file, for errors about it.
+	FileLine int `yaml:"-"`
 }
 
 // InlineDepartment is one row of a department table written in the config.
@@ -201,6 +203,9 @@ func Decode(node *yaml.Node) (Config, error) {
 	if err := node.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("mapping: %w", err)
 	}
+	if cfg.Departments.Table != nil {
+		cfg.Departments.Table.FileLine = valueLine(node, "departments", "table", "file")
+	}
 	return cfg, nil
 }
 
@@ -214,4 +219,25 @@ func kindName(k yaml.Kind) string {
 		return "alias"
 	}
 	return "node"
+}
+
+// valueLine is the line of the value at a path of keys below n (0 if
+// there is none).
+func valueLine(n *yaml.Node, path ...string) int {
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			return 0
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return 0
+		}
+		n = next
+	}
+	return n.Line
 }

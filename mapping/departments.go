@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,7 +165,10 @@ func (m *Mapper) buildTable(batches []*connectors.Batch) *deptTable {
 	} else if t.File != "" {
 		b, err := readTableFile("departments", m.resolve(t.File), t.Encoding)
 		if err != nil {
-			dt.failed = fmt.Sprintf("department table %s: %v", t.File, err)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = errors.New("the file does not exist")
+			}
+			dt.failed = fmt.Sprintf("mapping.departments.table.file (line %d): %s: %v", t.FileLine, t.File, err)
 			return dt
 		}
 		for i := range b.Records {

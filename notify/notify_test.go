@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgsync/orgsync/directory"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/plan"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 func decode(t *testing.T, y string) (Config, error) {
@@ -93,7 +93,7 @@ func TestEvents(t *testing.T) {
 func failedReport() *engine.Report {
 	return &engine.Report{RunID: 7, Status: engine.StatusFailed, Changes: map[string]int{"user_create": 3, "user_update": 0},
 		Held: 1, HeldChanges: []plan.Held{{Op: plan.OpUserDisable, Object: "e009", Reason: "source hr incomplete"}},
-		Failed: 1, Failures: []wecom.ItemResult{{Op: plan.OpUserCreate, Object: "e010", Code: 60104, Error: "wecom user/create: errcode 60104 (mobile existed: 13800138000)"}},
+		Failed: 1, Failures: []directory.ItemResult{{Op: plan.OpUserCreate, Object: "e010", Code: 60104, Error: "wecom user/create: errcode 60104 (mobile existed: 13800138000)"}},
 		Error: "1 of 4 changes failed"}
 }
 
@@ -192,7 +192,7 @@ func TestNotifyRedactsTheRobotKeyFromTransportErrors(t *testing.T) {
 func TestMarkdownStaysWithinWeComsLimit(t *testing.T) {
 	rep := failedReport()
 	for range 500 {
-		rep.Failures = append(rep.Failures, wecom.ItemResult{Op: plan.OpUserCreate, Object: strings.Repeat("长", 40), Error: strings.Repeat("错", 100)})
+		rep.Failures = append(rep.Failures, directory.ItemResult{Op: plan.OpUserCreate, Object: strings.Repeat("长", 40), Error: strings.Repeat("错", 100)})
 	}
 	rep.Failed = len(rep.Failures)
 	rep.SourceProblems = []string{strings.Repeat("问题", 3000)}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // TestChaosConvergesWithinTwoRuns syncs a company into an emulator where

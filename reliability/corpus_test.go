@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // corpusCase is one entry of testdata/bad/cases.yaml (written by gen.py).

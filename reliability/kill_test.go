@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // emuProc is `orgsync wecom-emulator` running as its own process.

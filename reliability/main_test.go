@@ -35,7 +35,7 @@ import (
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // bin is the orgsync binary built once by TestMain.

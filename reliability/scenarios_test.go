@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // wecomCall makes one WeCom API call to the emulator with the test secret,

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 const (

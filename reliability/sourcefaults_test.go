@@ -21,8 +21,8 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/testservers"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // harm lists what a sync from a faulty source did to what the good sync

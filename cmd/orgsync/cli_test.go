@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // cliEnv is a company in a CSV, an emulator over HTTP and a config.

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/plan"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 const ns = "orgsync"

@@ -8,9 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/orgsync/orgsync/directory"
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/plan"
-	"github.com/orgsync/orgsync/target/wecom"
 )
 
 type fakeClient struct{ s wecom.Stats }
@@ -28,8 +29,8 @@ func TestObserveRun(t *testing.T) {
 	m.ObserveRun(&engine.Report{Status: engine.StatusFailed, StartedAt: t0, FinishedAt: t0.Add(3 * time.Second),
 		Changes: map[string]int{"user_create": 5, "user_update": 0}, Held: 2,
 		HeldChanges:   []plan.Held{{Op: plan.OpUserDisable, Object: "a"}, {Op: plan.OpUserDisable, Object: "b"}},
-		Failures:      []wecom.ItemResult{{Op: plan.OpUserCreate, Object: "x"}},
-		Pending:       []wecom.ItemResult{{Op: plan.OpUserCreate, Object: "y"}, {Op: plan.OpUserUpdate, Object: "z"}},
+		Failures:      []directory.ItemResult{{Op: plan.OpUserCreate, Object: "x"}},
+		Pending:       []directory.ItemResult{{Op: plan.OpUserCreate, Object: "y"}, {Op: plan.OpUserUpdate, Object: "z"}},
 		SourceRecords: map[string]int{"hr": 300}}, t0.Add(3*time.Second))
 	m.ObserveRun(&engine.Report{Status: engine.StatusSucceeded, Changes: map[string]int{"user_create": 1}}, t0.Add(time.Minute))
 

@@ -8,7 +8,7 @@
 // 40014/42001. Everything else comes back as *APIError (or *ConfigError,
 // *BanError). Neither the access token nor the secret ever appears in a log
 // line or an error string.
-package wecom
+package client
 
 import (
 	"bytes"
@@ -281,7 +281,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 			continue // waitBan waits for the window or returns the BanError
 		}
 		if err != nil {
-			return markUncertain(err, uncertain)
+			return MarkUncertain(err, uncertain)
 		}
 		switch {
 		case code == 0:
@@ -300,11 +300,11 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 		case code == CodeRateLimited:
 			until := c.recordBan(st, sentAt)
 			if refusals++; refusals >= maxRefusalsPerCall {
-				return markUncertain(&BanError{API: r.api, Until: until}, uncertain)
+				return MarkUncertain(&BanError{API: r.api, Until: until}, uncertain)
 			}
 			continue // waitBan waits for the window or fails fast
 		default:
-			return markUncertain(newAPIError(r.api, code, c.redact(msg, tok)), uncertain)
+			return MarkUncertain(newAPIError(r.api, code, c.redact(msg, tok)), uncertain)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package wecom
+package client
 
 import (
 	"errors"
@@ -89,7 +89,10 @@ func IsUncertain(err error) bool {
 	return errors.As(err, &u)
 }
 
-func markUncertain(err error, uncertain bool) error {
+// MarkUncertain wraps err as an *UncertainError when uncertain is true
+// (and err is not one already): for callers that compose several calls
+// into one change, where an earlier call's outcome is unknown.
+func MarkUncertain(err error, uncertain bool) error {
 	if err == nil || !uncertain || IsUncertain(err) {
 		return err
 	}

@@ -16,12 +16,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom"
+	"github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // encodeRaw encodes a request body as the client does: raw UTF-8, no HTML
@@ -48,44 +49,44 @@ func TestRequestBodiesLeaveOutAmbiguousZeros(t *testing.T) {
 		want string
 	}{
 		{"UserCreate: zero fields are left out (main_department 0, gender \"\", enable nil, no arrays)",
-			wecom.UserCreate{UserID: "a", Name: "A", Mobile: "13800000000"},
+			client.UserCreate{UserID: "a", Name: "A", Mobile: "13800000000"},
 			`{"userid":"a","name":"A","mobile":"13800000000"}`},
 		{"UserCreate: enable 1 is sent",
-			wecom.UserCreate{UserID: "a", Name: "A", Email: "a@example.com", Department: []int{2}, Enable: wecom.Ptr(wecom.Enabled)},
+			client.UserCreate{UserID: "a", Name: "A", Email: "a@example.com", Department: []int{2}, Enable: client.Ptr(client.Enabled)},
 			`{"userid":"a","name":"A","department":[2],"email":"a@example.com","enable":1}`},
 		{"UserCreate: an empty extattr is [] (none), not null",
-			wecom.UserCreate{UserID: "a", Name: "A", Mobile: "1", ExtAttr: &wecom.ExtAttr{}},
+			client.UserCreate{UserID: "a", Name: "A", Mobile: "1", ExtAttr: &client.ExtAttr{}},
 			`{"userid":"a","name":"A","mobile":"1","extattr":{"attrs":[]}}`},
 		{"UserUpdate: main_department 0 is left out",
-			wecom.UserUpdate{UserID: "a", MainDepartment: wecom.Ptr(0)}, `{"userid":"a"}`},
+			client.UserUpdate{UserID: "a", MainDepartment: client.Ptr(0)}, `{"userid":"a"}`},
 		{"UserUpdate: a set main_department is sent",
-			wecom.UserUpdate{UserID: "a", MainDepartment: wecom.Ptr(3)}, `{"userid":"a","main_department":3}`},
+			client.UserUpdate{UserID: "a", MainDepartment: client.Ptr(3)}, `{"userid":"a","main_department":3}`},
 		{"UserUpdate: gender \"\" (clear) goes out as \"0\", unset under every reading of \"\"",
-			wecom.UserUpdate{UserID: "a", Gender: wecom.Ptr("")}, `{"userid":"a","gender":"0"}`},
+			client.UserUpdate{UserID: "a", Gender: client.Ptr("")}, `{"userid":"a","gender":"0"}`},
 		{"UserUpdate: gender \"2\" is sent as is",
-			wecom.UserUpdate{UserID: "a", Gender: wecom.Ptr("2")}, `{"userid":"a","gender":"2"}`},
+			client.UserUpdate{UserID: "a", Gender: client.Ptr("2")}, `{"userid":"a","gender":"2"}`},
 		{"UserUpdate: a pointer to a nil direct_leader clears ([]), never null (unchanged)",
-			wecom.UserUpdate{UserID: "a", DirectLeader: wecom.Ptr([]string(nil))}, `{"userid":"a","direct_leader":[]}`},
+			client.UserUpdate{UserID: "a", DirectLeader: client.Ptr([]string(nil))}, `{"userid":"a","direct_leader":[]}`},
 		{"UserUpdate: pointers to nil department lists are [], never null",
-			wecom.UserUpdate{UserID: "a", Department: wecom.Ptr([]int(nil)), Order: wecom.Ptr([]uint32(nil)), IsLeaderInDept: wecom.Ptr([]int(nil))},
+			client.UserUpdate{UserID: "a", Department: client.Ptr([]int(nil)), Order: client.Ptr([]uint32(nil)), IsLeaderInDept: client.Ptr([]int(nil))},
 			`{"userid":"a","department":[],"order":[],"is_leader_in_dept":[]}`},
 		{"UserUpdate: enable 0 (disable) is sent",
-			wecom.UserUpdate{UserID: "a", Enable: wecom.Ptr(wecom.Disabled)}, `{"userid":"a","enable":0}`},
+			client.UserUpdate{UserID: "a", Enable: client.Ptr(client.Disabled)}, `{"userid":"a","enable":0}`},
 		{"UserUpdate: \"\" on another text field is sent: clearing is what it means",
-			wecom.UserUpdate{UserID: "a", Position: wecom.Ptr("")}, `{"userid":"a","position":""}`},
+			client.UserUpdate{UserID: "a", Position: client.Ptr("")}, `{"userid":"a","position":""}`},
 		{"UserUpdate: no HTML escaping inside the custom encoding",
-			wecom.UserUpdate{UserID: "a", Position: wecom.Ptr("R&D <lead>")}, `{"userid":"a","position":"R&D <lead>"}`},
+			client.UserUpdate{UserID: "a", Position: client.Ptr("R&D <lead>")}, `{"userid":"a","position":"R&D <lead>"}`},
 		{"UserUpdate: an ExtAttr with nil attrs clears ([])",
-			wecom.UserUpdate{UserID: "a", ExtAttr: &wecom.ExtAttr{}}, `{"userid":"a","extattr":{"attrs":[]}}`},
+			client.UserUpdate{UserID: "a", ExtAttr: &client.ExtAttr{}}, `{"userid":"a","extattr":{"attrs":[]}}`},
 		{"DepartmentCreate: parentid 0, id 0 and order nil are left out",
-			wecom.DepartmentCreate{Name: "D"}, `{"name":"D"}`},
+			client.DepartmentCreate{Name: "D"}, `{"name":"D"}`},
 		{"DepartmentCreate: order 0, when set, is the default order",
-			wecom.DepartmentCreate{Name: "D", ParentID: 1, Order: wecom.Ptr(uint32(0)), ID: 5},
+			client.DepartmentCreate{Name: "D", ParentID: 1, Order: client.Ptr(uint32(0)), ID: 5},
 			`{"name":"D","parentid":1,"order":0,"id":5}`},
 		{"DepartmentUpdate: parentid 0 is left out",
-			wecom.DepartmentUpdate{ID: 2, Name: wecom.Ptr("D"), ParentID: wecom.Ptr(0)}, `{"id":2,"name":"D"}`},
+			client.DepartmentUpdate{ID: 2, Name: client.Ptr("D"), ParentID: client.Ptr(0)}, `{"id":2,"name":"D"}`},
 		{"DepartmentUpdate: a move is sent",
-			wecom.DepartmentUpdate{ID: 2, ParentID: wecom.Ptr(1), Order: wecom.Ptr(uint32(0))}, `{"id":2,"parentid":1,"order":0}`},
+			client.DepartmentUpdate{ID: 2, ParentID: client.Ptr(1), Order: client.Ptr(uint32(0))}, `{"id":2,"parentid":1,"order":0}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,7 +127,7 @@ type sentCall struct {
 // zeroEnv is the emulator behind a recorder of the client's requests.
 type zeroEnv struct {
 	emu    *emulator.Server
-	client *wecom.Client
+	client *client.Client
 	store  *state.Store
 
 	mu   sync.Mutex
@@ -153,7 +154,7 @@ func newZeroEnv(t *testing.T, opts emulator.Options) *zeroEnv {
 		emu.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwzerotest", Secret: config.Secret("zero-secret"),
+	c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwzerotest", Secret: config.Secret("zero-secret"),
 		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -244,11 +245,11 @@ func clientCalls(t *testing.T, e *zeroEnv, restricted bool) {
 		must(err)
 		return id
 	}
-	mustID(e.client.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "研发", ParentID: 1, ID: 2}))
-	mustID(e.client.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "平台", ParentID: 2, ID: 3, Order: wecom.Ptr(uint32(0))}))
-	sales := mustID(e.client.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "销售", ParentID: 1, Order: wecom.Ptr(uint32(9))}))
-	must(e.client.UpdateDepartment(ctx, wecom.DepartmentUpdate{ID: 3, Name: wecom.Ptr("平台部"), ParentID: wecom.Ptr(0)}))
-	must(e.client.UpdateDepartment(ctx, wecom.DepartmentUpdate{ID: sales, ParentID: wecom.Ptr(2), Order: wecom.Ptr(uint32(0))}))
+	mustID(e.client.CreateDepartment(ctx, client.DepartmentCreate{Name: "研发", ParentID: 1, ID: 2}))
+	mustID(e.client.CreateDepartment(ctx, client.DepartmentCreate{Name: "平台", ParentID: 2, ID: 3, Order: client.Ptr(uint32(0))}))
+	sales := mustID(e.client.CreateDepartment(ctx, client.DepartmentCreate{Name: "销售", ParentID: 1, Order: client.Ptr(uint32(9))}))
+	must(e.client.UpdateDepartment(ctx, client.DepartmentUpdate{ID: 3, Name: client.Ptr("平台部"), ParentID: client.Ptr(0)}))
+	must(e.client.UpdateDepartment(ctx, client.DepartmentUpdate{ID: sales, ParentID: client.Ptr(2), Order: client.Ptr(uint32(0))}))
 	if refs, err := e.client.DepartmentSimpleList(ctx, 0); err != nil || len(refs) != 4 {
 		t.Fatalf("simplelist of the whole tree: %d rows, %v", len(refs), err)
 	}
@@ -258,26 +259,26 @@ func clientCalls(t *testing.T, e *zeroEnv, restricted bool) {
 		}
 	}
 
-	must(e.client.CreateUser(ctx, wecom.UserCreate{UserID: "zhangsan", Name: "张三", Mobile: "13800000001",
-		Department: []int{2}, Enable: wecom.Ptr(wecom.Enabled), ToInvite: wecom.Ptr(false)}))
-	must(e.client.CreateUser(ctx, wecom.UserCreate{UserID: "LiSi", Name: "李四", Email: "lisi@example.com", Gender: "2",
+	must(e.client.CreateUser(ctx, client.UserCreate{UserID: "zhangsan", Name: "张三", Mobile: "13800000001",
+		Department: []int{2}, Enable: client.Ptr(client.Enabled), ToInvite: client.Ptr(false)}))
+	must(e.client.CreateUser(ctx, client.UserCreate{UserID: "LiSi", Name: "李四", Email: "lisi@example.com", Gender: "2",
 		Department: []int{2, 3}, IsLeaderInDept: []int{0, 1}, MainDepartment: 3, DirectLeader: []string{"zhangsan"},
-		ExtAttr: &wecom.ExtAttr{}, Position: "工程师"}))
-	must(e.client.CreateUser(ctx, wecom.UserCreate{UserID: "wangwu", Name: "王五", Mobile: "13800000003", Department: []int{sales}}))
-	must(e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "lisi", Gender: wecom.Ptr(""), MainDepartment: wecom.Ptr(0),
-		DirectLeader: wecom.Ptr([]string(nil)), Position: wecom.Ptr("架构师")}))
-	must(e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "lisi", Department: wecom.Ptr([]int{3}), MainDepartment: wecom.Ptr(0),
-		IsLeaderInDept: wecom.Ptr([]int{1})}))
-	must(e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "zhangsan", Enable: wecom.Ptr(wecom.Disabled)}))
-	must(e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "wangwu", Enable: wecom.Ptr(wecom.Disabled)}))
-	must(e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "wangwu", Enable: wecom.Ptr(wecom.Enabled), DirectLeader: wecom.Ptr([]string{"LiSi"})}))
+		ExtAttr: &client.ExtAttr{}, Position: "工程师"}))
+	must(e.client.CreateUser(ctx, client.UserCreate{UserID: "wangwu", Name: "王五", Mobile: "13800000003", Department: []int{sales}}))
+	must(e.client.UpdateUser(ctx, client.UserUpdate{UserID: "lisi", Gender: client.Ptr(""), MainDepartment: client.Ptr(0),
+		DirectLeader: client.Ptr([]string(nil)), Position: client.Ptr("架构师")}))
+	must(e.client.UpdateUser(ctx, client.UserUpdate{UserID: "lisi", Department: client.Ptr([]int{3}), MainDepartment: client.Ptr(0),
+		IsLeaderInDept: client.Ptr([]int{1})}))
+	must(e.client.UpdateUser(ctx, client.UserUpdate{UserID: "zhangsan", Enable: client.Ptr(client.Disabled)}))
+	must(e.client.UpdateUser(ctx, client.UserUpdate{UserID: "wangwu", Enable: client.Ptr(client.Disabled)}))
+	must(e.client.UpdateUser(ctx, client.UserUpdate{UserID: "wangwu", Enable: client.Ptr(client.Enabled), DirectLeader: client.Ptr([]string{"LiSi"})}))
 	if rows, err := e.client.ListUserIDs(ctx, 100); err != nil || len(rows) != 3 {
 		t.Fatalf("list_id: %d rows, %v", len(rows), err)
 	}
 	if id, err := e.client.UserIDByMobile(ctx, "13800000001"); err != nil || id != "zhangsan" {
 		t.Fatalf("getuserid: %q, %v", id, err)
 	}
-	if id, err := e.client.UserIDByEmail(ctx, "lisi@example.com", wecom.EmailPersonal); err != nil || id != "LiSi" {
+	if id, err := e.client.UserIDByEmail(ctx, "lisi@example.com", client.EmailPersonal); err != nil || id != "LiSi" {
 		t.Fatalf("get_userid_by_email: %q, %v", id, err)
 	}
 	if !restricted {
@@ -288,9 +289,9 @@ func clientCalls(t *testing.T, e *zeroEnv, restricted bool) {
 		}
 	}
 	must(e.client.DeleteUser(ctx, "wangwu"))
-	must(e.client.CreateUser(ctx, wecom.UserCreate{UserID: "temp1", Name: "临时", Mobile: "13800000009"}))
+	must(e.client.CreateUser(ctx, client.UserCreate{UserID: "temp1", Name: "临时", Mobile: "13800000009"}))
 	must(e.client.BatchDeleteUsers(ctx, []string{"temp1"}))
-	mustID(e.client.CreateDepartment(ctx, wecom.DepartmentCreate{Name: "临时部", ParentID: 1, ID: 90}))
+	mustID(e.client.CreateDepartment(ctx, client.DepartmentCreate{Name: "临时部", ParentID: 1, ID: 90}))
 	must(e.client.DeleteDepartment(ctx, 90))
 }
 
@@ -444,10 +445,10 @@ func TestClearingATextFieldDependsOnTheServer(t *testing.T) {
 		t.Run(fmt.Sprintf("EmptyStringKeepsField=%v", keeps), func(t *testing.T) {
 			e := newZeroEnv(t, emulator.Options{EmptyStringKeepsField: keeps})
 			ctx := context.Background()
-			if err := e.client.CreateUser(ctx, wecom.UserCreate{UserID: "a", Name: "A", Mobile: "13800000001", Position: "dev", Gender: "1"}); err != nil {
+			if err := e.client.CreateUser(ctx, client.UserCreate{UserID: "a", Name: "A", Mobile: "13800000001", Position: "dev", Gender: "1"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.client.UpdateUser(ctx, wecom.UserUpdate{UserID: "a", Position: wecom.Ptr(""), Gender: wecom.Ptr("")}); err != nil {
+			if err := e.client.UpdateUser(ctx, client.UserUpdate{UserID: "a", Position: client.Ptr(""), Gender: client.Ptr("")}); err != nil {
 				t.Fatal(err)
 			}
 			u := e.emu.State().Users[0]

@@ -11,25 +11,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory"
+	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
 )
 
-// Journal is the part of the state store apply writes to: every call is
-// journaled before (Begin) and after (Finish, with the shadow mutation of a
-// successful call, in one transaction); ApplyAll drops the shadow rows of
-// objects gone from WeCom, which need no call.
-type Journal interface {
-	Begin(ctx context.Context, runID int64, op, object string, before, after any) (int64, error)
-	Finish(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut state.Mutation) error
-	ApplyAll(ctx context.Context, muts []state.Mutation) error
-}
-
 // Applier applies a plan to WeCom.
 type Applier struct {
-	Client  *Client
-	Journal Journal
+	Client  *client.Client
+	Journal directory.Journal
 	Log     *zap.Logger
 	RunID   int64
 	// Shadow is the store's shadow as loaded for the plan; apply keeps it
@@ -47,24 +39,14 @@ type Applier struct {
 	Stop <-chan struct{}
 }
 
-// ItemResult is the outcome of one change that did not succeed.
-type ItemResult struct {
-	Op     plan.Op `json:"op"`
-	Object string  `json:"object"`
-	Code   int     `json:"errcode,omitempty"`
-	Error  string  `json:"error"`
-}
+// ItemResult and Result are the directory's.
+type (
+	ItemResult = directory.ItemResult
+	Result     = directory.Result
+)
 
-// Result is what an apply did.
-type Result struct {
-	Done    map[plan.Op]int `json:"done"`
-	Failed  []ItemResult    `json:"failed,omitempty"`
-	Pending []ItemResult    `json:"pending,omitempty"` // not attempted: quota reached, API banned, cancelled
-}
-
-// ErrAborted wraps the error that stopped an apply as a whole (a
-// configuration error such as a revoked secret, or a journal failure).
-var ErrAborted = errors.New("apply aborted")
+// ErrAborted is directory.ErrAborted.
+var ErrAborted = directory.ErrAborted
 
 type applyRun struct {
 	*Applier
@@ -168,7 +150,7 @@ func (r *applyRun) tick() {
 func (r *applyRun) fail(op plan.Op, object string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.res.Failed = append(r.res.Failed, ItemResult{Op: op, Object: object, Code: Code(err), Error: err.Error()})
+	r.res.Failed = append(r.res.Failed, ItemResult{Op: op, Object: object, Code: client.Code(err), Error: err.Error()})
 }
 
 func (r *applyRun) pending(op plan.Op, object, why string) {
@@ -224,12 +206,12 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 	mut, callErr := call()
 	status, code, msg := state.StatusDone, 0, ""
 	switch {
-	case IsUncertain(callErr):
+	case client.IsUncertain(callErr):
 		// It may have happened: the next run settles it from WeCom's lists
 		// (a create that exists becomes owned), never forgets it.
-		status, code, msg = state.StatusUncertain, Code(callErr), callErr.Error()
+		status, code, msg = state.StatusUncertain, client.Code(callErr), callErr.Error()
 	case callErr != nil:
-		status, code, msg = state.StatusFailed, Code(callErr), callErr.Error()
+		status, code, msg = state.StatusFailed, client.Code(callErr), callErr.Error()
 	}
 	// Finish even when ctx is cancelled: the call happened.
 	if err := r.Journal.Finish(context.WithoutCancel(r.ctx), id, status, code, msg, mut); err != nil {
@@ -241,22 +223,22 @@ func (r *applyRun) do(op plan.Op, object string, before, after any, call func() 
 		r.succeeded(op, mut)
 		return true
 	}
-	var ban *BanError
+	var ban *client.BanError
 	switch {
-	case status == state.StatusUncertain && !IsConfig(callErr):
+	case status == state.StatusUncertain && !client.IsConfig(callErr):
 		r.Log.Warn("change outcome unknown; the next run settles it", zap.String("op", string(op)), zap.String("object", object), zap.Error(callErr))
 		r.pending(op, object, "outcome unknown (the answer was lost): the next run settles it from WeCom's lists: "+callErr.Error())
 		if errors.As(callErr, &ban) {
 			r.stop(op, callErr.Error())
 		}
 		return false
-	case IsConfig(callErr):
+	case client.IsConfig(callErr):
 		r.setAbort(callErr)
 	case errors.As(callErr, &ban):
 		r.stop(op, callErr.Error())
 		r.pending(op, object, callErr.Error())
 		return false
-	case IsCode(callErr, 45024):
+	case client.IsCode(callErr, 45024):
 		r.stop(op, "the corp's seat quota is reached (45024): free or buy seats in the admin console")
 	case errors.Is(callErr, context.Canceled), errors.Is(callErr, context.DeadlineExceeded):
 		r.pending(op, object, callErr.Error())
@@ -392,17 +374,17 @@ func (r *applyRun) deptCreate(d plan.DeptChange) {
 	}
 	parent := want.ParentID
 	r.do(d.Op, d.Key, nil, want, func() (state.Mutation, error) {
-		body := DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
+		body := client.DepartmentCreate{Name: want.Name, ParentID: parent, ID: want.ID}
 		if want.Order != 0 {
-			body.Order = Ptr(want.Order)
+			body.Order = client.Ptr(want.Order)
 		}
 		id, err := r.Client.CreateDepartment(r.ctx, body)
-		if IsCode(err, CodeDeptExists) && r.ownCreate(want, parent) {
+		if client.IsCode(err, client.CodeDeptExists) && r.ownCreate(want, parent) {
 			// Our own earlier attempt (its answer was lost and the
 			// client retried): orgsync chose this id, and it stands
 			// under the intended parent. Make sure of name and order.
 			r.Log.Info("department already exists on create; it is ours", zap.String("key", want.Key), zap.Int("id", want.ID))
-			id, err = want.ID, r.Client.UpdateDepartment(r.ctx, DepartmentUpdate{ID: want.ID, Name: Ptr(want.Name), Order: body.Order})
+			id, err = want.ID, r.Client.UpdateDepartment(r.ctx, client.DepartmentUpdate{ID: want.ID, Name: client.Ptr(want.Name), Order: body.Order})
 		}
 		if err != nil {
 			return state.Mutation{}, err
@@ -437,15 +419,15 @@ func (r *applyRun) deptUpdates(ch *plan.Changes) {
 		}
 		parent := want.ParentID
 		r.do(d.Op, d.Key, d.Before, want, func() (state.Mutation, error) {
-			body := DepartmentUpdate{ID: want.ID}
+			body := client.DepartmentUpdate{ID: want.ID}
 			for _, w := range d.What {
 				switch w {
 				case "name":
-					body.Name = Ptr(want.Name)
+					body.Name = client.Ptr(want.Name)
 				case "parent":
-					body.ParentID = Ptr(parent)
+					body.ParentID = client.Ptr(parent)
 				case "order":
-					body.Order = Ptr(want.Order)
+					body.Order = client.Ptr(want.Order)
 				}
 			}
 			if body.Name != nil || body.ParentID != nil || body.Order != nil {
@@ -500,13 +482,13 @@ func (r *applyRun) departments(p *model.Person) ([]int, []int, int, error) {
 	return ids, leader, main, nil
 }
 
-func extattr(p *model.Person) *ExtAttr {
+func extattr(p *model.Person) *client.ExtAttr {
 	if len(p.ExtAttrs) == 0 {
 		return nil
 	}
-	x := &ExtAttr{}
+	x := &client.ExtAttr{}
 	for _, a := range p.ExtAttrs {
-		x.Attrs = append(x.Attrs, TextAttr(a.Name, a.Value))
+		x.Attrs = append(x.Attrs, client.TextAttr(a.Name, a.Value))
 	}
 	return x
 }
@@ -577,10 +559,10 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 			r.failNoCall(u.Op, u.UserID, err)
 			return
 		}
-		body := UserCreate{
+		body := client.UserCreate{
 			UserID: p.UserID, Name: p.Name, Alias: p.Alias, Mobile: p.Mobile, Email: p.Email, BizMail: p.BizMail,
 			Telephone: p.Telephone, Position: p.Position, Gender: string(p.Gender), Department: depts,
-			IsLeaderInDept: leader, MainDepartment: main, ExtAttr: extattr(&p), Enable: Ptr(1), ToInvite: Ptr(r.Invite),
+			IsLeaderInDept: leader, MainDepartment: main, ExtAttr: extattr(&p), Enable: client.Ptr(1), ToInvite: client.Ptr(r.Invite),
 		}
 		sent := p
 		sent.Enabled = true
@@ -590,15 +572,15 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 		r.do(u.Op, u.UserID, nil, sent, func() (state.Mutation, error) {
 			err := r.Client.CreateUser(r.ctx, body)
 			switch {
-			case IsCode(err, CodeUserExists) && IsUncertain(err):
+			case client.IsCode(err, client.CodeUserExists) && client.IsUncertain(err):
 				// An earlier attempt of this very call may have been
 				// applied (its answer was lost and the client retried):
 				// the member is ours. Make sure it is what we meant.
 				r.Log.Info("member exists after a lost answer to our create; completing it", zap.String("userid", p.UserID))
 				// If completing it fails, the member still exists and is
 				// ours: the change stays uncertain, for the next run to settle.
-				err = markUncertain(r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true)), true)
-			case IsCode(err, CodeUserExists):
+				err = client.MarkUncertain(r.Client.UpdateUser(r.ctx, updateBody(&sent, fullFields, depts, leader, main, true)), true)
+			case client.IsCode(err, client.CodeUserExists):
 				// Someone else's member: outside the managed scope, or made
 				// since list_id was read. Taking it over is an adoption
 				// question for the plan, never a blind update.
@@ -615,49 +597,49 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 // fullFields is every field a create sets, for the 60102 fallback.
 var fullFields = []string{"name", "alias", "position", "mobile", "email", "biz_mail", "telephone", "gender", "department", "main_department", "is_leader_in_dept", "direct_leader", "extattr"}
 
-func updateBody(p *model.Person, fields []string, depts, leader []int, main int, enable bool) UserUpdate {
-	b := UserUpdate{UserID: p.UserID}
+func updateBody(p *model.Person, fields []string, depts, leader []int, main int, enable bool) client.UserUpdate {
+	b := client.UserUpdate{UserID: p.UserID}
 	for _, f := range fields {
 		switch f {
 		case "name":
-			b.Name = Ptr(p.Name)
+			b.Name = client.Ptr(p.Name)
 		case "alias":
-			b.Alias = Ptr(p.Alias)
+			b.Alias = client.Ptr(p.Alias)
 		case "position":
-			b.Position = Ptr(p.Position)
+			b.Position = client.Ptr(p.Position)
 		case "mobile":
-			b.Mobile = Ptr(p.Mobile)
+			b.Mobile = client.Ptr(p.Mobile)
 		case "email":
-			b.Email = Ptr(p.Email)
+			b.Email = client.Ptr(p.Email)
 		case "biz_mail":
 			if p.BizMail != "" {
-				b.BizMail = Ptr(p.BizMail)
+				b.BizMail = client.Ptr(p.BizMail)
 			}
 		case "telephone":
-			b.Telephone = Ptr(p.Telephone)
+			b.Telephone = client.Ptr(p.Telephone)
 		case "gender":
 			// "" goes out as "0" (unset), so a gender removed in the
 			// source is removed in WeCom too.
-			b.Gender = Ptr(string(p.Gender))
+			b.Gender = client.Ptr(string(p.Gender))
 		case "department", "is_leader_in_dept":
-			b.Department = Ptr(depts)
-			b.IsLeaderInDept = Ptr(leader)
+			b.Department = client.Ptr(depts)
+			b.IsLeaderInDept = client.Ptr(leader)
 		case "main_department":
 			if main != 0 {
-				b.MainDepartment = Ptr(main)
+				b.MainDepartment = client.Ptr(main)
 			}
 		case "direct_leader":
-			b.DirectLeader = Ptr(append([]string{}, p.DirectLeaders...))
+			b.DirectLeader = client.Ptr(append([]string{}, p.DirectLeaders...))
 		case "extattr":
 			if x := extattr(p); x != nil {
 				b.ExtAttr = x
 			} else {
-				b.ExtAttr = &ExtAttr{Attrs: []ExtAttrItem{}}
+				b.ExtAttr = &client.ExtAttr{Attrs: []client.ExtAttrItem{}}
 			}
 		}
 	}
 	if enable {
-		b.Enable = Ptr(1)
+		b.Enable = client.Ptr(1)
 	}
 	return b
 }
@@ -691,7 +673,7 @@ func (r *applyRun) users(list []plan.UserChange) {
 				if enable {
 					v = 1
 				}
-				if err := r.Client.UpdateUser(r.ctx, UserUpdate{UserID: u.UserID, Enable: Ptr(v)}); err != nil {
+				if err := r.Client.UpdateUser(r.ctx, client.UserUpdate{UserID: u.UserID, Enable: client.Ptr(v)}); err != nil {
 					return state.Mutation{}, err
 				}
 				return state.Mutation{PutMember: &next}, nil
@@ -762,7 +744,7 @@ func (r *applyRun) leaderLinks(ch *plan.Changes) {
 		next := *cur
 		next.Person.DirectLeaders = leaders
 		r.do(plan.OpUserUpdate, u.UserID, cur.Person, next.Person, func() (state.Mutation, error) {
-			if err := r.Client.UpdateUser(r.ctx, UserUpdate{UserID: u.UserID, DirectLeader: Ptr(leaders)}); err != nil {
+			if err := r.Client.UpdateUser(r.ctx, client.UserUpdate{UserID: u.UserID, DirectLeader: client.Ptr(leaders)}); err != nil {
 				return state.Mutation{}, err
 			}
 			return state.Mutation{PutMember: &next}, nil
@@ -776,8 +758,8 @@ func (r *applyRun) leaderLinks(ch *plan.Changes) {
 func (r *applyRun) userDeletes(ch *plan.Changes) {
 	list := slices.Clone(ch.UserDeletes)
 	sort.Slice(list, func(i, j int) bool { return list[i].UserID < list[j].UserID })
-	for start := 0; start < len(list); start += MaxBatchDelete {
-		chunk := list[start:min(start+MaxBatchDelete, len(list))]
+	for start := 0; start < len(list); start += client.MaxBatchDelete {
+		chunk := list[start:min(start+client.MaxBatchDelete, len(list))]
 		if why, ok := r.stoppedWhy(plan.OpUserDelete); ok {
 			for _, u := range chunk {
 				r.pending(u.Op, u.UserID, why)
@@ -811,12 +793,12 @@ func (r *applyRun) userDeletes(ch *plan.Changes) {
 		}
 		// Settle the batch entries as failed, then retry one by one.
 		for i := range chunk {
-			if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], state.StatusFailed, Code(err), "batchdelete: "+err.Error(), state.Mutation{}); ferr != nil {
+			if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], state.StatusFailed, client.Code(err), "batchdelete: "+err.Error(), state.Mutation{}); ferr != nil {
 				r.setAbort(ferr)
 				return
 			}
 		}
-		if IsConfig(err) {
+		if client.IsConfig(err) {
 			r.setAbort(err)
 			return
 		}
@@ -825,7 +807,7 @@ func (r *applyRun) userDeletes(ch *plan.Changes) {
 			u := chunk[i]
 			r.do(u.Op, u.UserID, u.Before, nil, func() (state.Mutation, error) {
 				err := r.Client.DeleteUser(r.ctx, u.UserID)
-				if IsCode(err, CodeUserNotFound) {
+				if client.IsCode(err, client.CodeUserNotFound) {
 					err = nil // already gone: the goal is reached
 				}
 				if err != nil {
@@ -841,7 +823,7 @@ func (r *applyRun) deptDeletes(ch *plan.Changes) {
 	for _, d := range ch.DeptDeletes {
 		r.do(d.Op, d.Key, d.Before, nil, func() (state.Mutation, error) {
 			err := r.Client.DeleteDepartment(r.ctx, d.ID)
-			if IsCode(err, CodeDeptNotFound, CodeInvalidDeptID) {
+			if client.IsCode(err, client.CodeDeptNotFound, client.CodeInvalidDeptID) {
 				err = nil // already gone
 			}
 			if err != nil {

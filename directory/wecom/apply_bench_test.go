@@ -10,12 +10,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom"
+	"github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 // BenchmarkApplyPace checks DESIGN §5's apply target: N writes take at most
@@ -35,7 +36,7 @@ func BenchmarkApplyPace(b *testing.B) {
 			b.Fatal(err)
 		}
 		srv := httptest.NewServer(emu)
-		c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwpace", Secret: config.Secret("pace"),
+		c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwpace", Secret: config.Secret("pace"),
 			RatePerMinute: limit * 92 / 100}, zap.NewNop())
 		if err != nil {
 			b.Fatal(err)
@@ -80,7 +81,7 @@ func BenchmarkDepartmentCreatesPerLevel(b *testing.B) {
 			b.Fatal(err)
 		}
 		srv := httptest.NewServer(emu)
-		c, err := wecom.New(wecom.Config{BaseURL: srv.URL, CorpID: "wwlevels", Secret: config.Secret("lv")}, zap.NewNop())
+		c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwlevels", Secret: config.Secret("lv")}, zap.NewNop())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func BenchmarkDepartmentCreatesPerLevel(b *testing.B) {
 			b.Fatalf("apply: %v %+v", err, res.Failed)
 		}
 		n := float64(len(ch.DeptCreates))
-		floor := float64(len(levels))*latency.Seconds() + n/(float64(wecom.DefaultRatePerMinute)/60)
+		floor := float64(len(levels))*latency.Seconds() + n/(float64(client.DefaultRatePerMinute)/60)
 		b.ReportMetric(elapsed.Seconds()/floor, "x_floor")
 		b.ReportMetric(elapsed.Seconds()/(n*latency.Seconds()), "x_serial_floor")
 		st.Close()

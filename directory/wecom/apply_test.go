@@ -12,22 +12,23 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory/wecom"
+	"github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 type applyEnv struct {
 	url    string
 	emu    *emulator.Server
-	client *wecom.Client
+	client *client.Client
 	store  *state.Store
 }
 
-func newApplyEnv(t *testing.T, opts emulator.Options, tweak ...func(*wecom.Config)) *applyEnv {
+func newApplyEnv(t *testing.T, opts emulator.Options, tweak ...func(*client.Config)) *applyEnv {
 	t.Helper()
 	opts.Secrets = []emulator.SecretSpec{{Secret: "apply-secret", Role: emulator.RoleContactsSyncEdit}}
 	opts.CorpID = "wwapplytest"
@@ -38,12 +39,12 @@ func newApplyEnv(t *testing.T, opts emulator.Options, tweak ...func(*wecom.Confi
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cfg := wecom.Config{BaseURL: srv.URL, CorpID: "wwapplytest", Secret: config.Secret("apply-secret"),
+	cfg := client.Config{BaseURL: srv.URL, CorpID: "wwapplytest", Secret: config.Secret("apply-secret"),
 		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond}
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	c, err := wecom.New(cfg, zap.NewNop())
+	c, err := client.New(cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestApplyStopsABannedAPIAndTheNextRunPicksUpTheRest(t *testing.T) {
 	// WeCom allows 4 calls per API per window; the client does not wait a
 	// window out (MaxBanWait is tiny), as with an hour-long ban.
 	env := newApplyEnv(t, emulator.Options{RateLimitPerMinute: 4, RateLimitWindow: time.Hour, Now: clock},
-		func(c *wecom.Config) { c.MaxBanWait = time.Millisecond; c.Concurrency = 1 })
+		func(c *client.Config) { c.MaxBanWait = time.Millisecond; c.Concurrency = 1 })
 	org := company(6)
 	for i := range org.People {
 		org.People[i].DirectLeaders = nil
@@ -233,7 +234,7 @@ func TestApplyStopsABannedAPIAndTheNextRunPicksUpTheRest(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Hour)
 	mu.Unlock()
-	env.client, _ = wecom.New(wecom.Config{BaseURL: env.url, CorpID: "wwapplytest", Secret: config.Secret("apply-secret")}, zap.NewNop())
+	env.client, _ = client.New(client.Config{BaseURL: env.url, CorpID: "wwapplytest", Secret: config.Secret("apply-secret")}, zap.NewNop())
 	_, res = env.sync(t, org, plan.Policy{})
 	if res.Done[plan.OpUserCreate] != 2 || len(res.Pending)+len(res.Failed) != 0 {
 		t.Fatalf("next run: %+v", res)
@@ -251,7 +252,7 @@ func TestApplyStopsABannedAPIAndTheNextRunPicksUpTheRest(t *testing.T) {
 func TestApplyConvergesWhenAnswersAreLostAfterWritesApplied(t *testing.T) {
 	for seed := int64(1); seed <= 5; seed++ {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-			env := newApplyEnv(t, emulator.Options{Seed: seed}, func(c *wecom.Config) { c.MaxRetries = 8 })
+			env := newApplyEnv(t, emulator.Options{Seed: seed}, func(c *client.Config) { c.MaxRetries = 8 })
 			env.emu.SetFaults(emulator.Faults{Rate: 0.3, Kinds: []string{emulator.FaultDropAfter}})
 			org := company(20)
 			_, res := env.sync(t, org, plan.Policy{})
@@ -280,7 +281,7 @@ func TestApplyConvergesWhenAnswersAreLostAfterWritesApplied(t *testing.T) {
 // fallbacks (60102 on a retried member create, 60008 on a retried
 // department create) happen, so the test above cannot pass vacuously.
 func TestApplyFallbacksWereExercised(t *testing.T) {
-	env := newApplyEnv(t, emulator.Options{Seed: 7}, func(c *wecom.Config) { c.MaxRetries = 8 })
+	env := newApplyEnv(t, emulator.Options{Seed: 7}, func(c *client.Config) { c.MaxRetries = 8 })
 	env.emu.SetFaults(emulator.Faults{Rate: 0.3, Kinds: []string{emulator.FaultDropAfter}})
 	env.sync(t, company(20), plan.Policy{})
 	st := env.emu.Stats()

@@ -1,4 +1,4 @@
-package wecom_test
+package client_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 )
 
 // A client pointed at the emulator: create a department and a member, then

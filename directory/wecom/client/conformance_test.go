@@ -1,4 +1,4 @@
-package wecom_test
+package client_test
 
 // The client's conformance suite against the WeCom emulator over real HTTP
 // (loopback): every call, every error class, token expiry mid-run, 45009
@@ -22,9 +22,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	wecom "github.com/orgsync/orgsync/directory/wecom/client"
+	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
-	"github.com/orgsync/orgsync/target/wecom"
-	"github.com/orgsync/orgsync/target/wecom/emulator"
 )
 
 const (

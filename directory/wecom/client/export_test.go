@@ -1,4 +1,4 @@
-package wecom
+package client
 
 // Test helpers of the internal tests (helpers_test.go) for the external
 // test package wecom_test; like every _test.go file this one is compiled
