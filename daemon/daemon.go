@@ -31,11 +31,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/orgsync/orgsync/daemon/metrics"
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/logging"
-	"github.com/orgsync/orgsync/internal/metrics"
 	"github.com/orgsync/orgsync/notify"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/scheduler"

@@ -13,9 +13,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/orgsync/orgsync/daemon/metrics"
 	wecom "github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/engine"
-	"github.com/orgsync/orgsync/internal/metrics"
 	"github.com/orgsync/orgsync/internal/testservers"
 )
 

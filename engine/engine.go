@@ -20,10 +20,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/connectors/csv"
 	"github.com/orgsync/orgsync/connectors/registry"
 	"github.com/orgsync/orgsync/directory"
 	"github.com/orgsync/orgsync/directory/wecom"
-	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/mapping"
 	"github.com/orgsync/orgsync/model"
@@ -152,6 +152,7 @@ func compileMapping(cfg *config.File) (*mapping.Mapper, error) {
 		return nil, err
 	}
 	mc.BaseDir = filepath.Dir(cfg.Path)
+	mc.Files = csv.TableReader{} // mapping reads its tables through the connector
 	mc.Join = cfg.Join
 	m, err := mapping.Compile(mc)
 	if err != nil {
@@ -228,7 +229,7 @@ func (e *Engine) openClient() error {
 	}
 	t := e.cfg.Target.Config
 	d, err := wecom.New(wecom.Config{
-		Client: client.Config{
+		Client: wecom.ClientConfig{
 			BaseURL: t.BaseURL, CorpID: t.CorpID, Secret: secret,
 			RatePerMinute: t.RatePerMinute, Concurrency: t.Concurrency, Timeout: t.Timeout.D(),
 		},

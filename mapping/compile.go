@@ -7,14 +7,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/orgsync/orgsync/connectors"
-	"github.com/orgsync/orgsync/connectors/csv"
 )
 
 // program is one compiled rule.
@@ -84,7 +82,7 @@ func Compile(cfg Config) (*Mapper, error) {
 			bad("mapping.lookup_files.%s: a lookup table %q is also defined in lookups", name, name)
 			continue
 		}
-		tab, err := readLookup(m.resolve(lf.Path), lf)
+		tab, err := m.readLookup(m.resolve(lf.Path), lf)
 		if err != nil {
 			bad("mapping.lookup_files.%s: %w", name, err)
 			continue
@@ -357,11 +355,11 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // readLookup reads a lookup table from a CSV/XLSX file's key and value
 // columns with the csv connector (encodings, BOMs, Excel files).
-func readLookup(path string, lf LookupFile) (map[string]string, error) {
+func (m *Mapper) readLookup(path string, lf LookupFile) (map[string]string, error) {
 	if path == "" || lf.Key == "" || lf.Value == "" {
 		return nil, errors.New("path, key and value are required")
 	}
-	b, err := readTableFile("lookup", path, lf.Encoding)
+	b, err := m.readTableFile("lookup", path, lf.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -384,29 +382,26 @@ func readLookup(path string, lf LookupFile) (map[string]string, error) {
 	return out, nil
 }
 
-// readTableFile reads a small CSV/XLSX file mapping needs (lookup table,
-// department table) with the csv connector; name is the origins' source.
-func readTableFile(name, path, encoding string) (*connectors.Batch, error) {
-	var settle time.Duration // a table file is read as it is: no settle wait
-	src, err := (&csv.Config{Path: path, Encoding: encoding, Settle: &settle}).Open(name, nil)
-	if err != nil {
-		return nil, err
+// TableReader reads the small files mapping needs (a department table, a
+// lookup table) as a batch: all of it or an error. Mapping does no I/O of
+// its own: the engine hands it the connectors' reader
+// (connectors/csv.TableReader), with the settle and completeness rules of
+// any source.
+type TableReader interface {
+	ReadTable(ctx context.Context, name, path, encoding string) (*connectors.Batch, error)
+}
+
+// errNoReader is what a mapping compiled without a TableReader says when
+// its config names a file.
+var errNoReader = errors.New("this mapping reads no files (no table reader was given)")
+
+// readTableFile reads a table file through the mapping's reader; name is
+// the origins' source.
+func (m *Mapper) readTableFile(name, path, encoding string) (*connectors.Batch, error) {
+	if m.cfg.Files == nil {
+		return nil, errNoReader
 	}
-	b, err := src.List(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	// A table is all or nothing: a lost last row or a row that can't be
-	// read would silently drop a department or a lookup value.
-	if !b.Complete {
-		return nil, fmt.Errorf("%s: %s", path, b.Incomplete)
-	}
-	for _, r := range b.Records {
-		if r.Problem != "" {
-			return nil, fmt.Errorf("%s: %s", r.Origin.Locator, r.Problem)
-		}
-	}
-	return b, nil
+	return m.cfg.Files.ReadTable(context.Background(), name, path, encoding)
 }
 
 // DepartmentSource is the name of the source whose batch is the department

@@ -103,6 +103,9 @@ type Config struct {
 
 	// BaseDir resolves relative file paths (the config file's directory).
 	BaseDir string `yaml:"-"`
+	// Files reads the department and lookup table files the config names
+	// (nil: a config that names one fails to compile or map).
+	Files TableReader `yaml:"-"`
 	// Join is the config's top-level `join:` block (nil: several sources
 	// are a union of records). See join.go.
 	Join *config.JoinSpec `yaml:"-"`

@@ -163,7 +163,7 @@ func (m *Mapper) buildTable(batches []*connectors.Batch) *deptTable {
 			})
 		}
 	} else if t.File != "" {
-		b, err := readTableFile("departments", m.resolve(t.File), t.Encoding)
+		b, err := m.readTableFile("departments", m.resolve(t.File), t.Encoding)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				err = errors.New("the file does not exist")

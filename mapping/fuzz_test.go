@@ -110,7 +110,7 @@ func compileRules(src string) (*Mapper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compile(cfg)
+	return Compile(withFiles(cfg))
 }
 
 // FuzzMobileChars checks that mobileChars accepts exactly what the regexp

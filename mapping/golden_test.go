@@ -145,7 +145,7 @@ func TestGolden(t *testing.T) {
 			if _, err := os.Stat(cfgPath); err != nil {
 				cfgPath = "testdata/default.yaml"
 			}
-			m, err := Compile(loadConfig(t, cfgPath))
+			m, err := Compile(withFiles(loadConfig(t, cfgPath)))
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}

@@ -35,7 +35,7 @@ func TestJoinGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Join = &root.Join
-	m, err := Compile(cfg)
+	m, err := Compile(withFiles(cfg))
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}

@@ -39,7 +39,7 @@ func compileJoin(t *testing.T, j *config.JoinSpec, rules string) *Mapper {
 		t.Fatal(err)
 	}
 	cfg.Join = j
-	m, err := Compile(cfg)
+	m, err := Compile(withFiles(cfg))
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestJoinCompileErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Join = c.join
-			_, err = Compile(cfg)
+			_, err = Compile(withFiles(cfg))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v\nwant %s", err, c.want)
 			}

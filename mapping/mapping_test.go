@@ -31,7 +31,7 @@ func compileYAML(t *testing.T, src string) *Mapper {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	m, err := Compile(cfg)
+	m, err := Compile(withFiles(cfg))
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestCompileErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Compile(cfg)
+			_, err = Compile(withFiles(cfg))
 			if err == nil {
 				t.Fatal("compiled")
 			}
@@ -430,7 +430,7 @@ func TestLookupFileRelativeToBaseDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.BaseDir = dir
-	m, err := Compile(cfg)
+	m, err := Compile(withFiles(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/orgsync/orgsync/model"
-	"github.com/orgsync/orgsync/state"
 )
 
 // benchWorld builds n people in 200 departments, all already applied, with
@@ -15,7 +14,7 @@ import (
 func benchWorld(n int) Input {
 	const depts = 200
 	in := Input{
-		Shadow:  &state.Shadow{Members: make(map[string]*state.Member, n), Departments: map[string]*state.Dept{}},
+		Shadow:  &Shadow{Members: make(map[string]*ShadowMember, n), Departments: map[string]*ShadowDept{}},
 		Current: Current{Departments: map[int]CurrentDept{1: {ID: 1}}, Members: make(map[string]*CurrentMember, n)},
 		Policy:  Policy{Mode: ModeSync, DeleteAfter: 720 * time.Hour},
 		Now:     time.Now(),
@@ -25,12 +24,12 @@ func benchWorld(n int) Input {
 		dep := model.Department{Key: key, Name: fmt.Sprintf("部门%03d", d), ParentKey: "总部"}
 		in.Desired.Departments = append(in.Desired.Departments, dep)
 		dep.ID = 100 + d
-		in.Shadow.Departments[key] = &state.Dept{Department: dep}
+		in.Shadow.Departments[key] = &ShadowDept{Department: dep}
 		in.Current.Departments[dep.ID] = CurrentDept{ID: dep.ID, ParentID: 2}
 	}
 	root := model.Department{Key: "总部", Name: "总部", ID: 2, ParentID: 1}
 	in.Desired.Departments = append(in.Desired.Departments, model.Department{Key: "总部", Name: "总部"})
-	in.Shadow.Departments["总部"] = &state.Dept{Department: root}
+	in.Shadow.Departments["总部"] = &ShadowDept{Department: root}
 	in.Current.Departments[2] = CurrentDept{ID: 2, ParentID: 1}
 	in.Desired.People = make([]model.Person, n)
 	for i := 0; i < n; i++ {
@@ -43,7 +42,7 @@ func benchWorld(n int) Input {
 		if i%100 == 0 {
 			applied.Position = "旧职位"
 		}
-		in.Shadow.Members[model.UserIDKey(p.UserID)] = &state.Member{Person: applied}
+		in.Shadow.Members[model.UserIDKey(p.UserID)] = &ShadowMember{Person: applied}
 		in.Current.Members[model.UserIDKey(p.UserID)] = &CurrentMember{UserID: p.UserID, Departments: []int{100 + d}}
 	}
 	return in

@@ -38,7 +38,6 @@ import (
 	"time"
 
 	"github.com/orgsync/orgsync/model"
-	"github.com/orgsync/orgsync/state"
 )
 
 // Mode limits which kinds of change a run may make.
@@ -93,7 +92,7 @@ type Current struct {
 type Input struct {
 	Desired model.Org
 	Current Current
-	Shadow  *state.Shadow
+	Shadow  *Shadow
 	// Protected holds the keys and userids of records that mapping rejected:
 	// their members are left exactly as they are.
 	Protected map[string]bool
@@ -110,7 +109,7 @@ type Input struct {
 func Calculate(in Input) *Changes {
 	c := &calc{in: in, ch: &Changes{}}
 	if c.in.Shadow == nil {
-		c.in.Shadow = &state.Shadow{Members: map[string]*state.Member{}, Departments: map[string]*state.Dept{}}
+		c.in.Shadow = &Shadow{Members: map[string]*ShadowMember{}, Departments: map[string]*ShadowDept{}}
 	}
 	c.protected = map[string]bool{}
 	for _, u := range in.Policy.Protected {
@@ -440,7 +439,7 @@ func (c *calc) members() {
 	// A managed member is found by userid or, failing that, by source key:
 	// WeCom userids cannot change, so a person adopted under another userid,
 	// or whose userid rule changed, keeps the userid WeCom has.
-	byKey := make(map[string]*state.Member, len(sh.Members))
+	byKey := make(map[string]*ShadowMember, len(sh.Members))
 	for _, m := range sh.Members {
 		if m.Person.Key != "" {
 			byKey[m.Person.Key] = m
@@ -595,11 +594,11 @@ func (c *calc) members() {
 	}
 }
 
-func (c *calc) expired(s *state.Member) bool {
+func (c *calc) expired(s *ShadowMember) bool {
 	return c.in.Policy.DeleteAfter > 0 && !s.DisabledAt.IsZero() && c.in.Now.Sub(s.DisabledAt) >= c.in.Policy.DeleteAfter
 }
 
-func (c *calc) expiredReason(s *state.Member) string {
+func (c *calc) expiredReason(s *ShadowMember) string {
 	return fmt.Sprintf("disabled since %s, longer than delete_after %s", s.DisabledAt.UTC().Format(time.RFC3339), c.in.Policy.DeleteAfter)
 }
 
@@ -654,7 +653,7 @@ func (c *calc) deptDeletes() {
 			members[id]++
 		}
 	}
-	var cands []*state.Dept
+	var cands []*ShadowDept
 	for k, d := range sh.Departments {
 		if desired[k] {
 			continue

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/orgsync/orgsync/model"
-	"github.com/orgsync/orgsync/state"
 )
 
 var now = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
@@ -25,7 +24,7 @@ func person(userid string, depts ...string) model.Person {
 
 type world struct {
 	desired []model.Person
-	shadow  []state.Member
+	shadow  []ShadowMember
 	current map[string][]int // userid → department ids
 	policy  Policy
 	protect []string
@@ -33,7 +32,7 @@ type world struct {
 }
 
 func (w world) input() Input {
-	sh := &state.Shadow{Members: map[string]*state.Member{}, Departments: map[string]*state.Dept{
+	sh := &Shadow{Members: map[string]*ShadowMember{}, Departments: map[string]*ShadowDept{
 		"研发": {Department: model.Department{Key: "研发", Name: "研发", ID: 10, ParentID: 1}},
 		"销售": {Department: model.Department{Key: "销售", Name: "销售", ID: 11, ParentID: 1}},
 	}}
@@ -99,44 +98,44 @@ func TestCalculateMembers(t *testing.T) {
 			w:    world{desired: []model.Person{zs}},
 			want: []string{"user_create:zs1"}},
 		{name: "nothing changed makes no change",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
 			want: nil},
 		{name: "a department change in the source is a move",
-			w:    world{desired: []model.Person{zsSales}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
+			w:    world{desired: []model.Person{zsSales}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
 			want: []string{"user_move:zs1"}},
 		{name: "a member moved by hand in WeCom is put back",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {11}}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {11}}},
 			want: []string{"user_move:zs1"}},
 		{name: "a changed field is an update of that field only",
-			w:    world{desired: []model.Person{zsNewMobile}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
+			w:    world{desired: []model.Person{zsNewMobile}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
 			want: []string{"user_update:zs1[mobile]"}},
 		{name: "a managed member deleted by hand is re-created",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{}},
 			want: []string{"user_create:zs1"}},
 		{name: "a leaver is disabled",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
 			want: []string{"user_disable:ls2"}},
 		{name: "a leaver disabled longer than delete_after is deleted",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-31 * 24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-31 * 24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
 			want: []string{"user_delete:ls2"}},
 		{name: "a leaver disabled recently is left disabled",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
 			want: nil},
 		{name: "leavers: delete deletes at once",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Leavers: "delete"}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Leavers: "delete"}},
 			want: []string{"user_delete:ls2"}},
 		{name: "a rehire is enabled, not re-created",
-			w:    world{desired: []model.Person{ls, zs}, shadow: []state.Member{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
+			w:    world{desired: []model.Person{ls, zs}, shadow: []ShadowMember{{Person: zs}, {Person: disabled(ls), DisabledAt: now.Add(-24 * time.Hour)}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}},
 			want: []string{"user_enable:ls2"}},
 		{name: "enabled false in the source disables",
-			w:    world{desired: []model.Person{disabled(zs)}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
+			w:    world{desired: []model.Person{disabled(zs)}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
 			want: []string{"user_disable:zs1"}},
 		{name: "a disabled person who is not in WeCom is not created",
 			w:          world{desired: []model.Person{disabled(zs)}},
 			want:       nil,
 			wantNotice: "not created"},
 		{name: "a member created by hand is never touched",
-			w:           world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}, "handmade": {10}}},
+			w:           world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}, "handmade": {10}}},
 			want:        nil,
 			wantUnowned: 1},
 		{name: "a desired person whose userid exists unowned is reported, not changed",
@@ -150,21 +149,21 @@ func TestCalculateMembers(t *testing.T) {
 			w:    world{desired: []model.Person{zs}, current: map[string][]int{"old-zs": {10}}, adopt: map[string]string{"K-zs1": "old-zs"}},
 			want: []string{"user_update:old-zs[" + strings.Join(allFields, ",") + "]"}},
 		{name: "a changed userid rule keeps the userid WeCom has",
-			w:          world{desired: []model.Person{func() model.Person { p := zs; p.UserID = "zhangsan"; return p }()}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
+			w:          world{desired: []model.Person{func() model.Person { p := zs; p.UserID = "zhangsan"; return p }()}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}},
 			want:       nil,
 			wantNotice: "cannot change"},
 		{name: "a leaver whose record was rejected is protected",
-			w:          world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, protect: []string{"K-ls2"}},
+			w:          world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, protect: []string{"K-ls2"}},
 			want:       nil,
 			wantNotice: "rejected"},
 		{name: "a protected userid is never changed",
-			w:    world{desired: []model.Person{zsNewMobile}, shadow: []state.Member{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Protected: []string{"ZS1", "ls2"}}},
+			w:    world{desired: []model.Person{zsNewMobile}, shadow: []ShadowMember{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Protected: []string{"ZS1", "ls2"}}},
 			want: nil},
 		{name: "upsert-only never disables",
-			w:    world{desired: []model.Person{zs}, shadow: []state.Member{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Mode: ModeUpsertOnly}},
+			w:    world{desired: []model.Person{zs}, shadow: []ShadowMember{{Person: zs}, {Person: ls}}, current: map[string][]int{"zs1": {10}, "ls2": {10}}, policy: Policy{Mode: ModeUpsertOnly}},
 			want: nil},
 		{name: "create-only never updates",
-			w:    world{desired: []model.Person{zsNewMobile, ls}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {10}}, policy: Policy{Mode: ModeCreateOnly}},
+			w:    world{desired: []model.Person{zsNewMobile, ls}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {10}}, policy: Policy{Mode: ModeCreateOnly}},
 			want: []string{"user_create:ls2"}},
 	}
 	for _, tt := range tests {
@@ -235,7 +234,7 @@ func TestCalculateDepartments(t *testing.T) {
 	})
 	t.Run("a department emptied by this plan's moves is deleted", func(t *testing.T) {
 		zs := person("zs1", "销售")
-		w := world{desired: []model.Person{person("zs1", "研发")}, shadow: []state.Member{{Person: zs}}, current: map[string][]int{"zs1": {11}}}
+		w := world{desired: []model.Person{person("zs1", "研发")}, shadow: []ShadowMember{{Person: zs}}, current: map[string][]int{"zs1": {11}}}
 		in := w.input()
 		in.Desired.Departments = in.Desired.Departments[:1]
 		c := Calculate(in)

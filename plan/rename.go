@@ -32,7 +32,7 @@ type renameMatch struct {
 // ambiguous and stay unmatched: the plan then creates and deletes, and the
 // guard holds the delete.
 //
-// It returns old key → new key, for state.Shadow.Rekey.
+// It returns old key → new key, for Shadow.Rekey.
 func (c *calc) matchRenames() map[string]string {
 	share := c.in.Policy.RenameShare
 	if share <= 0 {

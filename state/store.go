@@ -31,6 +31,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/orgsync/orgsync/model"
+	"github.com/orgsync/orgsync/plan"
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -174,33 +175,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Member is the shadow of one managed member.
-type Member struct {
-	Person     model.Person // as last applied (UserID, Key, fields, Enabled)
-	Adopted    bool         // pre-existed in WeCom and was adopted, rather than created
-	DisabledAt time.Time    // zero unless orgsync disabled it as a leaver
-}
-
-// Dept is the shadow of one managed department.
-type Dept struct {
-	Department model.Department // Key, ID, Name, ParentKey, Order as last applied
-	Adopted    bool
-}
-
-// Shadow is everything orgsync owns, loaded once per run.
-type Shadow struct {
-	Members     map[string]*Member // by model.UserIDKey(userid)
-	Departments map[string]*Dept   // by department key
-}
-
-// DeptKeyByID maps WeCom department ids to managed keys.
-func (sh *Shadow) DeptKeyByID() map[int]string {
-	m := make(map[int]string, len(sh.Departments))
-	for k, d := range sh.Departments {
-		m[d.Department.ID] = k
-	}
-	return m
-}
+// Member, Dept and Shadow are plan's: the shadow is plan's input, and
+// plan imports no store.
+type (
+	Member = plan.ShadowMember
+	Dept   = plan.ShadowDept
+	Shadow = plan.Shadow
+)
 
 // LoadShadow reads every managed member and department.
 func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {

@@ -313,3 +313,32 @@ func markerOf(path string) string {
 	}
 	return ""
 }
+
+// TableReader reads the small files mapping needs (department and lookup
+// tables) as CSV/XLSX sources: no settle wait (they are read as they are),
+// and all or nothing: an incomplete file (a lost last row) or a row that
+// can't be read is an error, since it would silently drop a department or
+// a lookup value.
+type TableReader struct{}
+
+// ReadTable reads path as the source name.
+func (TableReader) ReadTable(ctx context.Context, name, path, encoding string) (*connectors.Batch, error) {
+	var settle time.Duration
+	src, err := (&Config{Path: path, Encoding: encoding, Settle: &settle}).Open(name, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err := src.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !b.Complete {
+		return nil, fmt.Errorf("%s: %s", path, b.Incomplete)
+	}
+	for _, r := range b.Records {
+		if r.Problem != "" {
+			return nil, fmt.Errorf("%s: %s", r.Origin.Locator, r.Problem)
+		}
+	}
+	return b, nil
+}

@@ -20,9 +20,13 @@ import (
 	"github.com/orgsync/orgsync/state"
 )
 
-// Config is what the WeCom directory needs beyond its client.
+// ClientConfig is the HTTP client's configuration (base URL, corp id,
+// secret, pacing), so that callers need not import the client.
+type ClientConfig = client.Config
+
+// Config is the WeCom directory's configuration.
 type Config struct {
-	Client client.Config
+	Client ClientConfig
 	// RootDepartmentID is the managed scope (1 = the whole corp).
 	RootDepartmentID int
 	// FullReads: the secret may read department names (department/list);
