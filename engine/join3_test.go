@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
-	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/testservers"
 )
 
@@ -121,17 +119,7 @@ target:
 policy: {max_disables: "100%%"}
 state: {path: %[1]s/state.db}
 `, en.dir, s.URL, s.ServiceDN, s.ServicePassword, base, en.url, testCorp, testSecret, api.URL)), 0o644))
-		cfg, err := config.Load(path)
-		must(t, err)
-		e, err := Build(cfg, zap.NewNop())
-		must(t, err)
-		must(t, e.Open(context.Background()))
-		defer e.Close()
-		rep, err := e.RunOnce(context.Background(), Options{})
-		if err != nil {
-			t.Fatalf("sync: %v (%+v)", err, rep)
-		}
-		return rep
+		return syncConfig(t, path)
 	}
 
 	rep := run()

@@ -448,17 +448,7 @@ state: {path: %[1]s/state.db}
 	run := func() *Report {
 		t.Helper()
 		write()
-		cfg, err := config.Load(path)
-		must(t, err)
-		e, err := Build(cfg, zap.NewNop())
-		must(t, err)
-		must(t, e.Open(context.Background()))
-		defer e.Close()
-		rep, err := e.RunOnce(context.Background(), Options{})
-		if err != nil {
-			t.Fatalf("sync: %v", err)
-		}
-		return rep
+		return syncConfig(t, path)
 	}
 	rep := run()
 	if rep.Changes["user_create"] != 5 {
@@ -509,4 +499,21 @@ func TestAJoinedSourceThatShrankSharplyChangesNoFieldItGives(t *testing.T) {
 		t.Fatalf("rejected %d: %v", rep.RejectedRecords, rep.Rejected)
 	}
 	sameMembers(t, before, en.members())
+}
+
+// syncConfig runs one sync of the config file at path, as a new process
+// would, and fails the test if the run fails.
+func syncConfig(t *testing.T, path string) *Report {
+	t.Helper()
+	cfg, err := config.Load(path)
+	must(t, err)
+	e, err := Build(cfg, zap.NewNop())
+	must(t, err)
+	must(t, e.Open(context.Background()))
+	defer e.Close()
+	rep, err := e.RunOnce(context.Background(), Options{})
+	if err != nil {
+		t.Fatalf("sync: %v (%+v)", err, rep)
+	}
+	return rep
 }
