@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/orgsync/orgsync/directory"
+	"github.com/orgsync/orgsync/plan"
 )
 
 // Harness adapts one Directory implementation to the suite.
@@ -47,6 +48,11 @@ type Controls struct {
 	// leaves a retried or re-planned change able to succeed. Faults(false)
 	// returns how many faults the server injected during the stretch.
 	Faults func(on bool) int
+	// LoseAnswer arranges for the next call that makes a change of kind
+	// op to be applied and its answer lost (the connection dropped after
+	// the write), once; later calls are answered normally. LoseAnswer("")
+	// disarms it and returns how many answers were lost since it was armed.
+	LoseAnswer func(op plan.Op) int
 	// Throttled returns how many calls the server has refused for its
 	// rate limit so far.
 	Throttled func() int
@@ -106,6 +112,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("an apply whose answers are lost journals no write that happened as failed", func(t *testing.T) {
 		testUncertain(t, h)
 	})
+	t.Run("lost answers", func(t *testing.T) { testLostAnswer(t, h) })
 	t.Run("a sync of 40 creates under a low rate limit waits out the windows and fails nothing", func(t *testing.T) {
 		testRateLimit(t, h)
 	})

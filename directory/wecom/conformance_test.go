@@ -2,6 +2,7 @@ package wecom_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/plan"
 )
 
 // TestConformance runs the directory conformance suite against the WeCom
@@ -79,7 +81,8 @@ func newConformanceServer(t *testing.T, restricted bool, seed int64, o conforman
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)
 	}
-	srv := httptest.NewServer(emu)
+	lose := &answerLoser{next: emu}
+	srv := httptest.NewServer(lose)
 	t.Cleanup(srv.Close)
 	cfg.BaseURL = srv.URL
 
@@ -107,6 +110,7 @@ func newConformanceServer(t *testing.T, restricted bool, seed int64, o conforman
 			emu.SetFaults(emulator.Faults{})
 			return sum(emu.Stats().Faults) - faultsAtStart
 		},
+		LoseAnswer: lose.arm,
 		Throttled: func() int {
 			n := 0
 			for _, codes := range emu.Stats().Errors {
@@ -143,6 +147,66 @@ func newConformanceServer(t *testing.T, restricted bool, seed int64, o conforman
 			return st
 		},
 	}
+}
+
+// opAPIs are the WeCom APIs that make each kind of change.
+var opAPIs = map[plan.Op][]string{
+	plan.OpDeptCreate:  {"department/create"},
+	plan.OpDeptUpdate:  {"department/update"},
+	plan.OpDeptDelete:  {"department/delete"},
+	plan.OpUserCreate:  {"user/create"},
+	plan.OpUserUpdate:  {"user/update"},
+	plan.OpUserMove:    {"user/update"},
+	plan.OpUserEnable:  {"user/update"},
+	plan.OpUserDisable: {"user/update"},
+	plan.OpUserDelete:  {"user/batchdelete", "user/delete"},
+}
+
+// answerLoser serves the emulator and, when armed for a kind of change,
+// lets the next call to one of its APIs take effect and then drops the
+// connection without an answer, once.
+type answerLoser struct {
+	next  http.Handler
+	mu    sync.Mutex
+	armed map[string]bool
+	lost  int
+}
+
+func (l *answerLoser) arm(op plan.Op) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if op == "" {
+		n := l.lost
+		l.armed, l.lost = nil, 0
+		return n
+	}
+	l.armed = map[string]bool{}
+	for _, api := range opAPIs[op] {
+		l.armed[api] = true
+	}
+	return 0
+}
+
+func (l *answerLoser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	hit := l.armed[strings.TrimPrefix(r.URL.Path, "/cgi-bin/")]
+	if hit {
+		l.armed = nil
+		l.lost++
+	}
+	l.mu.Unlock()
+	if !hit {
+		l.next.ServeHTTP(w, r)
+		return
+	}
+	l.next.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer goes nowhere
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func sum(m map[string]int) int {
