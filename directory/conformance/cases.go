@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -648,6 +649,69 @@ func testAdopt(t *testing.T, h Harness) {
 		if m := w.shadow().Members[model.UserIDKey(hand.UserID)]; m == nil || !m.Adopted {
 			t.Fatalf("the adopted member's shadow row: %+v (want adopted)", m)
 		}
+		w.expectQuiet(org)
+	})
+}
+
+// testStop closes ApplyOptions.Stop: before the apply, it makes no call and
+// reports every change pending (the next run makes them); during it, calls
+// in flight finish and are journaled, and nothing is failed for the stop.
+func testStop(t *testing.T, h Harness) {
+	t.Run("an apply stopped before it starts makes no call and reports every change pending", func(t *testing.T) {
+		w := newWorld(t, h, Options{})
+		org := company()
+		ch, sh := w.planFor(org, nil)
+		stop := make(chan struct{})
+		close(stop)
+		run, err := w.store.StartRun(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := w.dir.Calls()
+		res, err := w.dir.Apply(w.ctx, ch, w.store, directory.ApplyOptions{RunID: run, Shadow: sh, Now: w.clock, Stop: stop})
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		if n := w.dir.Calls() - before; n != 0 {
+			t.Errorf("a stopped apply made %d calls", n)
+		}
+		if len(res.Failed) > 0 || len(res.Pending) != ch.Total() {
+			t.Errorf("a stopped apply of %d changes: %d pending, %d failed, want all pending: %s", ch.Total(), len(res.Pending), len(res.Failed), describe(res))
+		}
+		if es := w.journal(run); len(es) != 0 {
+			t.Errorf("a stopped apply journaled %d entries", len(es))
+		}
+		w.syncClean(org)
+		w.expectDirectory(org)
+	})
+	t.Run("an apply stopped midway journals every call it made, fails nothing for the stop, and the next run finishes", func(t *testing.T) {
+		w := newWorld(t, h, Options{})
+		org := company()
+		ch, sh := w.planFor(org, nil)
+		stop := make(chan struct{})
+		var once sync.Once
+		run, err := w.store.StartRun(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := w.dir.Apply(w.ctx, ch, w.store, directory.ApplyOptions{RunID: run, Shadow: sh, Now: w.clock, Stop: stop,
+			Progress: func(done, total int) {
+				if done >= 4 { // the departments are made; stop before the members
+					once.Do(func() { close(stop) })
+				}
+			}})
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		if len(res.Failed) > 0 {
+			t.Errorf("a stop failed changes: %s", describe(res))
+		}
+		if len(res.Pending) == 0 {
+			t.Errorf("a stop after 4 of %d changes left nothing pending: %s", ch.Total(), describe(res))
+		}
+		w.checkOutcomes(run, ch, res, true)
+		w.syncClean(org)
+		w.expectDirectory(org)
 		w.expectQuiet(org)
 	})
 }

@@ -117,4 +117,5 @@ func Run(t *testing.T, h Harness) {
 		testRateLimit(t, h)
 	})
 	t.Run("adopt", func(t *testing.T) { testAdopt(t, h) })
+	t.Run("stop", func(t *testing.T) { testStop(t, h) })
 }
