@@ -715,3 +715,41 @@ func testStop(t *testing.T, h Harness) {
 		w.expectQuiet(org)
 	})
 }
+
+// testLoadUnderFaults: Load never returns a partial state: under faults
+// it returns the whole directory or an error.
+func testLoadUnderFaults(t *testing.T, h Harness) {
+	w := newWorld(t, h, Options{})
+	if w.ctl.Faults == nil {
+		t.Skip("the harness cannot inject faults")
+	}
+	org := company()
+	w.syncClean(org)
+	want := w.load()
+	w.ctl.Faults(true)
+	var got []plan.Current
+	errs := 0
+	for i := 0; i < 10; i++ {
+		cur, err := w.dir.Load(w.ctx)
+		if err != nil {
+			errs++
+			continue
+		}
+		got = append(got, cur)
+	}
+	injected := w.ctl.Faults(false)
+	if injected == 0 {
+		t.Fatal("no fault was injected during 10 loads: the case proves nothing")
+	}
+	for i, cur := range got {
+		if !maps.EqualFunc(cur.Departments, want.Departments, func(a, b plan.CurrentDept) bool { return a == b }) {
+			t.Fatalf("load %d under faults: departments %v, want %v", i, cur.Departments, want.Departments)
+		}
+		if !maps.EqualFunc(cur.Members, want.Members, func(a, b *plan.CurrentMember) bool {
+			return a.UserID == b.UserID && slices.Equal(sortedInts(a.Departments), sortedInts(b.Departments))
+		}) {
+			t.Fatalf("load %d under faults: %d members, want %d", i, len(cur.Members), len(want.Members))
+		}
+	}
+	t.Logf("10 loads under %d faults: %d whole, %d errors", injected, len(got), errs)
+}

@@ -108,6 +108,7 @@ func Run(t *testing.T, h Harness) {
 	})
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, h) })
 	t.Run("drift put back", func(t *testing.T) { testDrift(t, h) })
+	t.Run("Load under faults returns the whole directory or an error, never a part", func(t *testing.T) { testLoadUnderFaults(t, h) })
 	t.Run("idempotent retries", func(t *testing.T) { testRetries(t, h) })
 	t.Run("an apply whose answers are lost journals no write that happened as failed", func(t *testing.T) {
 		testUncertain(t, h)
