@@ -4,6 +4,20 @@
 // directory only the way the engine does — Load → plan.Calculate → Apply
 // with a real state store as the journal → Load again and compare.
 //
+// Between runs the suite settles what a run left pending or uncertain from
+// the next Load, as the engine does (engine.settlePending); see
+// world.settle.
+//
+// The cases: Check; a first sync (a three-level tree top-down, members
+// with direct leaders listed before them) and a quiet second night with
+// zero calls; a lifecycle of update, move, two kinds of department rename,
+// disable, rehire, delete past delete_after and departments deleted
+// bottom-up; drift put back (moved or deleted by hand); Load under faults;
+// convergence within two runs under random lost answers, dropped
+// connections and busy errors; journal and result truthfulness under
+// those, and under one lost answer to each kind of change; a rate-limited
+// sync; adoption by mobile; and Stop before and during an apply.
+//
 // A new directory (Feishu/Lark, DingTalk, SCIM) is added by writing its
 // client and a Harness for its test server, and running Run in both of the
 // server's read modes where it has them.
