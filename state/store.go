@@ -38,7 +38,7 @@ import (
 var ErrLocked = errors.New("state store is in use by another orgsync process")
 
 // SchemaVersion is the schema this build writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] moves a store from version i to i+1.
 var migrations = []string{
@@ -84,6 +84,7 @@ var migrations = []string{
 	CREATE INDEX journal_object ON journal(object);`,
 	// The rolling disable/delete budgets count recent entries by op.
 	`CREATE INDEX journal_op_started ON journal(op, started_at);`,
+	heldSchema,
 }
 
 // Store is an open state file.
