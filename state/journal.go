@@ -86,7 +86,7 @@ func (s *Store) CountDone(ctx context.Context, ops []string, since time.Time) (m
 	out := map[string]int{}
 	for _, op := range ops {
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE op=? AND status IN (?, ?) AND started_at>=?`,
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT object) FROM journal WHERE op=? AND status IN (?, ?) AND started_at>=?`,
 			op, StatusDone, StatusResolved, since.UnixMilli()).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count recent %s: %w", op, err)
 		}

@@ -55,6 +55,7 @@ type applyRun struct {
 	res     Result
 	deptIDs map[string]int // department key → WeCom id
 	stopped map[plan.Op]string
+	unmade  map[string]string // department keys whose create is pending, and why
 	abort   error
 	done    int
 	total   int
@@ -157,6 +158,22 @@ func (r *applyRun) pending(op plan.Op, object, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.Pending = append(r.res.Pending, ItemResult{Op: op, Object: object, Error: why})
+	if op == plan.OpDeptCreate {
+		if r.unmade == nil {
+			r.unmade = map[string]string{}
+		}
+		r.unmade[object] = why
+	}
+}
+
+// missingDeptError is a change that needs a department this run has not
+// made (yet): its create failed, or is pending.
+type missingDeptError struct {
+	key, what string
+}
+
+func (e *missingDeptError) Error() string {
+	return fmt.Sprintf("%s %q does not exist in WeCom (its create failed)", e.what, e.key)
 }
 
 // stop marks a kind of call as not to be made again in this run.
@@ -262,6 +279,19 @@ func (r *applyRun) succeeded(op plan.Op, mut state.Mutation) {
 // needs does not exist).
 func (r *applyRun) failNoCall(op plan.Op, object string, err error) {
 	r.tick()
+	// A change that waits for a department whose create is pending (the
+	// run stopped, the answer was lost, the API is banned) was not tried:
+	// it is pending too, not failed.
+	var md *missingDeptError
+	if errors.As(err, &md) {
+		r.mu.Lock()
+		why, ok := r.unmade[md.key]
+		r.mu.Unlock()
+		if ok {
+			r.pending(op, object, fmt.Sprintf("waits for department %s: %s", md.key, why))
+			return
+		}
+	}
 	r.fail(op, object, err)
 }
 
@@ -322,7 +352,7 @@ func (r *applyRun) deptTarget(d plan.DeptChange) (model.Department, bool) {
 	want.ID = d.ID
 	parent, ok := r.deptID(want.ParentKey)
 	if !ok {
-		r.failNoCall(d.Op, d.Key, fmt.Errorf("parent department %q does not exist (its create failed)", want.ParentKey))
+		r.failNoCall(d.Op, d.Key, &missingDeptError{key: want.ParentKey, what: "parent department"})
 		return want, false
 	}
 	want.ParentID = parent
@@ -463,7 +493,7 @@ func (r *applyRun) departments(p *model.Person) ([]int, []int, int, error) {
 	for _, k := range p.Departments {
 		id, ok := r.deptID(k)
 		if !ok {
-			return nil, nil, 0, fmt.Errorf("department %q does not exist in WeCom (its create failed or is pending)", k)
+			return nil, nil, 0, &missingDeptError{key: k, what: "department"}
 		}
 		ids = append(ids, id)
 		if slices.Contains(p.LeaderOf, k) {
@@ -791,9 +821,15 @@ func (r *applyRun) userDeletes(ch *plan.Changes) {
 			}
 			continue
 		}
-		// Settle the batch entries as failed, then retry one by one.
+		// Settle the batch entries, then retry one by one. A batch whose
+		// answer was lost may have deleted them all: uncertain, for the
+		// next run to settle from list_id, never "failed".
+		status := state.StatusFailed
+		if client.IsUncertain(err) {
+			status = state.StatusUncertain
+		}
 		for i := range chunk {
-			if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], state.StatusFailed, client.Code(err), "batchdelete: "+err.Error(), state.Mutation{}); ferr != nil {
+			if ferr := r.Journal.Finish(context.WithoutCancel(r.ctx), entries[i], status, client.Code(err), "batchdelete: "+err.Error(), state.Mutation{}); ferr != nil {
 				r.setAbort(ferr)
 				return
 			}
