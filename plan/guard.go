@@ -124,6 +124,17 @@ type GuardInput struct {
 	// AllowDestructive lets an admin approve one run with up to this many
 	// guarded changes (over any threshold) in all (--allow-destructive N).
 	AllowDestructive int
+	// Approved, when set, names the changes an admin approved one by one
+	// in the held queue (and that the plan still makes exactly so). They
+	// are weighed against no threshold and never refuse the run; a source
+	// problem still holds them, as it holds every disable and delete.
+	Approved Approval
+}
+
+// Approval tells approved changes from the rest.
+type Approval interface {
+	User(UserChange) bool
+	Dept(DeptChange) bool
 }
 
 // ErrEmptySource is the refusal when the sources yield nobody: an empty
@@ -160,6 +171,9 @@ func Guard(c *Changes, g GuardInput) error {
 			return !d.Adopt && (slices.Contains(d.What, "name") || slices.Contains(d.What, "parent"))
 		}, why)
 		c.ForgetMembers, c.ForgetDepts = nil, nil
+	}
+	if g.Approved != nil {
+		defer c.setAsideApproved(g.Approved)()
 	}
 
 	over := c.overThresholds(g)
@@ -341,6 +355,49 @@ func cleared(f string, before, after *model.Person) bool {
 		return false
 	}
 	return get(before) && !get(after)
+}
+
+// setAsideApproved takes the approved changes out of the lists the
+// thresholds weigh, and returns what puts them back, in plan order,
+// beside whatever the guard let through.
+func (c *Changes) setAsideApproved(a Approval) (restore func()) {
+	users := []*[]UserChange{&c.UserUpdates, &c.UserMoves, &c.UserDisables, &c.UserDeletes}
+	depts := []*[]DeptChange{&c.DeptUpdates, &c.DeptDeletes}
+	origU, origD := make([][]UserChange, len(users)), make([][]DeptChange, len(depts))
+	for i, l := range users {
+		if slices.ContainsFunc(*l, a.User) {
+			origU[i] = slices.Clone(*l)
+			*l = slices.DeleteFunc(slices.Clone(*l), a.User)
+		}
+	}
+	for i, l := range depts {
+		if slices.ContainsFunc(*l, a.Dept) {
+			origD[i] = slices.Clone(*l)
+			*l = slices.DeleteFunc(slices.Clone(*l), a.Dept)
+		}
+	}
+	return func() {
+		for i, l := range users {
+			if origU[i] == nil {
+				continue
+			}
+			kept := map[string]bool{}
+			for _, u := range *l {
+				kept[u.UserID] = true
+			}
+			*l = slices.DeleteFunc(origU[i], func(u UserChange) bool { return !kept[u.UserID] && !a.User(u) })
+		}
+		for i, l := range depts {
+			if origD[i] == nil {
+				continue
+			}
+			kept := map[string]bool{}
+			for _, d := range *l {
+				kept[d.Key] = true
+			}
+			*l = slices.DeleteFunc(origD[i], func(d DeptChange) bool { return !kept[d.Key] && !a.Dept(d) })
+		}
+	}
 }
 
 func (c *Changes) holdUsers(list *[]UserChange, hold func(UserChange) bool, why string) {
