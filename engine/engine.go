@@ -297,6 +297,7 @@ type Prepared struct {
 	Shapes   map[string]SourceShape // per source, what this read looked like
 	Approved bool                   // an admin approved guarded changes (--allow-destructive)
 	Settled  int                    // journal entries of interrupted runs settled first
+	queue    *reviewQueue           // the held queue as this plan weighed it
 
 	// Excluded are the records mapping.include / mapping.exclude left out
 	// of scope. Join is, with a join, each person's source records and
@@ -427,6 +428,11 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 		AdoptMatches: matches, Policy: policy, Now: e.now(),
 	})
 	markExcluded(p.Changes, p.Excluded)
+	q, err := e.loadQueue(ctx, p.Changes)
+	if err != nil {
+		return err
+	}
+	p.queue = q
 	recent, err := e.store.CountDone(ctx, []string{string(plan.OpUserDisable), string(plan.OpUserDelete)}, e.now().Add(-24*time.Hour))
 	if err != nil {
 		return err
@@ -435,7 +441,7 @@ func (e *Engine) plan(ctx context.Context, p *Prepared, shadow *state.Shadow, cu
 		SourceProblems: p.Problems, DesiredPeople: len(desired.People) + len(rejected),
 		ManagedMembers: len(shadow.Members), ManagedDepts: len(shadow.Departments), Limits: e.limits,
 		RecentDisables: recent[string(plan.OpUserDisable)], RecentDeletes: recent[string(plan.OpUserDelete)],
-		AllowDestructive: allowDestructive,
+		AllowDestructive: allowDestructive, Approved: q,
 	})
 	p.Approved = allowDestructive > 0
 	var refused *plan.RefusedError
@@ -495,10 +501,9 @@ func (e *Engine) readSources(ctx context.Context, p *Prepared) []*connectors.Bat
 	return out
 }
 
-// settlePending resolves journal entries a killed run left pending: a
-// create whose object now exists in WeCom was made by that run (department
-// ids are assigned by orgsync, so they are recognisable); anything else is
-// settled as failed and simply planned again, which is idempotent.
+// settlePending resolves the journal entries earlier runs left pending or
+// uncertain, by directory.Settle's rules, and brings the reports of the
+// interrupted runs they belong to up to date.
 func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, error) {
 	pend, err := e.store.Pending(ctx)
 	if err != nil {
@@ -510,49 +515,13 @@ func (e *Engine) settlePending(ctx context.Context, cur plan.Current) (int, erro
 			e.log.Warn("could not update the report of an interrupted run", zap.Error(err))
 		}
 	}()
-	const (
-		happened = "settled by a later run: WeCom's lists show the change was made"
-		notMade  = "settled by a later run: WeCom's lists show it was not made; planned again if still needed"
-		unknown  = "settled by a later run: the outcome can't be read back; planned again if still needed (the change is idempotent)"
-	)
 	for _, en := range pend {
-		status, msg, mut := state.StatusFailed, unknown, state.Mutation{}
-		switch plan.Op(en.Op) {
-		case plan.OpUserCreate:
-			msg = notMade
-			if cur.Members[model.UserIDKey(en.Object)] != nil {
-				var p model.Person
-				if json.Unmarshal(en.After, &p) == nil && p.UserID != "" {
-					status, msg, mut = state.StatusResolved, happened, state.Mutation{PutMember: &state.Member{Person: p}}
-				}
-			}
-		case plan.OpDeptCreate:
-			msg = notMade
-			var d model.Department
-			if json.Unmarshal(en.After, &d) == nil && d.ID > 0 {
-				if _, ok := cur.Departments[d.ID]; ok {
-					status, msg, mut = state.StatusResolved, happened, state.Mutation{PutDept: &state.Dept{Department: d}}
-				}
-			}
-		case plan.OpUserDelete:
-			msg = notMade
-			if cur.Members[model.UserIDKey(en.Object)] == nil && cur.Outside[model.UserIDKey(en.Object)] == nil {
-				status, msg, mut = state.StatusResolved, happened, state.Mutation{DeleteMember: en.Object}
-			}
-		case plan.OpDeptDelete:
-			msg = notMade
-			var d model.Department
-			if json.Unmarshal(en.Before, &d) == nil {
-				if _, ok := cur.Departments[d.ID]; !ok {
-					status, msg, mut = state.StatusResolved, happened, state.Mutation{DeleteDept: en.Object}
-				}
-			}
-		}
-		if err := e.store.Resolve(ctx, en.ID, status, msg, mut); err != nil {
+		st := directory.Settle(en, cur)
+		if err := e.store.Resolve(ctx, en.ID, st.Status, st.Msg, st.Mut); err != nil {
 			return 0, err
 		}
 		runs[en.RunID] = true
-		e.log.Info("settled a change left pending by an interrupted run", zap.String("op", en.Op), zap.String("object", en.Object), zap.String("status", status))
+		e.log.Info("settled a change left pending by an interrupted run", zap.String("op", en.Op), zap.String("object", en.Object), zap.String("status", st.Status))
 	}
 	return len(pend), nil
 }
@@ -604,6 +573,9 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	}
 	if prep.Refusal != nil {
 		rep.Refusal = prep.Refusal.Reason
+		if !o.DryRun && prep.Refusal.Err == nil { // a threshold's refusal, not an empty source's
+			e.recordQueue(ctx, rep.RunID, prep, nil)
+		}
 		return finish(StatusRefused, prep.Refusal)
 	}
 	if o.DryRun {
@@ -624,6 +596,11 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Failures, rep.Pending = res.Failed, res.Pending
 	rep.Failed = len(res.Failed)
+	if err == nil && ctx.Err() == nil {
+		e.recordQueue(ctx, rep.RunID, prep, &res)
+	} else {
+		e.recordQueue(ctx, rep.RunID, prep, nil)
+	}
 	if err != nil {
 		return finish(StatusFailed, err)
 	}

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -150,34 +149,8 @@ func (w *world) settle(cur plan.Current) {
 		w.t.Fatalf("Pending: %v", err)
 	}
 	for _, en := range pend {
-		status, mut := state.StatusFailed, state.Mutation{}
-		switch plan.Op(en.Op) {
-		case plan.OpUserCreate:
-			var p model.Person
-			if cur.Members[model.UserIDKey(en.Object)] != nil && json.Unmarshal(en.After, &p) == nil && p.UserID != "" {
-				status, mut = state.StatusResolved, state.Mutation{PutMember: &state.Member{Person: p}}
-			}
-		case plan.OpDeptCreate:
-			var d model.Department
-			if json.Unmarshal(en.After, &d) == nil && d.ID > 0 {
-				if _, ok := cur.Departments[d.ID]; ok {
-					status, mut = state.StatusResolved, state.Mutation{PutDept: &state.Dept{Department: d}}
-				}
-			}
-		case plan.OpUserDelete:
-			k := model.UserIDKey(en.Object)
-			if cur.Members[k] == nil && cur.Outside[k] == nil {
-				status, mut = state.StatusResolved, state.Mutation{DeleteMember: en.Object}
-			}
-		case plan.OpDeptDelete:
-			var d model.Department
-			if json.Unmarshal(en.Before, &d) == nil {
-				if _, ok := cur.Departments[d.ID]; !ok {
-					status, mut = state.StatusResolved, state.Mutation{DeleteDept: en.Object}
-				}
-			}
-		}
-		if err := w.store.Resolve(w.ctx, en.ID, status, "settled by the conformance suite from Load", mut); err != nil {
+		st := directory.Settle(en, cur)
+		if err := w.store.Resolve(w.ctx, en.ID, st.Status, st.Msg, st.Mut); err != nil {
 			w.t.Fatalf("Resolve: %v", err)
 		}
 	}
