@@ -1,6 +1,14 @@
 package plan
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+
 	"github.com/orgsync/orgsync/model"
 )
 
@@ -121,3 +129,132 @@ func (c *Changes) Total() int {
 
 // Empty reports whether the plan makes no write call.
 func (c *Changes) Empty() bool { return c.Total() == 0 }
+
+// WriteJSON writes c as the JSON object json.Marshal makes of it, one change
+// at a time, so that a plan of a million changes is never held as text: the
+// same fields in the same order, omitempty as tagged, and every element
+// encoded by encoding/json (HTML characters are not escaped; decoding gives
+// the same Changes either way). With indent "" the output is compact;
+// otherwise it is laid out as json.MarshalIndent(c, prefix, indent) would
+// (the first line unprefixed, no final newline).
+func (c *Changes) WriteJSON(w io.Writer, prefix, indent string) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	nl := func(depth int) {
+		if indent != "" {
+			bw.WriteByte('\n')
+			bw.WriteString(prefix)
+			for range depth {
+				bw.WriteString(indent)
+			}
+		}
+	}
+	// value writes v encoded at depth (its inner lines indented below it).
+	value := func(v reflect.Value, depth int) error {
+		buf.Reset()
+		if indent != "" {
+			enc.SetIndent(prefix+strings.Repeat(indent, depth), indent)
+		}
+		if err := enc.Encode(v.Interface()); err != nil {
+			return err
+		}
+		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}))
+		return nil
+	}
+	rv := reflect.ValueOf(c).Elem()
+	bw.WriteByte('{')
+	n := 0
+	for _, f := range changesFields() {
+		v := rv.Field(f.index)
+		if f.omitEmpty && isEmptyJSON(v) {
+			continue
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		nl(1)
+		bw.WriteString(f.key)
+		if indent != "" {
+			bw.WriteByte(' ')
+		}
+		if !f.stream || v.IsNil() || v.Len() == 0 {
+			if err := value(v, 1); err != nil {
+				return err
+			}
+			continue
+		}
+		bw.WriteByte('[')
+		for i := range v.Len() {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			nl(2)
+			if err := value(v.Index(i), 2); err != nil {
+				return err
+			}
+		}
+		nl(1)
+		bw.WriteByte(']')
+	}
+	if n > 0 {
+		nl(0)
+	}
+	bw.WriteByte('}')
+	return bw.Flush()
+}
+
+// changesField is one field of Changes as encoding/json sees it.
+type changesField struct {
+	index     int
+	key       string // the quoted name and a colon: "user_creates":
+	omitEmpty bool
+	stream    bool // a slice written element by element
+}
+
+// changesFields reads Changes' json tags once, so that a field added to
+// Changes is written by WriteJSON as by json.Marshal.
+var changesFields = sync.OnceValue(func() []changesField {
+	t := reflect.TypeFor[Changes]()
+	var fs []changesField
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if !sf.IsExported() || tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = sf.Name
+		}
+		key, _ := json.Marshal(name)
+		fs = append(fs, changesField{
+			index:     i,
+			key:       string(key) + ":",
+			omitEmpty: strings.Contains(","+opts+",", ",omitempty,"),
+			stream:    sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() != reflect.Uint8,
+		})
+	}
+	return fs
+})
+
+// isEmptyJSON is encoding/json's omitempty test.
+func isEmptyJSON(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool:
+		return !v.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int() == 0
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return v.Uint() == 0
+	case reflect.Float32, reflect.Float64:
+		return v.Float() == 0
+	case reflect.Interface, reflect.Pointer:
+		return v.IsNil()
+	}
+	return false
+}
