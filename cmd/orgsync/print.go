@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -388,4 +391,202 @@ func jsonDiff(before, after json.RawMessage) []string {
 		}
 	}
 	return out
+}
+
+// writePlanJSON writes what 'plan --output json' prints: the object
+// {"changes", "refusal", "rejected", "source_problems"} (keys in the order
+// encoding/json gives a map), streamed: the changes one at a time
+// (plan.Changes.WriteJSON) and the rejected records one at a time. Compact,
+// or with indent laid out as json.MarshalIndent does with two spaces.
+func writePlanJSON(w io.Writer, p *engine.Prepared, indent bool) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	j := jsonWriter{w: bw}
+	if indent {
+		j.indent = "  "
+	}
+	bw.WriteByte('{')
+	j.key(1, "changes")
+	if err := p.Changes.WriteJSON(bw, j.indent, j.indent); err != nil {
+		return err
+	}
+	bw.WriteByte(',')
+	j.key(1, "refusal")
+	j.value(1, refusalText(p.Refusal))
+	bw.WriteByte(',')
+	j.key(1, "rejected")
+	writeJSONArray(&j, 1, p.Rejected)
+	bw.WriteByte(',')
+	j.key(1, "source_problems")
+	writeJSONArray(&j, 1, p.Problems)
+	j.newline(0)
+	bw.WriteString("}\n")
+	if j.err != nil {
+		return j.err
+	}
+	return bw.Flush()
+}
+
+// jsonWriter writes JSON a piece at a time, each value by encoding/json
+// (HTML characters not escaped, as writeJSON), keeping the first error.
+type jsonWriter struct {
+	w      *bufio.Writer
+	indent string // "" for compact
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	err    error
+}
+
+func (j *jsonWriter) newline(depth int) {
+	if j.indent != "" {
+		j.w.WriteByte('\n')
+		j.w.WriteString(strings.Repeat(j.indent, depth))
+	}
+}
+
+// key starts the member name at depth.
+func (j *jsonWriter) key(depth int, name string) {
+	j.newline(depth)
+	j.w.WriteString(`"` + name + `":`)
+	if j.indent != "" {
+		j.w.WriteByte(' ')
+	}
+}
+
+// value writes v as a value at depth.
+func (j *jsonWriter) value(depth int, v any) {
+	if j.enc == nil {
+		j.enc = json.NewEncoder(&j.buf)
+		j.enc.SetEscapeHTML(false)
+	}
+	j.buf.Reset()
+	if j.indent != "" {
+		j.enc.SetIndent(strings.Repeat(j.indent, depth), j.indent)
+	}
+	if err := j.enc.Encode(v); err != nil && j.err == nil {
+		j.err = err
+	}
+	j.w.Write(bytes.TrimSuffix(j.buf.Bytes(), []byte{'\n'}))
+}
+
+// writeJSONArray writes l at depth one element at a time: null for nil, as
+// encoding/json does.
+func writeJSONArray[T any](j *jsonWriter, depth int, l []T) {
+	if len(l) == 0 {
+		j.value(depth, l)
+		return
+	}
+	j.w.WriteByte('[')
+	for i := range l {
+		if i > 0 {
+			j.w.WriteByte(',')
+		}
+		j.newline(depth + 1)
+		j.value(depth+1, l[i])
+	}
+	j.newline(depth)
+	j.w.WriteByte(']')
+}
+
+// readPlan decodes a plan written by 'plan --out' (or any JSON of
+// plan.Changes) as a stream: each change is decoded as it is read, so the
+// file is never held whole. It decodes what json.Unmarshal would: member
+// names matched as encoding/json matches them (exact, else case-insensitive),
+// unknown members skipped, and nothing but white space after the object.
+func readPlan(r io.Reader) (*plan.Changes, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	var c plan.Changes
+	if t, err := dec.Token(); err != nil {
+		return nil, err
+	} else if t != json.Delim('{') {
+		return nil, fmt.Errorf("want a JSON object, found %v", t)
+	}
+	rv := reflect.ValueOf(&c).Elem()
+	fields := planFields()
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := t.(string)
+		i, ok := fields[name]
+		if !ok {
+			for k, j := range fields {
+				if strings.EqualFold(k, name) {
+					i, ok = j, true
+					break
+				}
+			}
+		}
+		if !ok {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		f := rv.Field(i)
+		if f.Kind() != reflect.Slice {
+			if err := dec.Decode(f.Addr().Interface()); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			continue
+		}
+		if err := decodeArray(dec, f); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if t, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("unexpected %v after the plan", t)
+		}
+		return nil, err
+	}
+	return &c, nil
+}
+
+// decodeArray decodes the JSON array (or null) the decoder is at into the
+// slice f, one element at a time.
+func decodeArray(dec *json.Decoder, f reflect.Value) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		f.SetZero()
+		return nil
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("want an array, found %v", t)
+	}
+	f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+	for dec.More() {
+		e := reflect.New(f.Type().Elem())
+		if err := dec.Decode(e.Interface()); err != nil {
+			return err
+		}
+		f.Set(reflect.Append(f, e.Elem()))
+	}
+	_, err = dec.Token() // ]
+	return err
+}
+
+// planFields maps plan.Changes' JSON member names to field indices.
+func planFields() map[string]int {
+	t := reflect.TypeFor[plan.Changes]()
+	m := map[string]int{}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if !sf.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		m[name] = i
+	}
+	return m
 }

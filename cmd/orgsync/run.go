@@ -176,8 +176,9 @@ func withBuildProblems(path string, loadErr error) (err error) {
 func newPlanCmd(g *globals) *cobra.Command {
 	var cfgPath, out, output string
 	var allow int
+	var indent bool
 	cmd := &cobra.Command{
-		Use:   "plan -c FILE [--out plan.json] [--output text|json]",
+		Use:   "plan -c FILE [--out plan.json] [--output text|json] [--indent]",
 		Short: "Show what a sync would change, writing nothing",
 		Long: `plan reads the sources and WeCom, computes the changes a sync would make and
 runs the safety guard, then prints them: counts first, then each change with
@@ -203,14 +204,15 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 				return withExit(runExit(err), err)
 			}
 			if out != "" {
-				b, _ := json.MarshalIndent(p.Changes, "", "  ")
-				if err := os.WriteFile(out, append(b, '\n'), 0o640); err != nil {
+				if err := savePlan(out, p.Changes, indent); err != nil {
 					return withExit(ExitFailed, err)
 				}
 			}
 			switch output {
 			case "json":
-				writeJSON(g.stdout, map[string]any{"changes": p.Changes, "rejected": p.Rejected, "source_problems": p.Problems, "refusal": refusalText(p.Refusal)})
+				if err := writePlanJSON(g.stdout, p, indent); err != nil {
+					return withExit(ExitFailed, err)
+				}
 			default:
 				printPlan(g.stdout, p)
 				if out != "" {
@@ -226,8 +228,46 @@ Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 	addConfigFlag(cmd, &cfgPath)
 	cmd.Flags().StringVar(&out, "out", "", "also save the plan as JSON to this file, for 'sync --plan'")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&indent, "indent", false, "indent the JSON (--output json and --out) for reading; compact by default")
 	cmd.Flags().IntVar(&allow, "allow-destructive", 0, "plan as if up to N disables+deletes over the thresholds were approved")
 	return cmd
+}
+
+// savePlan writes the plan for 'sync --plan' to path as a stream.
+func savePlan(path string, c *plan.Changes, indent bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	in := ""
+	if indent {
+		in = "  "
+	}
+	err = c.WriteJSON(f, "", in)
+	if err == nil {
+		_, err = f.WriteString("\n")
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("save the plan: %w", err)
+	}
+	return nil
+}
+
+// loadPlan reads a plan saved by 'plan --out' as a stream.
+func loadPlan(path string) (*plan.Changes, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := readPlan(f)
+	if err != nil {
+		return nil, fmt.Errorf("plan file %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // writeJSON prints v as indented JSON with CJK and <>& left as they are.
@@ -290,15 +330,11 @@ matches).`,
 			defer e.Close()
 			opts := engine.Options{DryRun: dry, AllowDestructive: allow, Recover: recoverOwnership}
 			if planFile != "" {
-				b, err := os.ReadFile(planFile)
+				ch, err := loadPlan(planFile)
 				if err != nil {
 					return withExit(ExitUsage, err)
 				}
-				var ch plan.Changes
-				if err := json.Unmarshal(b, &ch); err != nil {
-					return withExit(ExitUsage, fmt.Errorf("plan file %s: %w", planFile, err))
-				}
-				opts.Plan = &ch
+				opts.Plan = ch
 			}
 			bar := newProgress(g.stderr, log)
 			opts.Progress = bar.update
