@@ -30,7 +30,10 @@ type Applier struct {
 	RootID      int  // managed root department id
 	Invite      bool // WeCom's to_invite on create
 	Concurrency int  // member calls in flight (the client also caps and paces)
-	Now         func() time.Time
+	// BatchThreshold: more member creates than this go through one import
+	// job (batch.go) instead of one call each; 0 = never.
+	BatchThreshold int
+	Now            func() time.Time
 	// Progress, when set, is called after each change with the number done
 	// (succeeded or failed) and the total.
 	Progress func(done, total int)
@@ -575,7 +578,11 @@ func createWaves(list []plan.UserChange) [][]plan.UserChange {
 }
 
 func (r *applyRun) userCreates(ch *plan.Changes) {
-	for _, wave := range createWaves(ch.UserCreates) {
+	list := ch.UserCreates
+	if r.BatchThreshold > 0 && len(list) > r.BatchThreshold {
+		list = r.batchCreates(list)
+	}
+	for _, wave := range createWaves(list) {
 		r.createWave(wave)
 	}
 }

@@ -33,6 +33,10 @@ type Config struct {
 	// WeCom refuses it to a Contacts-Sync secret used from a new IP.
 	FullReads bool
 	Invite    bool // WeCom's to_invite on create
+	// BatchThreshold: a run with more member creates than this makes them
+	// through WeCom's import job (DefaultBatchThreshold when 0; negative =
+	// never).
+	BatchThreshold int
 }
 
 // Directory is the WeCom directory.
@@ -169,7 +173,8 @@ func (d *Directory) Apply(ctx context.Context, ch *plan.Changes, j directory.Jou
 	a := &Applier{
 		Client: d.client, Journal: j, Log: d.log.Named("apply"), RunID: o.RunID, Shadow: o.Shadow,
 		RootID: d.cfg.RootDepartmentID, Invite: d.cfg.Invite, Concurrency: d.cfg.Client.Concurrency,
-		Now: o.Now, Progress: o.Progress, Stop: o.Stop,
+		BatchThreshold: batchThreshold(d.cfg.BatchThreshold),
+		Now:            o.Now, Progress: o.Progress, Stop: o.Stop,
 	}
 	if a.Now == nil {
 		a.Now = time.Now
@@ -237,4 +242,14 @@ func (d *Directory) Adopt(ctx context.Context, desired model.Org, shadow *state.
 		d.log.Warn("stopped adoption lookups: too many numbers unknown to WeCom (it blocks the lookup API past 20% failures)")
 	}
 	return matches, nil
+}
+
+func batchThreshold(n int) int {
+	switch {
+	case n == 0:
+		return DefaultBatchThreshold
+	case n < 0:
+		return 0
+	}
+	return n
 }

@@ -103,6 +103,10 @@ type WeComSpec struct {
 	// (user/list, department/list) to adopt by name; WeCom refuses them to
 	// a Contacts-Sync secret from a new IP since 2022 (48009).
 	FullReads bool `yaml:"full_reads"`
+	// BatchThreshold: a run with more member creates than this makes
+	// them through WeCom's import job (a handful of calls); 0 = the
+	// default (2000), -1 = never.
+	BatchThreshold int `yaml:"batch_threshold"`
 }
 
 // PolicySpec is the `policy:` block.

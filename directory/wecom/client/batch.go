@@ -157,3 +157,7 @@ func (c *Client) WaitBatchResult(ctx context.Context, jobID string, interval tim
 		}
 	}
 }
+
+// Sleep waits d on the client's clock (a fake one in tests), or until ctx
+// ends: for callers that pace around import jobs.
+func (c *Client) Sleep(ctx context.Context, d time.Duration) error { return c.clock.Sleep(ctx, d) }
