@@ -467,3 +467,36 @@ func TestAPlanReviewedAfterAnInterruptedRunIsAppliedWithoutDrift(t *testing.T) {
 		})
 	}
 }
+
+// A run killed while its import job ran (the rows journaled, their
+// results never recorded) converges on the next run: the members the job
+// made are owned, nothing is created twice.
+func TestAKillDuringAnImportJobConverges(t *testing.T) {
+	for _, kill := range []int{8 + 10, 8 + 20 + 3} { // during the rows' Begin; after the job, during their Finish
+		t.Run(fmt.Sprintf("killed after %d journal writes", kill), func(t *testing.T) {
+			en := newEnv(t, true)
+			en.target = "    batch_threshold: 5"
+			e := en.open()
+			cj := &crashingJournal{after: kill}
+			e.wrapJournal = func(s *state.Store) directory.Journal { cj.Store = s; return cj }
+			if _, err := e.RunOnce(context.Background(), Options{}); err == nil {
+				t.Fatal("the run was not interrupted")
+			}
+			rep := en.mustSync()
+			if rep.Unowned != 0 || rep.Failed != 0 {
+				t.Fatalf("rerun: %+v", rep)
+			}
+			if n := en.emu.Stats().Errors["user/create"][60102]; n != 0 {
+				t.Fatalf("%d duplicate creates", n)
+			}
+			if len(en.emu.State().Users) != 20 {
+				t.Fatalf("%d users", len(en.emu.State().Users))
+			}
+			writes := en.emu.Stats().Writes
+			en.mustSync()
+			if w := en.emu.Stats().Writes - writes; w != 0 {
+				t.Fatalf("the run after made %d writes", w)
+			}
+		})
+	}
+}
