@@ -95,6 +95,6 @@ rejected records, a source missing or incomplete).`,
 
 // commands lists every subcommand explicitly (no init-time registration).
 var commands = []func(*globals) *cobra.Command{
-	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newStateCmd, newVersionCmd,
+	newValidateCmd, newPlanCmd, newSyncCmd, newDaemonCmd, newTriggerCmd, newHistoryCmd, newExplainCmd, newHeldCmd, newStateCmd, newVersionCmd,
 	newWecomEmulatorCmd, newHRAPIEmulatorCmd, newHealthcheckCmd, newCompletionDocsCmd,
 }
