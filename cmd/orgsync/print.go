@@ -20,7 +20,12 @@ import (
 	"github.com/orgsync/orgsync/state"
 )
 
+// printPlan prints the plan for review. It is written through a buffer:
+// a first import prints a line per change, 100k lines of small writes.
 func printPlan(w io.Writer, p *engine.Prepared) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	w = bw
 	records := 0
 	for _, n := range p.Records {
 		records += n
@@ -66,6 +71,9 @@ func printPlan(w io.Writer, p *engine.Prepared) {
 // printChanges prints counts, then each change (at most limit per kind when
 // limit > 0).
 func printChanges(w io.Writer, c *plan.Changes, limit int) {
+	bw := bufio.NewWriterSize(w, 64<<10) // w itself when printPlan's buffer
+	defer bw.Flush()
+	w = bw
 	counts := c.Counts()
 	var parts []string
 	for _, op := range plan.AllOps {
