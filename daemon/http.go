@@ -25,6 +25,8 @@ import (
 //	GET  /v1/status      JSON: running, next run, last runs, held changes (token if configured)
 //	GET  /v1/runs/{id}   the stored report of one run (token if configured)
 //	POST /v1/sync        start a run now (token required); ?wait=true waits and returns the report
+//	/v1/held...          the held queue: list, show, approve, reject (see heldRoutes)
+//	/ui/                 the review page (see uiRoutes)
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -46,6 +48,8 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", d.auth(false, d.handleStatus))
 	mux.HandleFunc("GET /v1/runs/{id}", d.auth(false, d.handleRun))
 	mux.HandleFunc("POST /v1/sync", d.auth(true, d.handleSync))
+	d.heldRoutes(mux)
+	d.uiRoutes(mux)
 	return mux
 }
 

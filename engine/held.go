@@ -260,3 +260,7 @@ func (e *Engine) recordQueue(ctx context.Context, runID int64, p *Prepared, res 
 		e.log.Warn("the held queue could not be updated (the run's outcome stands)", zap.Int64("run_id", runID), zap.Error(err))
 	}
 }
+
+// Limits are the change-volume thresholds the engine's guard applies (the
+// review page shows them).
+func (e *Engine) Limits() plan.Limits { return e.limits }
