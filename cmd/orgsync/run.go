@@ -186,10 +186,14 @@ before → after and the reason. Nothing is written to WeCom or the state store.
 
 Save it with --out and apply exactly that reviewed plan later with
 'orgsync sync --plan FILE' (which refuses if anything changed meanwhile).
+--out and --output json write compact JSON, one change after another, so a
+plan of 100,000 changes is never built in memory; --indent lays it out for
+reading.
 
 Exit codes: 0 plan computed, 3 the guard would refuse this run, 1/2 errors.`,
 		Example: `  orgsync plan -c orgsync.yaml
-  orgsync plan -c orgsync.yaml --out tonight.json && orgsync sync -c orgsync.yaml --plan tonight.json`,
+  orgsync plan -c orgsync.yaml --out tonight.json && orgsync sync -c orgsync.yaml --plan tonight.json
+  orgsync plan -c orgsync.yaml --output json --indent | less`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext()
