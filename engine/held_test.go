@@ -180,3 +180,26 @@ func TestADryRunLeavesTheQueueAlone(t *testing.T) {
 		t.Fatalf("a dry run wrote the queue: %v", q)
 	}
 }
+
+func TestAnApprovedDepartmentRenameIsMade(t *testing.T) {
+	en := newEnv(t, true)
+	en.extra = `  max_department_renames: "0"`
+	en.mustSync()
+	en.depts[2][1] = "市场部" // D3 销售部 → 市场部
+	rep := en.mustSync()
+	if rep.Held != 1 || en.deptByName("销售部") == nil {
+		t.Fatalf("held %d; the rename must wait", rep.Held)
+	}
+	h := en.queue()["department_update D3"]
+	if h.Status != state.HeldHeld || !strings.Contains(string(h.After), "市场部") || !strings.Contains(string(h.Before), "销售部") {
+		t.Fatalf("queue row: %+v", h)
+	}
+	en.decide(state.HeldApproved, "department_update D3")
+	rep = en.mustSync()
+	if rep.Changes["department_update"] != 1 || en.deptByName("市场部") == nil {
+		t.Fatalf("approved rename not made: %v", rep.Changes)
+	}
+	if h := en.queue()["department_update D3"]; h.Status != state.HeldApplied {
+		t.Fatalf("after: %+v", h)
+	}
+}
