@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,5 +96,18 @@ func TestHeldRejectKeepsAChangeOut(t *testing.T) {
 	}
 	if out, code := run(t, "held", "approve", "-c", en.cfg, "--all"); code != ExitOK || !strings.Contains(out, "no held changes to approve") {
 		t.Fatalf("approve --all with nothing held: %d %s", code, out)
+	}
+}
+
+func TestHeldNamesTheDaemonsAPIWhileTheStoreIsInUse(t *testing.T) {
+	en := newCLIEnv(t, 5)
+	st, err := state.Open(context.Background(), filepath.Join(en.dir, "state.db")) // as the daemon holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out, code := run(t, "held", "list", "-c", en.cfg)
+	if code != ExitFailed || !strings.Contains(out, "/v1/held") || !strings.Contains(out, "/ui/") {
+		t.Fatalf("exit %d, want %d naming the daemon's API and page:\n%s", code, ExitFailed, out)
 	}
 }
