@@ -154,6 +154,9 @@ func newHeldShowCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if output != "text" && output != "json" {
+				return withExit(ExitUsage, fmt.Errorf("--output %q: want text or json", output))
+			}
 			ctx := context.Background()
 			e, _, err := openHeldStore(ctx, g, cmd, cfgPath)
 			if err != nil {
