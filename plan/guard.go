@@ -201,12 +201,12 @@ func Guard(c *Changes, g GuardInput) error {
 		}
 		return &RefusedError{
 			Disables: dis, Deletes: del, MaxDisables: l.Disables.String(), MaxDels: l.Deletes.String(), Managed: g.ManagedMembers,
-			Reason: reason + fmt.Sprintf("; review with 'orgsync plan', then rerun with --allow-destructive %d to approve", guarded),
+			Reason: reason + fmt.Sprintf("; review with 'orgsync plan', then approve them one by one or by kind with 'orgsync held approve' (or the daemon's /ui/), or the whole run with --allow-destructive %d", guarded),
 		}
 	}
 	holdDeptDeletes := false
 	for _, o := range over {
-		why := o.why + fmt.Sprintf(": held for approval (review with 'orgsync plan', then rerun with --allow-destructive %d)", guarded)
+		why := o.why + fmt.Sprintf(": held for approval ('orgsync held approve', the daemon's /ui/, or --allow-destructive %d for the whole run)", guarded)
 		c.holdUsers(&c.UserMoves, o.user, why)
 		c.holdUsers(&c.UserUpdates, o.user, why)
 		c.holdDepts(&c.DeptUpdates, o.dept, why)

@@ -103,6 +103,14 @@ HTTP endpoints (server.listen):
                        (server.token); 401 without it, 403 if no token is
                        configured, 409 if a run is in flight;
                        ?wait=true waits and returns the report
+  GET  /v1/held        the queue of held and refused changes (?all=true, ?kind=OP);
+                       /v1/held/{id} with its audit trail
+  POST /v1/held/{id}/approve|reject, /v1/held/approve|reject?kind=OP|all=true
+                       decide (bearer token); an approved change is made by the
+                       next run if the plan still makes exactly that change
+  GET  /ui/            the review page: recent runs, held changes with approve
+                       and reject per change and per kind, the thresholds
+                       (token login; read-only without a token)
   The /v1/ GETs need the token too when one is configured.
 
 systemd: the daemon reports READY=1 once serving, STATUS= with the last
