@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/orgsync/orgsync/internal/testservers"
 	"io"
 	"net"
 	"net/http"
@@ -38,22 +39,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orgsync-daemon-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "orgsync")
-	build := exec.Command("go", "build", "-o", bin, "github.com/orgsync/orgsync/cmd/orgsync")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build orgsync:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testservers.RunWithOrgsync(m.Run, &bin))
 }
 
 const (

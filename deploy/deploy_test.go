@@ -22,23 +22,7 @@ import (
 var bin string // the orgsync binary, built once
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orgsync-deploy-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "orgsync")
-	build := exec.Command("go", "build", "-o", bin, "github.com/orgsync/orgsync/cmd/orgsync")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build orgsync:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testservers.RunWithOrgsync(m.Run, &bin))
 }
 
 func run(t *testing.T, name string, args ...string) string {

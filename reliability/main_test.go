@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/orgsync/orgsync/internal/testservers"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -50,22 +51,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orgsync-reliability-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "orgsync")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/orgsync")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build orgsync:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testservers.RunWithOrgsync(m.Run, &bin))
 }
 
 // pick returns short or long by mode.
