@@ -57,10 +57,14 @@ func newApplyEnv(t *testing.T, opts emulator.Options, tweak ...func(*client.Conf
 }
 
 // current reads WeCom the way the engine does (simplelist + list_id).
-func (e *applyEnv) current(t *testing.T) plan.Current {
+func (e *applyEnv) current(t *testing.T) plan.Current { return readCurrent(t, e.client) }
+
+// readCurrent reads the whole emulator through c (simplelist + list_id), as
+// the directory's Load does with the whole corp in scope.
+func readCurrent(t *testing.T, c *client.Client) plan.Current {
 	t.Helper()
 	ctx := context.Background()
-	refs, err := e.client.DepartmentSimpleList(ctx, 1)
+	refs, err := c.DepartmentSimpleList(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +72,7 @@ func (e *applyEnv) current(t *testing.T) plan.Current {
 	for _, r := range refs {
 		cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
 	}
-	rows, err := e.client.ListUserIDs(ctx, 1000)
+	rows, err := c.ListUserIDs(ctx, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

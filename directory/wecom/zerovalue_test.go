@@ -304,25 +304,7 @@ func applyOrg(t *testing.T, e *zeroEnv, desired model.Org) wecom.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, err := e.client.DepartmentSimpleList(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur := plan.Current{Departments: map[int]plan.CurrentDept{}, Members: map[string]*plan.CurrentMember{}}
-	for _, r := range refs {
-		cur.Departments[r.ID] = plan.CurrentDept{ID: r.ID, ParentID: r.ParentID, Order: r.Order}
-	}
-	rows, err := e.client.ListUserIDs(ctx, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		k := model.UserIDKey(r.UserID)
-		if cur.Members[k] == nil {
-			cur.Members[k] = &plan.CurrentMember{UserID: r.UserID}
-		}
-		cur.Members[k].Departments = append(cur.Members[k].Departments, r.Department)
-	}
+	cur := readCurrent(t, e.client)
 	ch := plan.Calculate(plan.Input{Desired: desired, Current: cur, Shadow: sh, Policy: plan.Policy{Mode: plan.ModeSync}, Now: time.Now()})
 	run, _ := e.store.StartRun(ctx)
 	a := &wecom.Applier{Client: e.client, Journal: e.store, RunID: run, Shadow: sh, RootID: 1, Concurrency: 1}
