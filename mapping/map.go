@@ -519,7 +519,6 @@ const maxLeaders = 5
 
 var (
 	useridRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_@.-]*$`)
-	emailRE  = regexp.MustCompile(`^[^@\s,;<>"()\[\]]+@[^@\s,;<>"()\[\]]+\.[^@\s,;<>"()\[\].]+$`)
 	phoneRE  = regexp.MustCompile(`^[0-9+\-,]+$`)
 )
 
@@ -712,7 +711,7 @@ func (m *Mapper) email1(ev *evaluator, r *row, field string, p *program) (string
 		r.fail(field, raw, p, msg)
 		return "", emailID(raw)
 	}
-	if !emailRE.MatchString(e) {
+	if !isEmail(e) {
 		r.fail(field, raw, p, "not an email address")
 		return "", emailID(raw)
 	}
@@ -1251,4 +1250,32 @@ func (m *Mapper) outOfScope(ev *evaluator, r *row) bool {
 	}
 	r.excluded = x
 	return true
+}
+
+// isEmail reports whether e looks like an address WeCom takes: a local
+// part, "@", and a domain with a dot inside it (name.tld), none of them
+// holding white space or @ , ; < > " ( ) [ ]. It is the regular expression
+//
+//	^[^@\s,;<>"()\[\]]+@[^@\s,;<>"()\[\]]+\.[^@\s,;<>"()\[\].]+$
+//
+// as a loop (the regexp was 8% of mapping 100k rows; mapping_test keeps the
+// two equal).
+func isEmail(e string) bool {
+	at := strings.IndexByte(e, '@')
+	if at <= 0 {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		switch e[i] {
+		case '@':
+			if i != at {
+				return false
+			}
+		case ' ', '\t', '\n', '\f', '\r', ',', ';', '<', '>', '"', '(', ')', '[', ']':
+			return false
+		}
+	}
+	domain := e[at+1:]
+	dot := strings.LastIndexByte(domain, '.')
+	return dot > 0 && dot < len(domain)-1
 }
