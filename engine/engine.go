@@ -576,7 +576,11 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	if prep.Refusal != nil {
 		rep.Refusal = prep.Refusal.Reason
 		if !o.DryRun && prep.Refusal.Err == nil { // a threshold's refusal, not an empty source's
-			e.recordQueue(ctx, rep.RunID, prep, nil)
+			// The refused disables and deletes wait in the queue: the
+			// report counts them held, as the queue does.
+			queued := e.recordQueue(ctx, rep.RunID, prep, nil)
+			rep.Held += len(queued)
+			rep.HeldChanges = head(append(rep.HeldChanges, queued...))
 		}
 		return finish(StatusRefused, prep.Refusal)
 	}

@@ -189,10 +189,10 @@ func (q *reviewQueue) evidence(k heldKey, reason string) state.HeldChange {
 // whose change it no longer plans, or made differently within the
 // thresholds, as obsolete. A queue that can't be written is logged: the
 // run's own outcome stands.
-func (e *Engine) recordQueue(ctx context.Context, runID int64, p *Prepared, res *directory.Result) {
+func (e *Engine) recordQueue(ctx context.Context, runID int64, p *Prepared, res *directory.Result) (refused []plan.Held) {
 	q := p.queue
 	if q == nil || p.Changes == nil {
-		return
+		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
 	var holds []state.HeldChange
@@ -204,6 +204,7 @@ func (e *Engine) recordQueue(ctx context.Context, runID int64, p *Prepared, res 
 			for _, u := range l {
 				if k := (heldKey{u.Op, u.UserID}); !q.approved(k) {
 					holds = append(holds, q.evidence(k, "refused: "+p.Refusal.Reason))
+					refused = append(refused, plan.Held{Op: u.Op, Object: u.UserID, Reason: "refused: " + p.Refusal.Reason})
 				}
 			}
 		}
@@ -259,6 +260,7 @@ func (e *Engine) recordQueue(ctx context.Context, runID int64, p *Prepared, res 
 	if err != nil {
 		e.log.Warn("the held queue could not be updated (the run's outcome stands)", zap.Int64("run_id", runID), zap.Error(err))
 	}
+	return refused
 }
 
 // Limits are the change-volume thresholds the engine's guard applies (the

@@ -500,3 +500,16 @@ func TestAKillDuringAnImportJobConverges(t *testing.T) {
 		})
 	}
 }
+
+func TestARefusedRunCountsTheChangesItQueuedAsHeld(t *testing.T) {
+	en := newEnv(t, true)
+	en.mustSync()
+	for i := 10; i < 20; i++ {
+		en.rows[i].status = "离职" // 10 of 20 leave: over max_disables 25%
+	}
+	rep, err := en.sync(Options{})
+	var refused *plan.RefusedError
+	if !errors.As(err, &refused) || rep.Held != 10 || len(rep.HeldChanges) != 10 || !strings.HasPrefix(rep.HeldChanges[0].Reason, "refused: ") {
+		t.Fatalf("err %v, held %d %+v", err, rep.Held, rep.HeldChanges)
+	}
+}
