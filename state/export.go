@@ -110,13 +110,24 @@ func (s *Store) Import(ctx context.Context, ex *Export, replace bool) error {
 }
 
 // SnapshotDir is where automatic snapshots of the shadow are kept: beside
-// the store, so a damaged or deleted state file can be rebuilt.
-func (s *Store) SnapshotDir() string { return s.path + ".snapshots" }
+// the store, so a damaged or deleted state file can be rebuilt. A
+// PostgreSQL store has none ("") and takes no snapshots: it is backed up
+// with its database.
+func (s *Store) SnapshotDir() string {
+	if s.path == "" {
+		return ""
+	}
+	return s.path + ".snapshots"
+}
 
 // Snapshot writes the shadow to SnapshotDir as shadow-<run>.json (through a
 // temporary file, so a crash never leaves half a snapshot) and keeps the
-// newest keep snapshots.
+// newest keep snapshots. On a PostgreSQL store it writes nothing and
+// returns "".
 func (s *Store) Snapshot(ctx context.Context, runID int64, keep int) (string, error) {
+	if s.path == "" {
+		return "", nil
+	}
 	ex, err := s.Export(ctx)
 	if err != nil {
 		return "", err
@@ -158,6 +169,9 @@ func (s *Store) Snapshot(ctx context.Context, runID int64, keep int) (string, er
 // ("" if there is none). It needs no open store: it is what a lost store
 // is rebuilt from.
 func LatestSnapshot(path string) string {
+	if path == "" {
+		return "" // a PostgreSQL store: no file, no snapshots beside it
+	}
 	all, _ := filepath.Glob(filepath.Join(path+".snapshots", "shadow-*.json"))
 	if len(all) == 0 {
 		return ""

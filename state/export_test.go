@@ -18,46 +18,48 @@ func openShadowTemp(t *testing.T) *Store {
 }
 
 func TestAnExportImportsIntoAnEmptyStoreAsTheSameShadow(t *testing.T) {
-	ctx := context.Background()
-	src := openShadowTemp(t)
-	if err := src.ApplyAll(ctx, []Mutation{
-		{PutMember: &Member{Person: model.Person{UserID: "ZhangSan", Key: "E1", Name: "张三", Enabled: true}, Adopted: true}},
-		{PutDept: &Dept{Department: model.Department{Key: "研发", Name: "研发", ID: 7}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ex, err := src.Export(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := WriteExport(&buf, ex); err != nil {
-		t.Fatal(err)
-	}
-	back, err := ReadExport(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := openShadowTemp(t)
-	if err := dst.Import(ctx, back, false); err != nil {
-		t.Fatal(err)
-	}
-	sh, err := dst.LoadShadow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := sh.Members["zhangsan"]; m == nil || !m.Adopted || m.Person.Name != "张三" || sh.Departments["研发"].Department.ID != 7 {
-		t.Fatalf("imported shadow = %+v", sh)
-	}
-	if err := dst.Import(ctx, back, false); !errors.Is(err, ErrNotEmpty) {
-		t.Fatalf("a second import into a full store: %v", err)
-	}
-	if err := dst.Import(ctx, &Export{Format: ExportFormat}, true); err != nil {
-		t.Fatal(err)
-	}
-	if sh, _ := dst.LoadShadow(ctx); len(sh.Members)+len(sh.Departments) != 0 {
-		t.Fatalf("--replace kept %+v", sh)
-	}
+	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		ctx := context.Background()
+		src := open(t)
+		if err := src.ApplyAll(ctx, []Mutation{
+			{PutMember: &Member{Person: model.Person{UserID: "ZhangSan", Key: "E1", Name: "张三", Enabled: true}, Adopted: true}},
+			{PutDept: &Dept{Department: model.Department{Key: "研发", Name: "研发", ID: 7}}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ex, err := src.Export(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := WriteExport(&buf, ex); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadExport(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := open(t)
+		if err := dst.Import(ctx, back, false); err != nil {
+			t.Fatal(err)
+		}
+		sh, err := dst.LoadShadow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := sh.Members["zhangsan"]; m == nil || !m.Adopted || m.Person.Name != "张三" || sh.Departments["研发"].Department.ID != 7 {
+			t.Fatalf("imported shadow = %+v", sh)
+		}
+		if err := dst.Import(ctx, back, false); !errors.Is(err, ErrNotEmpty) {
+			t.Fatalf("a second import into a full store: %v", err)
+		}
+		if err := dst.Import(ctx, &Export{Format: ExportFormat}, true); err != nil {
+			t.Fatal(err)
+		}
+		if sh, _ := dst.LoadShadow(ctx); len(sh.Members)+len(sh.Departments) != 0 {
+			t.Fatalf("--replace kept %+v", sh)
+		}
+	})
 }
 
 func TestReadExportRejectsWhatIsNotAShadowExport(t *testing.T) {

@@ -120,13 +120,10 @@ func (s *Store) Hold(ctx context.Context, runID int64, changes []HeldChange) err
 		err := tx.QueryRowContext(ctx, `SELECT id, status, fingerprint FROM held WHERE op=? AND object=?`, c.Op, c.Object).Scan(&id, &status, &fp)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			res, err := tx.ExecContext(ctx, `INSERT INTO held(op, object, reason, origin, before, after, fingerprint, run_id, status, held_at, updated_at)
+			id, err = tx.insertID(ctx, `INSERT INTO held(op, object, reason, origin, before, after, fingerprint, run_id, status, held_at, updated_at)
 				VALUES(?,?,?,?,?,?,?,?,?,?,?)`, c.Op, c.Object, c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), c.Fingerprint, runID, HeldHeld, now, now)
 			if err != nil {
 				return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
-			}
-			if id, err = res.LastInsertId(); err != nil {
-				return err
 			}
 			if err := addEvent(ctx, tx, id, now, actor, HeldHeld, c.Reason); err != nil {
 				return err
@@ -309,7 +306,7 @@ func (s *Store) HeldEvents(ctx context.Context, id int64) ([]HeldEvent, error) {
 	return out, rows.Err()
 }
 
-func addEvent(ctx context.Context, tx *sql.Tx, id, at int64, actor, action, note string) error {
+func addEvent(ctx context.Context, tx *txn, id, at int64, actor, action, note string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO held_events(held_id, at, actor, action, note) VALUES(?,?,?,?,?)`, id, at, actor, action, note); err != nil {
 		return fmt.Errorf("log held %d %s: %w", id, action, err)
 	}

@@ -59,13 +59,13 @@ func (s *Store) Begin(ctx context.Context, runID int64, op, object string, befor
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx,
+	id, err := s.db.insertID(ctx,
 		`INSERT INTO journal(run_id, op, object, before, after, status, started_at) VALUES(?,?,?,?,?,?,?)`,
 		runID, op, object, b, a, StatusPending, s.now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("journal %s %s: %w", op, object, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // Finish records the outcome of a journaled call; with status done, mut is
@@ -171,7 +171,7 @@ func (s *Store) ApplyAll(ctx context.Context, muts []Mutation) error {
 	return tx.Commit()
 }
 
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, mut Mutation) error {
+func (s *Store) apply(ctx context.Context, tx *txn, mut Mutation) error {
 	if err := s.rekey(ctx, tx, mut.RekeyDepts); err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (s *Store) Journal(ctx context.Context, f JournalFilter) ([]Entry, error) {
 		args = append(args, f.RunID)
 	}
 	if f.Object != "" {
-		where += " AND object=? COLLATE NOCASE"
+		where += " AND " + s.db.d.equalFold("object")
 		args = append(args, f.Object)
 	}
 	if f.Limit <= 0 {
@@ -294,11 +294,11 @@ type Run struct {
 
 // StartRun records a new run and returns its id.
 func (s *Store) StartRun(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO runs(started_at, status) VALUES(?, 'running')`, s.now().UnixMilli())
+	id, err := s.db.insertID(ctx, `INSERT INTO runs(started_at, status) VALUES(?, 'running')`, s.now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // FinishRun records a run's outcome and report.

@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -10,7 +9,7 @@ import (
 )
 
 // rekey applies a department re-keying to the stored shadow inside tx.
-func (s *Store) rekey(ctx context.Context, tx *sql.Tx, m map[string]string) error {
+func (s *Store) rekey(ctx context.Context, tx *txn, m map[string]string) error {
 	if len(m) == 0 {
 		return nil
 	}

@@ -1,13 +1,18 @@
 // Package state is orgsync's memory: the shadow (the last applied version of
 // every member and department orgsync manages, and which ones it owns), the
 // leaver clocks, the runs, and the journal of every change, in one SQLite
-// file (modernc.org/sqlite, pure Go).
+// file (modernc.org/sqlite, pure Go; the embedded default, Open) or in a
+// PostgreSQL database (jackc/pgx, OpenPostgres), with the same schema and
+// the same behaviour: one Store type, a small dialect for what is spelled
+// differently (placeholders, ids of new rows, the schema version, DDL).
 //
 // Contracts:
 //   - One process at a time: Open takes an exclusive flock on PATH.lock and a
-//     second process gets ErrLocked with the holder's pid.
-//   - The schema is versioned; Open migrates older files forward and refuses
-//     files from a newer orgsync.
+//     second process gets ErrLocked with the holder's pid; OpenPostgres takes
+//     a session advisory lock in the database instead, with the same error.
+//   - The schema is versioned (SQLite: PRAGMA user_version; PostgreSQL: the
+//     schema_version table); Open migrates older stores forward and refuses
+//     stores from a newer orgsync.
 //   - Every change is journaled before the WeCom call (Begin) and after it
 //     (Finish, in the same transaction as the shadow update), so a process
 //     killed at any point leaves a pending entry that the next run resolves.
@@ -40,7 +45,9 @@ var ErrLocked = errors.New("state store is in use by another orgsync process")
 // SchemaVersion is the schema this build writes.
 const SchemaVersion = 3
 
-// migrations[i] moves a store from version i to i+1.
+// migrations[i] moves a store from version i to i+1. They are written for
+// SQLite; postgresDDL turns each into the same tables and indexes for
+// PostgreSQL, so both stores always have one schema.
 var migrations = []string{
 	`CREATE TABLE members (
 		userid_key  TEXT PRIMARY KEY,   -- lower-cased userid (WeCom compares case-insensitively)
@@ -87,12 +94,15 @@ var migrations = []string{
 	heldSchema,
 }
 
-// Store is an open state file.
+// Store is an open state store.
 type Store struct {
-	db   *sql.DB
-	lock *os.File
-	path string
-	now  func() time.Time
+	db     db
+	lock   *os.File  // SQLite: the flock on PATH.lock
+	pgLock *sql.Conn // PostgreSQL: the session holding the advisory lock
+	path   string    // SQLite: the file
+	dsn    string    // PostgreSQL: the connection string (holds the password: never shown)
+	where  string    // what messages call the store: the file, or host:port/database
+	now    func() time.Time
 }
 
 // Open opens (creating if needed) the store at path, takes the process lock
@@ -118,13 +128,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	_, _ = lf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
+	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("open state: %w", err)
 	}
-	db.SetMaxOpenConns(1) // one writer; keeps transactions simple and ordered
-	s := &Store{db: db, lock: lf, path: path, now: time.Now}
+	sdb.SetMaxOpenConns(1) // one writer; keeps transactions simple and ordered
+	s := &Store{db: db{conn: conn{x: sdb, d: sqliteDialect}, sql: sdb}, lock: lf, path: path, where: "state file " + path, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -134,6 +144,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close releases the database and the lock.
 func (s *Store) Close() error {
+	if s.pgLock != nil {
+		_, _ = s.pgLock.ExecContext(context.Background(), pgUnlock)
+		_ = s.pgLock.Close()
+	}
 	err := s.db.Close()
 	if s.lock != nil {
 		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
@@ -145,27 +159,36 @@ func (s *Store) Close() error {
 // SetClock replaces the clock (tests).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
-// Path returns the file the store lives in.
+// Path returns the file the store lives in ("" for a PostgreSQL store,
+// which has no file and so no snapshots beside it).
 func (s *Store) Path() string { return s.path }
 
+// Driver names the store's database: "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.db.d.name }
+
 func (s *Store) migrate(ctx context.Context) error {
-	var v int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+	pg := s.db.d == postgresDialect
+	v, err := s.schemaVersion(ctx)
+	if err != nil {
 		return fmt.Errorf("read state schema version: %w", err)
 	}
 	if v > SchemaVersion {
-		return fmt.Errorf("state file %s has schema version %d, newer than this orgsync (%d): upgrade orgsync", s.path, v, SchemaVersion)
+		return fmt.Errorf("%s has schema version %d, newer than this orgsync (%d): upgrade orgsync", s.where, v, SchemaVersion)
 	}
 	for ; v < SchemaVersion; v++ {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		ddl, setVersion := migrations[v], fmt.Sprintf(`PRAGMA user_version = %d`, v+1)
+		if pg {
+			ddl, setVersion = postgresDDL(ddl), fmt.Sprintf(`UPDATE schema_version SET version = %d`, v+1)
+		}
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate state to version %d: %w", v+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		if _, err := tx.ExecContext(ctx, setVersion); err != nil {
 			tx.Rollback()
 			return err
 		}

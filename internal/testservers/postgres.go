@@ -1,0 +1,229 @@
+package testservers
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Postgres is a throwaway PostgreSQL server from Debian's packages on
+// 127.0.0.1, with its data directory and unix socket in a temp dir.
+//
+// It has one superuser User/Password (password auth over TCP); NewDatabase
+// makes an empty database for one test and returns its DSN.
+type Postgres struct {
+	Addr     string // 127.0.0.1:PORT
+	Port     int
+	User     string
+	Password string
+	Dir      string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	dbs    int
+}
+
+// PostgresBinDir returns the directory of the newest installed PostgreSQL
+// server binaries (/usr/lib/postgresql/<version>/bin on Debian), or an
+// error saying PostgreSQL is not installed.
+func PostgresBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	var ok []string
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			ok = append(ok, d)
+		}
+	}
+	if len(ok) == 0 {
+		if p, err := exec.LookPath("initdb"); err == nil {
+			return filepath.Dir(p), nil
+		}
+		return "", fmt.Errorf("postgresql is not installed (no /usr/lib/postgresql/*/bin/initdb; apt-get install postgresql)")
+	}
+	sort.Slice(ok, func(i, j int) bool { return pgVersion(ok[i]) < pgVersion(ok[j]) })
+	return ok[len(ok)-1], nil
+}
+
+func pgVersion(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+// StartPostgres starts a PostgreSQL server for t and stops it when t ends.
+// It skips t (or fails it under ORGSYNC_REQUIRE_SERVERS=1) when PostgreSQL
+// is not installed, and skips it under -short.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test against a real server skipped in -short mode")
+	}
+	if _, err := PostgresBinDir(); err != nil {
+		SkipOrFail(t, err)
+	}
+	p, err := NewPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// NewPostgres runs initdb into a new temp dir and starts the server; the
+// caller stops it (Stop), which also removes the directory. For a server
+// shared by a package's tests (TestMain); tests use StartPostgres.
+//
+// PostgreSQL refuses to run as root: as root, the server runs as the
+// `postgres` system user the Debian package creates (or nobody).
+func NewPostgres() (*Postgres, error) {
+	bin, err := PostgresBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "orgsync-pg-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Postgres{User: "orgsync", Password: "pg-test-secret", Dir: dir}
+	cred, err := serverCredential()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	data, sock := filepath.Join(dir, "data"), filepath.Join(dir, "sock")
+	pwfile := filepath.Join(dir, "pwfile")
+	err = func() error {
+		if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
+			return err
+		}
+		for _, d := range []string{sock, data} {
+			if err := os.Mkdir(d, 0o700); err != nil {
+				return err
+			}
+		}
+		if cred != nil {
+			// The server user must reach its files in root's temp dir.
+			if err := os.Chmod(dir, 0o711); err != nil {
+				return err
+			}
+			for _, f := range []string{pwfile, sock, data} {
+				if err := os.Chown(f, int(cred.Uid), int(cred.Gid)); err != nil {
+					return err
+				}
+			}
+		}
+		initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", p.User, "--pwfile", pwfile,
+			"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		initdb.Dir = dir
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return fmt.Errorf("initdb: %w: %s", err, out)
+		}
+		return nil
+	}()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := p.start(bin, data, sock, cred); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, fmt.Errorf("postgres refuses to run as root, and there is no postgres or nobody user to run it as")
+}
+
+func (p *Postgres) start(bin, data, sock string, cred *syscall.Credential) error {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken between check and bind
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		p.Port, p.Addr = port, fmt.Sprintf("127.0.0.1:%d", port)
+		var stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", sock, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=100")
+		cmd.Stderr = &stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start postgres: %w", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		if err := waitPort(p.Addr, 30*time.Second, exited); err != nil {
+			_ = cmd.Process.Kill()
+			<-exited
+			lastErr = fmt.Errorf("postgres: %w: %s", err, stderr.String())
+			continue
+		}
+		p.cmd, p.exited = cmd, exited
+		return nil
+	}
+	return lastErr
+}
+
+// DSN returns a URL for database db (password included: tests only).
+func (p *Postgres) DSN(db string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", p.User, p.Password, p.Addr, db)
+}
+
+// NewDatabase creates an empty database and returns its DSN.
+func (p *Postgres) NewDatabase() (string, error) {
+	p.mu.Lock()
+	p.dbs++
+	name := fmt.Sprintf("t%d", p.dbs)
+	p.mu.Unlock()
+	bin, err := PostgresBinDir()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", p.User, name)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+p.Password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("createdb %s: %w: %s", name, err, out)
+	}
+	return p.DSN(name), nil
+}
+
+// Stop shuts the server down (fast shutdown, then SIGKILL) and removes its
+// directory. Safe to call more than once.
+func (p *Postgres) Stop() {
+	p.once.Do(func() {
+		if p.cmd != nil && p.cmd.Process != nil {
+			_ = p.cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-p.exited
+			}
+		}
+		os.RemoveAll(p.Dir)
+	})
+}

@@ -1,0 +1,68 @@
+package state
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/orgsync/orgsync/internal/testservers"
+)
+
+func TestRebindNumbersPlaceholdersForPostgres(t *testing.T) {
+	q := `UPDATE held SET status=?, decided_by='' WHERE id IN (?,?)`
+	if got := postgresDialect.rebind(q); got != `UPDATE held SET status=$1, decided_by='' WHERE id IN ($2,$3)` {
+		t.Fatalf("postgres: %s", got)
+	}
+	if got := sqliteDialect.rebind(q); got != q {
+		t.Fatalf("sqlite: %s", got)
+	}
+}
+
+func TestPostgresDDLKeepsTheSchemaAndWidensIntegers(t *testing.T) {
+	got := postgresDDL("id INTEGER PRIMARY KEY AUTOINCREMENT,\n\trun_id INTEGER NOT NULL, -- INTEGERS\n\tdata TEXT")
+	want := "id BIGSERIAL PRIMARY KEY,\n\trun_id BIGINT NOT NULL, -- INTEGERS\n\tdata TEXT"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestPostgresErrorsNameTheDatabaseNotThePassword(t *testing.T) {
+	ctx := context.Background()
+	if _, err := OpenPostgres(ctx, "postgres://u:hunter2@%zz/db"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a malformed dsn: %v", err)
+	}
+	if _, err := testservers.PostgresBinDir(); err != nil {
+		testservers.SkipOrFail(t, err)
+	}
+	if testing.Short() {
+		t.Skip("PostgreSQL skipped in -short mode")
+	}
+	pg, err := sharedPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn, err := pg.NewDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.Replace(dsn, pg.Password, "hunter2", 1)
+	_, err = OpenPostgres(ctx, wrong)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), pg.Addr) {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if got := RedactDSN(dsn); strings.Contains(got, pg.Password) || !strings.HasPrefix(got, pg.Addr+"/") {
+		t.Fatalf("RedactDSN = %q", got)
+	}
+}
+
+func TestAPostgresStoreTakesNoSnapshots(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		if s.Driver() != "postgres" {
+			return // SQLite's: TestSnapshotsAreWrittenWholeAndTheNewestAreKept
+		}
+		if p, err := s.Snapshot(context.Background(), 1, 3); err != nil || p != "" || s.SnapshotDir() != "" || LatestSnapshot(s.Path()) != "" {
+			t.Fatalf("Snapshot = %q, %v; dir %q", p, err, s.SnapshotDir())
+		}
+	})
+}
