@@ -212,12 +212,25 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err := e.openClient(); err != nil {
 		return err
 	}
-	st, err := state.Open(ctx, e.cfg.State.Path)
+	st, err := openStore(ctx, e.cfg.State)
 	if err != nil {
 		return err
 	}
 	e.store = st
 	return nil
+}
+
+// openStore opens the configured state store: the SQLite file, or the
+// PostgreSQL database its DSN names.
+func openStore(ctx context.Context, spec config.StateSpec) (*state.Store, error) {
+	if spec.Driver != config.DriverPostgres {
+		return state.Open(ctx, spec.Path)
+	}
+	dsn, err := spec.ReadDSN()
+	if err != nil {
+		return nil, err
+	}
+	return state.OpenPostgres(ctx, dsn.Reveal())
 }
 
 func (e *Engine) openClient() error {

@@ -98,6 +98,9 @@ func newStateImportCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return withExit(ExitUsage, err)
 				}
+				if cfg.State.Driver == config.DriverPostgres {
+					return withExit(ExitUsage, errors.New(noPostgresSnapshots))
+				}
 				if file = state.LatestSnapshot(cfg.State.Path); file == "" {
 					return withExit(ExitFailed, fmt.Errorf("no snapshot in %s", filepath.Clean(cfg.State.Path+".snapshots")))
 				}
@@ -129,6 +132,9 @@ func newStateImportCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// noPostgresSnapshots: snapshots are files beside a SQLite store.
+const noPostgresSnapshots = "no snapshots: automatic shadow snapshots are kept beside a SQLite state file; a PostgreSQL state store is backed up with its database (or export it with 'orgsync state export')"
+
 func newStateSnapshotsCmd(g *globals) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
@@ -139,6 +145,10 @@ func newStateSnapshotsCmd(g *globals) *cobra.Command {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return withExit(ExitUsage, err)
+			}
+			if cfg.State.Driver == config.DriverPostgres {
+				fmt.Fprintln(g.stdout, noPostgresSnapshots)
+				return nil
 			}
 			all, _ := filepath.Glob(filepath.Join(cfg.State.Path+".snapshots", "shadow-*.json"))
 			if len(all) == 0 {

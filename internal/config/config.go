@@ -139,10 +139,28 @@ type PolicySpec struct {
 	Sentinels []string `yaml:"sentinels"`
 }
 
-// StateSpec is the `state:` block.
+// StateSpec is the `state:` block: where the state store lives.
+//
+//	state: {path: /var/lib/orgsync/state.db}        # SQLite, the default
+//	state: {driver: postgres, dsn_file: /etc/orgsync/pg-dsn}
+//	state: {driver: postgres, dsn: ${ORGSYNC_PG_DSN}}
+//
+// A PostgreSQL DSN (postgres://user:password@host:port/db or key=value
+// pairs) holds a password, so it is a Secret; messages name the database
+// by host:port/database only. Shadow snapshots are kept beside a SQLite
+// file only: a PostgreSQL store is backed up with its database.
 type StateSpec struct {
-	Path string `yaml:"path"`
+	Driver  string `yaml:"driver"` // sqlite (default) or postgres
+	Path    string `yaml:"path"`   // sqlite: the state file
+	DSN     Secret `yaml:"dsn"`    // postgres: the connection string, or ${ENV_VAR}
+	DSNFile string `yaml:"dsn_file"`
 }
+
+// State store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
 
 // Defaults.
 const (
@@ -308,11 +326,16 @@ func (f *File) applyDefaults() {
 	if p.MaxDeletes == "" {
 		p.MaxDeletes = DefaultMaxDeletes
 	}
-	if f.State.Path == "" {
-		f.State.Path = DefaultStatePath
+	st := &f.State
+	if st.Driver == "" {
+		st.Driver = DriverSQLite
 	}
-	f.State.Path = f.Resolve(f.State.Path)
+	if st.Path == "" && st.Driver == DriverSQLite {
+		st.Path = DefaultStatePath
+	}
+	st.Path = f.Resolve(st.Path)
 	f.NormalizeSecretRef(&t.Config.Secret, &t.Config.SecretFile)
+	f.NormalizeSecretRef(&st.DSN, &st.DSNFile)
 }
 
 // Resolve makes a path from the config absolute, relative to the config
@@ -406,8 +429,41 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 	if p.DeleteAfter < 0 {
 		add("policy.delete_after", "must not be negative")
 	}
-	f.checkStatePath(add)
+	f.validateState(add)
 	f.validateJoin(add)
+}
+
+func (f *File) validateState(add func(path, format string, args ...any)) {
+	st := f.State
+	switch st.Driver {
+	case DriverSQLite:
+		if !st.DSN.Empty() || st.DSNFile != "" {
+			add("state", "dsn and dsn_file are for driver: postgres; SQLite's store is the file in path")
+		}
+		f.checkStatePath(add)
+	case DriverPostgres:
+		switch {
+		case st.DSN.Empty() && st.DSNFile == "":
+			add("state", "driver postgres needs dsn_file (or dsn: ${ENV_VAR}) with the database's connection string")
+		case !st.DSN.Empty() && st.DSNFile != "":
+			add("state.dsn", "set dsn or dsn_file, not both")
+		}
+		if st.Path != "" {
+			add("state.path", "is the SQLite file; with driver postgres the store is the database in dsn")
+		}
+	default:
+		add("state.driver", "%q is not one of sqlite, postgres", st.Driver)
+	}
+}
+
+// ReadDSN returns the PostgreSQL state store's connection string,
+// reading dsn_file if set.
+func (st StateSpec) ReadDSN() (Secret, error) {
+	s, err := ReadSecretRef(st.DSN, st.DSNFile)
+	if err == nil && s.Empty() {
+		return "", errors.New("the state store's PostgreSQL dsn is empty (is the environment variable set?)")
+	}
+	return Secret(strings.TrimSpace(s.Reveal())), err
 }
 
 // WeComSecret returns the configured secret, reading secret_file if set.
