@@ -66,3 +66,29 @@ func TestAPostgresStoreTakesNoSnapshots(t *testing.T) {
 		}
 	})
 }
+
+func TestAnOlderStoreIsMigratedForward(t *testing.T) {
+	ctx := context.Background()
+	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		// Take it back to version 1: only the first migration's tables.
+		for _, q := range []string{`DROP TABLE held_events`, `DROP TABLE held`, `DROP INDEX journal_op_started`} {
+			if _, err := s.db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setSchemaVersion(t, s, 1)
+		s.Close()
+		s2, err := reopen(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Close()
+		if v, err := s2.schemaVersion(ctx); err != nil || v != SchemaVersion {
+			t.Fatalf("schema version %d, %v; want %d", v, err, SchemaVersion)
+		}
+		if err := s2.Hold(ctx, 1, []HeldChange{heldMove}); err != nil {
+			t.Fatalf("the held queue after migrating: %v", err)
+		}
+	})
+}
