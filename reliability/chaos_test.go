@@ -24,7 +24,7 @@ import (
 func TestChaosConvergesWithinTwoRuns(t *testing.T) {
 	t.Parallel()
 	n := pick(150, 400)
-	seed := time.Now().UnixNano()
+	seed := seedFromEnv()
 	emu := startEmulator(t, emulator.Options{
 		Seed: seed,
 		Faults: emulator.Faults{Rate: 0.08, Kinds: []string{
