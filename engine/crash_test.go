@@ -102,56 +102,66 @@ func TestAKillAtEveryJournalStepConvergesOnRerun(t *testing.T) {
 			sc.setup(ref)
 			ref.mustSync()
 			want := snapshot(ref.emu)
-			steps := 0
-			for kill := 0; ; kill++ {
+			steps := killAtEveryStep(t, want, func() *env {
 				en := newEnv(t, true)
 				small(en)
 				sc.setup(en)
-				e := en.open()
-				cj := &crashingJournal{after: kill}
-				e.wrapJournal = func(s *state.Store) directory.Journal { cj.Store = s; return cj }
-				rep, err := e.RunOnce(context.Background(), Options{})
-				if err == nil {
-					steps = kill
-					if got := snapshot(en.emu); got != want {
-						t.Fatalf("uninterrupted run differs from reference:\n got %s\nwant %s", got, want)
-					}
-					break
-				}
-				if !errors.Is(err, errKilled) {
-					t.Fatalf("kill after %d: unexpected error %v", kill, err)
-				}
-				_ = rep
-				// Restart: a new process on the same state and WeCom.
-				rep2, err := en.sync(Options{})
-				if err != nil {
-					t.Fatalf("kill after %d: rerun failed: %v (%+v)", kill, err, rep2.Failures)
-				}
-				if got := snapshot(en.emu); got != want {
-					t.Fatalf("kill after %d: rerun did not converge:\n got %s\nwant %s", kill, got, want)
-				}
-				for _, f := range rep2.Failures {
-					t.Fatalf("kill after %d: rerun had failures: %+v", kill, f)
-				}
-				if errs := en.emu.Stats().Errors["user/create"][60102]; errs != 0 {
-					t.Fatalf("kill after %d: %d duplicate creates reached WeCom", kill, errs)
-				}
-				if rep2.Unowned != 0 {
-					t.Fatalf("kill after %d: %d members in WeCom lost their ownership", kill, rep2.Unowned)
-				}
-				writes := en.emu.Stats().Writes
-				rep3 := en.mustSync()
-				if w := en.emu.Stats().Writes - writes; w != 0 {
-					t.Fatalf("kill after %d: the run after convergence made %d writes: %v", kill, w, rep3.Changes)
-				}
-				if kill > 200 {
-					t.Fatal("too many journal steps")
-				}
-			}
+				return en
+			})
 			if steps < 10 {
 				t.Fatalf("only %d journal steps exercised", steps)
 			}
 			t.Logf("killed at each of %d journal steps; every rerun converged", steps)
 		})
+	}
+}
+
+// killAtEveryStep runs a sync that "dies" after each journal write in turn,
+// on a fresh env from fresh each time, and checks that the rerun converges
+// to want (the uninterrupted result) with no failure, no duplicate create
+// and no lost ownership, and that the run after it makes no write. It
+// returns how many journal steps an uninterrupted run has.
+func killAtEveryStep(t *testing.T, want string, fresh func() *env) int {
+	t.Helper()
+	for kill := 0; ; kill++ {
+		en := fresh()
+		e := en.open()
+		cj := &crashingJournal{after: kill}
+		e.wrapJournal = func(s *state.Store) directory.Journal { cj.Store = s; return cj }
+		_, err := e.RunOnce(context.Background(), Options{})
+		if err == nil {
+			if got := snapshot(en.emu); got != want {
+				t.Fatalf("uninterrupted run differs from reference:\n got %s\nwant %s", got, want)
+			}
+			return kill
+		}
+		if !errors.Is(err, errKilled) {
+			t.Fatalf("kill after %d: unexpected error %v", kill, err)
+		}
+		// Restart: a new process on the same state and WeCom.
+		rep2, err := en.sync(Options{})
+		if err != nil {
+			t.Fatalf("kill after %d: rerun failed: %v (%+v)", kill, err, rep2.Failures)
+		}
+		if got := snapshot(en.emu); got != want {
+			t.Fatalf("kill after %d: rerun did not converge:\n got %s\nwant %s", kill, got, want)
+		}
+		for _, f := range rep2.Failures {
+			t.Fatalf("kill after %d: rerun had failures: %+v", kill, f)
+		}
+		if errs := en.emu.Stats().Errors["user/create"][60102]; errs != 0 {
+			t.Fatalf("kill after %d: %d duplicate creates reached WeCom", kill, errs)
+		}
+		if rep2.Unowned != 0 {
+			t.Fatalf("kill after %d: %d members in WeCom lost their ownership", kill, rep2.Unowned)
+		}
+		writes := en.emu.Stats().Writes
+		rep3 := en.mustSync()
+		if w := en.emu.Stats().Writes - writes; w != 0 {
+			t.Fatalf("kill after %d: the run after convergence made %d writes: %v", kill, w, rep3.Changes)
+		}
+		if kill > 200 {
+			t.Fatal("too many journal steps")
+		}
 	}
 }

@@ -42,6 +42,7 @@ type env struct {
 	target string // extra YAML under target.config
 	note   bool   // the export has a 备注 column no rule reads
 	paths  bool   // rows' dept is a "/"-path (departments from paths, no table)
+	state  string // the state block's YAML; "" = SQLite in dir
 }
 
 const (
@@ -136,8 +137,8 @@ policy:
   max_disables: %[7]s
   max_deletes: 10
 %[6]s
-state: {path: %[1]s/state.db}
-`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"), en.target, en.departments())
+%[10]s
+`, en.dir, en.url, testCorp, second, testSecret, en.extra, cmp.Or(en.maxDis, "25%"), en.target, en.departments(), cmp.Or(en.state, "state: {path: "+en.dir+"/state.db}"))
 }
 
 func (en *env) departments() string {
