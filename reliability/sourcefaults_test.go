@@ -231,14 +231,7 @@ func TestFaultyCSVSourceDoesNoHarm(t *testing.T) {
 			src := filepath.Join(dir, "employees.csv")
 			must(t, os.WriteFile(src, good, 0o644))
 			cfgPath := writeConfig(t, cfg{Sources: csvSource(src, ""), URL: emu.URL, Dir: dir})
-			first := runBin(t, time.Minute, "sync", "-c", cfgPath, "--log-level", "warn")
-			if first.code != 0 {
-				t.Fatalf("good first sync:\n%s", first)
-			}
-			before := readDirectory(emu.State())
-			if d := diffDirectory(before, ps); len(d) > 0 {
-				t.Fatalf("good first sync did not make the directory: %v", d)
-			}
+			before := goodFirstSync(t, emu.State, cfgPath, ps)
 			extra := tc.fault(t, dir, good)
 			cfgPath = writeConfig(t, cfg{Sources: csvSource(src, extra), URL: emu.URL, Dir: dir})
 			checkNoHarm(t, emu, before, cfgPath, tc.cause)
@@ -326,14 +319,7 @@ func TestFaultyXLSXSourceDoesNoHarm(t *testing.T) {
 			src := filepath.Join(dir, "employees.xlsx")
 			must(t, os.WriteFile(src, good, 0o644))
 			cfgPath := writeConfig(t, cfg{Sources: csvSource(src, ""), URL: emu.URL, Dir: dir})
-			first := runBin(t, time.Minute, "sync", "-c", cfgPath, "--log-level", "warn")
-			if first.code != 0 {
-				t.Fatalf("good first sync:\n%s", first)
-			}
-			before := readDirectory(emu.State())
-			if d := diffDirectory(before, ps); len(d) > 0 {
-				t.Fatalf("good first sync did not make the directory: %v", d)
-			}
+			before := goodFirstSync(t, emu.State, cfgPath, ps)
 			must(t, os.WriteFile(src, tc.bytes(t, good), 0o644))
 			checkNoHarm(t, emu, before, cfgPath, tc.cause)
 		})
@@ -665,14 +651,7 @@ func TestFaultyHTTPSourceDoesNoHarm(t *testing.T) {
 			must(t, os.WriteFile(tokenFile, []byte("hr-token-123\n"), 0o600))
 			c := cfg{Sources: httpSource(hr.URL+"/employees", tokenFile), URL: emu.URL, Dir: dir}
 			cfgPath := writeConfig(t, c)
-			first := runBin(t, time.Minute, "sync", "-c", cfgPath, "--log-level", "warn")
-			if first.code != 0 {
-				t.Fatalf("good first sync:\n%s", first)
-			}
-			before := readDirectory(emu.State())
-			if d := diffDirectory(before, ps); len(d) > 0 {
-				t.Fatalf("good first sync did not make the directory: %v", d)
-			}
+			before := goodFirstSync(t, emu.State, cfgPath, ps)
 			people := ps
 			if tc.people != nil {
 				people = tc.people
@@ -687,4 +666,19 @@ func TestFaultyHTTPSourceDoesNoHarm(t *testing.T) {
 			checkNoHarm(t, emu, before, cfgPath, tc.cause)
 		})
 	}
+}
+
+// goodFirstSync runs the first, clean sync of a fault test and checks it
+// made the directory the people should produce; it returns that directory.
+func goodFirstSync(t *testing.T, state func() emulator.Snapshot, cfgPath string, ps []person) directory {
+	t.Helper()
+	first := runBin(t, time.Minute, "sync", "-c", cfgPath, "--log-level", "warn")
+	if first.code != 0 {
+		t.Fatalf("good first sync:\n%s", first)
+	}
+	before := readDirectory(state())
+	if d := diffDirectory(before, ps); len(d) > 0 {
+		t.Fatalf("good first sync did not make the directory: %v", d)
+	}
+	return before
 }
