@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-
 	"github.com/orgsync/orgsync/internal/testservers"
 )
 
