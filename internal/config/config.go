@@ -65,6 +65,9 @@ type File struct {
 	// Join, when set, joins several sources into one record per person of
 	// the primary source (see JoinSpec).
 	Join *JoinSpec `yaml:"join"`
+	// HA is the `ha:` block: one active daemon among several sharing a
+	// PostgreSQL state store.
+	HA HASpec `yaml:"ha"`
 
 	// Path is the file it was loaded from; relative paths in the config
 	// are resolved against its directory.
@@ -155,6 +158,29 @@ type StateSpec struct {
 	DSN     Secret `yaml:"dsn"`    // postgres: the connection string, or ${ENV_VAR}
 	DSNFile string `yaml:"dsn_file"`
 }
+
+// HASpec is the `ha:` block (PostgreSQL state only):
+//
+//	ha:
+//	  enabled: true
+//	  lease: 15s                   # a leader unheard of this long is replaced
+//	  name: ${HOSTNAME}            # this daemon in status, logs and the lease (default host:pid)
+//	  advertise_url: http://10.0.0.5:8080   # where standbys send POST /v1/sync
+//
+// Daemons sharing one database elect a leader through a lease row in it;
+// only the leader syncs. Every write to the store checks the leader's
+// epoch in the same transaction, so a paused or partitioned leader that
+// lost its lease cannot write when it wakes.
+type HASpec struct {
+	Enabled      bool     `yaml:"enabled"`
+	Lease        Duration `yaml:"lease"`
+	Name         string   `yaml:"name"`
+	AdvertiseURL string   `yaml:"advertise_url"`
+}
+
+// DefaultLease is how long a leader holds its lease unrenewed; it renews
+// every third of it.
+const DefaultLease = 15 * time.Second
 
 // State store drivers.
 const (
@@ -430,6 +456,7 @@ func (f *File) validate(add func(path, format string, args ...any)) {
 		add("policy.delete_after", "must not be negative")
 	}
 	f.validateState(add)
+	f.validateHA(add)
 	f.validateJoin(add)
 }
 
@@ -454,6 +481,32 @@ func (f *File) validateState(add func(path, format string, args ...any)) {
 	default:
 		add("state.driver", "%q is not one of sqlite, postgres", st.Driver)
 	}
+}
+
+func (f *File) validateHA(add func(path, format string, args ...any)) {
+	h := f.HA
+	if !h.Enabled {
+		return
+	}
+	if f.State.Driver != DriverPostgres {
+		add("ha.enabled", "needs state.driver: postgres: daemons share their state, and the leader lease, through the database (a SQLite file is one host's)")
+	}
+	if h.Lease.D() != 0 && h.Lease.D() < 3*time.Second {
+		add("ha.lease", "%s is too short: renewals every lease/3 would race the database's own latency; use 3s or more (default %s)", h.Lease.D(), DefaultLease)
+	}
+	if h.AdvertiseURL != "" {
+		if u, err := url.Parse(h.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("ha.advertise_url", "%q is not an http(s) URL", h.AdvertiseURL)
+		}
+	}
+}
+
+// LeaseOrDefault is the configured lease, or DefaultLease.
+func (h HASpec) LeaseOrDefault() time.Duration {
+	if h.Lease.D() > 0 {
+		return h.Lease.D()
+	}
+	return DefaultLease
 }
 
 // ReadDSN returns the PostgreSQL state store's connection string,
