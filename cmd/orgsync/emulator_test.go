@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,8 +38,11 @@ func TestWecomEmulatorCommand(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "wecom.json")
 	out := &lockedBuffer{}
 	root := newRootCmd(out, io.Discard)
+	// A job speed of one row in 1,000 s: the job below cannot finish
+	// while the test runs.
 	root.SetArgs([]string{"wecom-emulator", "--listen", "127.0.0.1:0", "--corp-id", "wwcli", "--secret", "s1",
-		"--data", data, "--log-format", "json", "--log-level", "error"})
+		"--data", data, "--log-format", "json", "--log-level", "error",
+		"--job-delay", "1ms", "--job-rows-per-second", "0.001", "--import-leader-column"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -78,6 +82,14 @@ func TestWecomEmulatorCommand(t *testing.T) {
 		t.Fatalf("department/create %v", r)
 	}
 
+	t.Run("--job-rows-per-second: a job takes its rows' time", func(t *testing.T) {
+		job := importJob(t, base, tok["access_token"].(string), "姓名,帐号,手机号,所在部门\n甲,jia,13800000001,1\n")
+		r := call(http.MethodGet, "/cgi-bin/batch/getresult?jobid="+job+"&access_token="+tok["access_token"].(string), "")
+		if r["status"].(float64) == 3 {
+			t.Fatalf("a one-row job at 0.001 rows/s finished at once: %v", r)
+		}
+	})
+
 	cancel() // as SIGINT would
 	select {
 	case err := <-done:
@@ -93,6 +105,30 @@ func TestWecomEmulatorCommand(t *testing.T) {
 	}
 }
 
+// importJob uploads csv as media and starts batch/syncuser, returning the jobid.
+func importJob(t *testing.T, base, token, csv string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	part, _ := mw.CreateFormFile("media", "import.csv")
+	_, _ = part.Write([]byte(csv))
+	_ = mw.Close()
+	post := func(path, ctype string, body io.Reader) map[string]any {
+		res, err := http.Post(base+path+"access_token="+token, ctype, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&r); err != nil || r["errcode"].(float64) != 0 {
+			t.Fatalf("%s: %v %v", path, r, err)
+		}
+		return r
+	}
+	media := post("/cgi-bin/media/upload?type=file&", mw.FormDataContentType(), &buf)["media_id"].(string)
+	return post("/cgi-bin/batch/syncuser?", "application/json", strings.NewReader(`{"media_id":"`+media+`"}`))["jobid"].(string)
+}
+
 func TestWecomEmulatorHelp(t *testing.T) {
 	out := &lockedBuffer{}
 	root := newRootCmd(out, io.Discard)
@@ -101,7 +137,7 @@ func TestWecomEmulatorHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"--listen", "--corp-id", "--secret", "--read-secret", "--data", "--restricted-reads",
-		"--rate-limit", "--latency", "--fault-rate", "--faults", "--token-ttl", "Examples:", "/emulator/state"} {
+		"--rate-limit", "--latency", "--job-rows-per-second", "--import-leader-column", "--fault-rate", "--faults", "--token-ttl", "Examples:", "/emulator/state"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}

@@ -139,7 +139,7 @@ func (s *Server) submitJob(c *call, typ string, prepare func(data []byte) (int, 
 		return nil, e
 	}
 	now := s.opts.Now()
-	j := &job{id: "jobid_" + newOpaqueID(24), typ: typ, submitted: now, due: now.Add(max(s.opts.JobDelay, 0)), total: total, run: run}
+	j := &job{id: "jobid_" + newOpaqueID(24), typ: typ, submitted: now, due: now.Add(s.jobDuration(total)), total: total, run: run}
 	q := s.jobs
 	q.jobs = append(q.jobs, j)
 	for len(q.jobs) > keptJobs {
@@ -150,6 +150,19 @@ func (s *Server) submitJob(c *call, typ string, prepare func(data []byte) (int, 
 		s.advanceJobs()
 	}
 	return obj{{"jobid", j.id}}, nil
+}
+
+// jobDuration is how long a job of n rows runs: JobDelay, plus n /
+// JobRowsPerSecond when that is set; nothing when JobDelay is negative.
+func (s *Server) jobDuration(n int) time.Duration {
+	if s.opts.JobDelay < 0 {
+		return 0
+	}
+	d := s.opts.JobDelay
+	if s.opts.JobRowsPerSecond > 0 {
+		d += time.Duration(float64(n) / s.opts.JobRowsPerSecond * float64(time.Second))
+	}
+	return d
 }
 
 func (s *Server) batchGetresult(c *call) (obj, *apiErr) {
@@ -324,12 +337,22 @@ func parseInt(p string) (int64, bool) {
 }
 
 // userRowBody turns a member row into the JSON body user/create or
-// user/update would get, so rows follow the synchronous APIs' rules. Empty
-// cells leave the field unchanged.
-func userRowBody(t *csvTable, row []string) (body, *apiErr) {
+// user/update would get, so rows follow the synchronous APIs' rules.
+//
+// Empty cells: for a new member (create) they are fields not given. For an
+// existing member (update) the file's columns are what syncuser updates
+// (wecom-api.md §5.2), so by default an empty cell in a text column clears
+// that field, as "" does on user/update; with EmptyStringKeepsField it
+// leaves the field as is (which reading the real server takes is
+// UNCONFIRMED). An empty 所在部门, 排序, 是否部门内领导 or 禁用 cell is never a
+// value. The 直属上级 column is read only with ImportDirectLeaderColumn (the
+// documented template has none): otherwise it is an unknown column,
+// ignored like any other.
+func (s *Server) userRowBody(t *csvTable, row []string, update bool) (body, *apiErr) {
 	b := body{}
+	clears := update && !s.opts.EmptyStringKeepsField
 	for _, key := range []string{"userid", "name", "mobile", "email", "biz_mail", "position", "alias", "address", "telephone", "external_position"} {
-		if v, _ := t.col(row, key); v != "" || key == "userid" {
+		if v, has := t.col(row, key); v != "" || key == "userid" || (has && clears) {
 			b[key] = rawJSON(v)
 		}
 	}
@@ -350,15 +373,17 @@ func userRowBody(t *csvTable, row []string) (body, *apiErr) {
 			return 0, false
 		})
 	}
-	if v, _ := t.col(row, "direct_leader"); v != "" {
-		b["direct_leader"] = rawJSON(splitList(v))
+	if v, has := t.col(row, "direct_leader"); s.opts.ImportDirectLeaderColumn && (v != "" || (has && clears)) {
+		b["direct_leader"] = rawJSON(append([]string{}, splitList(v)...))
 	}
-	if v, _ := t.col(row, "gender"); v != "" {
+	if v, has := t.col(row, "gender"); v != "" || (has && clears) {
 		switch v {
 		case "男", "1":
 			b["gender"] = rawJSON("1")
 		case "女", "2":
 			b["gender"] = rawJSON("2")
+		case "":
+			b["gender"] = rawJSON("0")
 		default:
 			return nil, errf(40058, "invalid gender %q", v)
 		}
@@ -424,7 +449,9 @@ func (s *Server) prepareUsers(data []byte, full bool) (int, map[string]bool, fun
 }
 
 func (s *Server) upsertRow(t *csvTable, row []string) *apiErr {
-	b, e := userRowBody(t, row)
+	id, _ := t.col(row, "userid")
+	exists := s.dir.users[strings.ToLower(id)] != nil
+	b, e := s.userRowBody(t, row, exists)
 	if e != nil {
 		return e
 	}
@@ -432,7 +459,7 @@ func (s *Server) upsertRow(t *csvTable, row []string) *apiErr {
 	if e != nil {
 		return e
 	}
-	if s.dir.users[strings.ToLower(in.userid)] != nil {
+	if exists {
 		return s.updateUser(in)
 	}
 	return s.createUser(in)

@@ -115,7 +115,7 @@ func TestBatchJobLifecycle(t *testing.T) {
 }
 
 func TestBatchSyncuserRows(t *testing.T) {
-	e := newEnv(t, Options{JobDelay: -1})
+	e := newEnv(t, Options{JobDelay: -1, EmptyStringKeepsField: true})
 	d := e.mkDept("D", 1)
 	expect(t, e.post("user/create", m{"userid": "Old", "name": "Old", "mobile": "13800000001", "position": "keep me"}), 0)
 	// UTF-8 with a BOM, 禁用 = 1 meaning disabled.
@@ -153,12 +153,92 @@ func TestBatchSyncuserRows(t *testing.T) {
 			t.Fatalf("user %v", g)
 		}
 	})
-	t.Run("禁用=1 disables (status 2); columns left empty stay unchanged", func(t *testing.T) {
+	t.Run("禁用=1 disables (status 2); with EmptyStringKeepsField empty cells stay unchanged", func(t *testing.T) {
 		g := e.get("user/get", "userid", "old")
 		if g["status"].(float64) != StatusDisabled || g.str("name") != "老人" || g.str("position") != "keep me" || g.str("mobile") != "13800000001" {
 			t.Fatalf("user %v", g)
 		}
 	})
+}
+
+// TestBatchSyncuserColumns: syncuser updates the columns present in the
+// file (wecom-api.md §5.2), so for an existing member an empty cell in a
+// present column clears that field (the default, stricter reading) and an
+// absent column leaves it alone.
+func TestBatchSyncuserColumns(t *testing.T) {
+	for _, c := range []struct {
+		name, csv  string
+		wantCode   int
+		wantPos    string
+		wantMobile string
+		wantAlias  string
+	}{
+		{"a column absent from the file is left as is", "帐号,职位\nold,新职位\n", 0, "新职位", "13800000001", "小明"},
+		{"an empty cell in a present column clears the field", "帐号,职位,别名\nold,新职位,\n", 0, "新职位", "13800000001", ""},
+		{"60129: an empty 手机号 cell clears the only contact", "帐号,手机号\nold,\n", 60129, "keep me", "13800000001", "小明"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{JobDelay: -1})
+			expect(t, e.post("user/create", m{"userid": "old", "name": "Old", "mobile": "13800000001", "position": "keep me", "alias": "小明"}), 0)
+			res := e.result(e.submit("batch/syncuser", c.csv).str("jobid"))
+			rows := res.list("result")
+			if len(rows) != 1 || int(rows[0].(map[string]any)["errcode"].(float64)) != c.wantCode {
+				t.Fatalf("rows %v", rows)
+			}
+			g := e.get("user/get", "userid", "old")
+			if g.str("position") != c.wantPos || g.str("mobile") != c.wantMobile || g.str("alias") != c.wantAlias || g.str("name") != "Old" {
+				t.Fatalf("user %v", g)
+			}
+		})
+	}
+}
+
+// TestBatchDirectLeaderColumn: 直属上级 sets direct_leader only with
+// ImportDirectLeaderColumn; otherwise it is an unknown column.
+func TestBatchDirectLeaderColumn(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		on   bool
+		want string
+	}{
+		{"ignored by default (the documented template has no such column)", false, "[]"},
+		{"sets direct_leader with ImportDirectLeaderColumn", true, "[boss]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{JobDelay: -1, ImportDirectLeaderColumn: c.on})
+			csv := "姓名,帐号,手机号,所在部门,直属上级\n老板,boss,13800000001,1,\n员工,staff,13800000002,1,boss\n"
+			res := e.result(e.submit("batch/syncuser", csv).str("jobid"))
+			for _, row := range res.list("result") {
+				if row.(map[string]any)["errcode"].(float64) != 0 {
+					t.Fatalf("row %v", row)
+				}
+			}
+			if got := fmt.Sprint(e.get("user/get", "userid", "staff")["direct_leader"]); got != c.want {
+				t.Fatalf("direct_leader %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// TestBatchJobSpeed: with JobRowsPerSecond a job of n rows takes JobDelay +
+// n / JobRowsPerSecond on the emulator's clock.
+func TestBatchJobSpeed(t *testing.T) {
+	e := newEnv(t, Options{JobDelay: time.Second, JobRowsPerSecond: 10})
+	var csv strings.Builder
+	csv.WriteString("姓名,帐号,手机号,所在部门\n")
+	for i := 0; i < 40; i++ { // 1 s + 40 rows / 10 per second = 5 s
+		fmt.Fprintf(&csv, "n,u%02d,138000000%02d,1\n", i, i)
+	}
+	id := e.submit("batch/syncuser", csv.String()).str("jobid")
+	for _, c := range []struct {
+		after      time.Duration
+		wantStatus float64
+	}{{2500 * time.Millisecond, 2}, {2499 * time.Millisecond, 2}, {time.Millisecond, 3}} {
+		e.clock.Advance(c.after)
+		if r := e.result(id); r["status"].(float64) != c.wantStatus {
+			t.Fatalf("after +%s: %v", c.after, r)
+		}
+	}
 }
 
 func TestBatchFileErrors(t *testing.T) {

@@ -148,7 +148,18 @@ type Options struct {
 	// 2 until done, then 3 with its effects applied. 0 = 300ms; negative =
 	// done at once.
 	JobDelay time.Duration
-	MediaTTL time.Duration // how long a media_id stays valid; default 72h
+	// JobRowsPerSecond is how fast a batch job works through its file: a
+	// job of n rows takes JobDelay + n / JobRowsPerSecond, so a 100,000-row
+	// import is not instant (WeCom does not publish its speed). 0 = a job
+	// takes JobDelay whatever its size.
+	JobRowsPerSecond float64
+	// ImportDirectLeaderColumn makes the member import file's 直属上级
+	// column (userids, ";"-separated) set direct_leader, as user/update
+	// does. The documented template has no such column (wecom-api.md
+	// §5.3, UNCONFIRMED), so by default it is ignored like any unknown
+	// column.
+	ImportDirectLeaderColumn bool
+	MediaTTL                 time.Duration // how long a media_id stays valid; default 72h
 	// TrustedIPs, if set, is the only caller IPs allowed; others get 60020.
 	TrustedIPs []string
 	// CreatorUserID is the corp creator, who cannot be deleted (301005).
@@ -169,9 +180,10 @@ type Options struct {
 	// disabled member (status 2), the field's documented meaning.
 	EnableZeroOnCreateIgnored bool
 	// EmptyStringKeepsField makes "" in a text field of user/update and
-	// department/update mean "not given". Default: "" clears the field,
-	// and is 60112 (member name) or 60001 (department name) where a field
-	// may not be empty.
+	// department/update, and an empty cell of an existing member's row in
+	// an import file, mean "not given". Default: "" clears the field, and
+	// is 60112 (member name) or 60001 (department name) where a field may
+	// not be empty.
 	EmptyStringKeepsField bool
 	// ParentIDZeroLiteral makes parentid: 0 on department/update a parent
 	// id like any other: 60004, there being no department 0 (the root,

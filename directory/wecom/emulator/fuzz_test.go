@@ -20,14 +20,17 @@ func FuzzParseImportCSV(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	s := &Server{opts: Options{ImportDirectLeaderColumn: true}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if tb, e := parseImportCSV(data, userColumns, "userid"); e == nil {
 			if !tb.has("userid") || len(tb.rows) == 0 {
 				t.Fatalf("table without key column or rows: %+v", tb)
 			}
 			for _, row := range tb.rows {
-				if b, e := userRowBody(tb, row); e == nil {
-					_, _ = parseUserInput(b)
+				for _, update := range []bool{false, true} {
+					if b, e := s.userRowBody(tb, row, update); e == nil {
+						_, _ = parseUserInput(b)
+					}
 				}
 			}
 		}

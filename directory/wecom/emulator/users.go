@@ -197,8 +197,8 @@ func zeroJSON(raw json.RawMessage) bool {
 // applyZeroOptions settles the zero values of a user/create or
 // user/update JSON body whose meaning is UNCONFIRMED, as the Options say:
 // enable 0 on create (EnableZeroOnCreateIgnored) and "" on update
-// (EmptyStringKeepsField). Import rows never carry either: empty cells are
-// left out and 禁用 1 means disabled.
+// (EmptyStringKeepsField). Import rows settle theirs in userRowBody: 禁用 1
+// means disabled, and an empty cell is read there.
 func (s *Server) applyZeroOptions(in *userInput, create bool) {
 	if create {
 		if in.enable != nil && *in.enable == 0 && s.opts.EnableZeroOnCreateIgnored {
