@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 var (
@@ -471,8 +472,15 @@ var gbFFFD = []byte{0x84, 0x31, 0xA4, 0x37}
 // incomplete at the end of the text. x/text decodes an invalid sequence to
 // U+FFFD without an error, so a U+FFFD in its output sends the input through
 // a validating scan; the fast path stays one decode and one search.
+//
+// The output is allocated once, at the size that holds any valid Chinese
+// text: a two-byte GB character is at most three bytes of UTF-8, a
+// four-byte one four, ASCII one, so len(raw)*3/2 suffices (x/text's Bytes
+// starts at len(raw) and doubles, copying the text each time). Only the
+// single bytes that become three (0x80, the euro sign; an invalid byte, as
+// U+FFFD) can make Append grow it.
 func strictGB(raw []byte, e encoding.Encoding, gb18030 bool) (out []byte, bad int, cut bool) {
-	out, err := e.NewDecoder().Bytes(raw)
+	out, _, err := transform.Append(e.NewDecoder(), make([]byte, 0, len(raw)+len(raw)/2+utf8.UTFMax), raw)
 	if err != nil { // not reached: these decoders report no errors
 		return nil, 0, false
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
+
+	"github.com/orgsync/orgsync/connectors"
 )
 
 // parseCSV reads decoded UTF-8 text into t. skip is the number of physical
@@ -40,6 +42,9 @@ func parseCSV(ctx context.Context, t *table, text []byte, skip int, delim rune, 
 	if delim == 0 {
 		delim = sniffDelimiter(text)
 	}
+	// One record per line, or fewer (blank lines, quoted line breaks): the
+	// records are allocated once instead of grown by doubling.
+	t.records = make([]connectors.Record, 0, bytes.Count(text, []byte{'\n'})+1)
 	r := stdcsv.NewReader(bytes.NewReader(text))
 	r.Comma = delim
 	r.FieldsPerRecord = -1
