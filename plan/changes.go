@@ -45,7 +45,9 @@ type DeptChange struct {
 	Origin model.Origin      `json:"origin,omitempty"`
 }
 
-// UserChange is one member change.
+// UserChange is one member change. Before and After point into the plan's
+// Input (the shadow member's Person, the desired person) rather than at
+// copies, so a change is read-only: whoever needs another version copies it.
 type UserChange struct {
 	Op     Op            `json:"op"`
 	UserID string        `json:"userid"`

@@ -413,7 +413,7 @@ func deptReason(what []string) string {
 
 // currentDeptKeys turns a member's current department ids into keys; ids
 // orgsync does not manage become "#ID" so they never equal a desired key.
-func (c *calc) currentDeptKeys(ids []int, byID map[int]string) []string {
+func currentDeptKeys(ids []int, byID map[int]string) []string {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if k, ok := byID[id]; ok {
@@ -424,6 +424,20 @@ func (c *calc) currentDeptKeys(ids []int, byID map[int]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sameDepartments reports whether a member's current department ids are the
+// desired keys, in any order. One department each, the common case, needs
+// no sorted copies.
+func sameDepartments(keys []string, ids []int, byID map[int]string) bool {
+	if len(keys) == 1 && len(ids) == 1 {
+		k, ok := byID[ids[0]]
+		if !ok {
+			k = fmt.Sprintf("#%d", ids[0])
+		}
+		return k == keys[0]
+	}
+	return slices.Equal(sortedCopy(keys), currentDeptKeys(ids, byID))
 }
 
 func sortedCopy(s []string) []string {
@@ -468,15 +482,28 @@ func (c *calc) members() {
 		}
 	}
 	seen := make(map[string]bool, len(c.in.Desired.People))
+	// People the shadow does not know are creates, most of them: the list
+	// is allocated once (at 100k, growing it by doubling costs twice its
+	// size in copies).
+	if n := len(c.in.Desired.People) - len(sh.Members); n > 0 {
+		c.ch.UserCreates = slices.Grow(c.ch.UserCreates, n)
+	}
 	for i := range c.in.Desired.People {
-		p := c.in.Desired.People[i]
-		p.UserID = final[i]
-		if len(renamed) > 0 && len(p.DirectLeaders) > 0 {
-			leaders := make([]string, len(p.DirectLeaders))
-			for j, l := range p.DirectLeaders {
-				leaders[j] = cmp.Or(renamed[model.UserIDKey(l)], l)
+		// Changes point at the desired person itself (see UserChange);
+		// only a person whose userid or leaders the final userids change
+		// is copied.
+		p := &c.in.Desired.People[i]
+		if p.UserID != final[i] || (len(renamed) > 0 && len(p.DirectLeaders) > 0) {
+			cp := *p
+			cp.UserID = final[i]
+			if len(renamed) > 0 && len(cp.DirectLeaders) > 0 {
+				leaders := make([]string, len(cp.DirectLeaders))
+				for j, l := range cp.DirectLeaders {
+					leaders[j] = cmp.Or(renamed[model.UserIDKey(l)], l)
+				}
+				cp.DirectLeaders = leaders
 			}
-			p.DirectLeaders = leaders
+			p = &cp
 		}
 		k := model.UserIDKey(p.UserID)
 		seen[k] = true
@@ -489,7 +516,6 @@ func (c *calc) members() {
 		if cm == nil && s != nil {
 			cm = c.in.Current.Outside[k] // ours, moved out of the scope by hand: put back
 		}
-		after := p
 		if o := c.in.Current.Outside[k]; s == nil && cm == nil && o != nil {
 			// The userid exists outside the managed scope: creating it
 			// would clash (60102), and the member is not ours.
@@ -497,9 +523,9 @@ func (c *calc) members() {
 				c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: fmt.Sprintf("exists in WeCom outside the managed scope (departments %v) and orgsync does not own it: not created, left as is (add `adopt: [userid]` to take it over)", o.Departments)})
 				continue
 			}
-			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: o.UserID, Key: p.Key, After: &after, Fields: allFields, Adopt: true, Reason: fmt.Sprintf("adopt the pre-existing member from outside the managed scope (departments %v): moved into it", o.Departments), Origin: p.Origin})
+			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: o.UserID, Key: p.Key, After: p, Fields: allFields, Adopt: true, Reason: fmt.Sprintf("adopt the pre-existing member from outside the managed scope (departments %v): moved into it", o.Departments), Origin: p.Origin})
 			if !p.Enabled {
-				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: o.UserID, Key: p.Key, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: o.UserID, Key: p.Key, After: p, Reason: "disabled in the source", Origin: p.Origin})
 			}
 			continue
 		}
@@ -516,9 +542,9 @@ func (c *calc) members() {
 			for _, id := range cm.Departments {
 				c.movedOut[id]++
 			}
-			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, After: &after, Fields: allFields, Adopt: true, Reason: "adopt the pre-existing member", Origin: p.Origin})
+			c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, After: p, Fields: allFields, Adopt: true, Reason: "adopt the pre-existing member", Origin: p.Origin})
 			if !p.Enabled {
-				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, After: p, Reason: "disabled in the source", Origin: p.Origin})
 			}
 		case s == nil || cm == nil:
 			if !p.Enabled {
@@ -532,28 +558,28 @@ func (c *calc) members() {
 			if s != nil {
 				reason = "missing from WeCom (deleted by hand?): re-create"
 			}
-			c.add(&c.ch.UserCreates, UserChange{Op: OpUserCreate, UserID: p.UserID, Key: p.Key, After: &after, Reason: reason, Origin: p.Origin})
+			c.add(&c.ch.UserCreates, UserChange{Op: OpUserCreate, UserID: p.UserID, Key: p.Key, After: p, Reason: reason, Origin: p.Origin})
 		default:
-			before := s.Person
-			fields := diffFields(&before, &p)
-			moved := !slices.Equal(sortedCopy(p.Departments), c.currentDeptKeys(cm.Departments, byID)) ||
+			before := &s.Person
+			fields := diffFields(before, p)
+			moved := !sameDepartments(p.Departments, cm.Departments, byID) ||
 				!slices.Equal(p.Departments, before.Departments)
 			if moved {
 				for _, id := range cm.Departments {
 					c.movedOut[id]++
 				}
 				fields = append(fields, "department")
-				c.add(&c.ch.UserMoves, UserChange{Op: OpUserMove, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Fields: fields, Reason: moveReason(&before, &p), Origin: p.Origin})
+				c.add(&c.ch.UserMoves, UserChange{Op: OpUserMove, UserID: p.UserID, Key: p.Key, Before: before, After: p, Fields: fields, Reason: moveReason(before, p), Origin: p.Origin})
 			} else if len(fields) > 0 {
-				c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Fields: fields, Reason: "changed in the source: " + strings.Join(fields, ", "), Origin: p.Origin})
+				c.add(&c.ch.UserUpdates, UserChange{Op: OpUserUpdate, UserID: p.UserID, Key: p.Key, Before: before, After: p, Fields: fields, Reason: "changed in the source: " + strings.Join(fields, ", "), Origin: p.Origin})
 			}
 			switch {
 			case p.Enabled && !before.Enabled:
-				c.add(&c.ch.UserEnables, UserChange{Op: OpUserEnable, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Reason: "enabled in the source again (rehire)", Origin: p.Origin})
+				c.add(&c.ch.UserEnables, UserChange{Op: OpUserEnable, UserID: p.UserID, Key: p.Key, Before: before, After: p, Reason: "enabled in the source again (rehire)", Origin: p.Origin})
 			case !p.Enabled && before.Enabled:
-				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, Before: &before, After: &after, Reason: "disabled in the source", Origin: p.Origin})
+				c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: p.UserID, Key: p.Key, Before: before, After: p, Reason: "disabled in the source", Origin: p.Origin})
 			case !p.Enabled && c.expired(s):
-				c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: p.UserID, Key: p.Key, Before: &before, Reason: c.expiredReason(s), Origin: p.Origin})
+				c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: p.UserID, Key: p.Key, Before: before, Reason: c.expiredReason(s), Origin: p.Origin})
 			}
 		}
 	}
@@ -562,7 +588,7 @@ func (c *calc) members() {
 		if seen[k] {
 			continue
 		}
-		before := s.Person
+		before := &s.Person
 		if c.protected[k] {
 			continue
 		}
@@ -580,11 +606,11 @@ func (c *calc) members() {
 		}
 		switch {
 		case c.in.Policy.Leavers == "delete":
-			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: &before, Reason: "no longer in the source (leavers: delete)"})
+			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: before, Reason: "no longer in the source (leavers: delete)"})
 		case before.Enabled:
-			c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: before.UserID, Key: before.Key, Before: &before, Reason: "no longer in the source"})
+			c.add(&c.ch.UserDisables, UserChange{Op: OpUserDisable, UserID: before.UserID, Key: before.Key, Before: before, Reason: "no longer in the source"})
 		case c.expired(s):
-			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: &before, Reason: c.expiredReason(s)})
+			c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: before.UserID, Key: before.Key, Before: before, Reason: c.expiredReason(s)})
 		}
 	}
 	for k := range cur {
