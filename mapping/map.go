@@ -320,8 +320,10 @@ func notText(v any) string {
 
 // row is one person record being mapped.
 type row struct {
-	rec        *connectors.Record
-	p          model.Person
+	rec *connectors.Record
+	// p is the person being built, in MapResult's one slice of people,
+	// which becomes Org.People: the rows carry no copy of their own.
+	p          *model.Person
 	leaderKeys []string
 	errs       []RecordError
 	warns      []Warning
@@ -396,6 +398,10 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 		}
 	}
 	rows := make([]row, len(recs))
+	people := make([]model.Person, len(recs))
+	for i := range rows {
+		rows[i].p = &people[i]
+	}
 	workers := m.workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -475,7 +481,10 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 		}
 		org.Departments = pathDepartments(keys, first)
 	}
-	org.People = make([]model.Person, 0, len(rows))
+	// The accepted people move down over the rejected and excluded ones,
+	// in record order: people[n] is written only once row n (or a later
+	// one) has been read, so every row reads its own person below.
+	n := 0
 	if jr != nil {
 		res.Warnings = append(res.Warnings, jr.warns...)
 		res.Join = &JoinTrace{Sources: m.join.sources, People: make(map[string]*PersonTrace, len(rows))}
@@ -491,7 +500,10 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 			if jr != nil {
 				res.Join.People[r.p.Key] = &PersonTrace{JoinKey: jr.views[0].raw[r.pi], Records: jr.origins(r.pi), From: r.from, Read: r.read}
 			}
-			org.People = append(org.People, r.p)
+			if r.p != &people[n] {
+				people[n] = *r.p
+			}
+			n++
 			for _, w := range r.warns {
 				w.Key, w.UserID = r.p.Key, r.p.UserID
 				res.Warnings = append(res.Warnings, w)
@@ -509,6 +521,8 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 			res.Rejected = append(res.Rejected, e)
 		}
 	}
+	clear(people[n:]) // the rejected and excluded: nothing of theirs stays reachable
+	org.People = people[:n]
 	return res
 }
 
@@ -526,7 +540,7 @@ var (
 // WeCom rules. Every problem is recorded, not just the first.
 func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
 	ev.load(r.rec)
-	p := &r.p
+	p := r.p
 	p.Origin = r.rec.Origin
 	if len(r.errs) == 0 && m.outOfScope(ev, r) {
 		return
@@ -812,7 +826,7 @@ func deptCacheKey(vals []string) string {
 
 // mapDepartments resolves department, main_department and leader_of.
 func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[string]deptRef) {
-	p := &r.p
+	p := r.p
 	resolve := func(v any) (deptRef, string) {
 		var vals []string
 		var key string
@@ -1088,7 +1102,7 @@ func (m *Mapper) uniqueField(rows []row, field string, p *program, get func(*mod
 	first := make(map[string]int, len(rows))
 	dups := map[string][]int{}
 	for i := range rows {
-		v := get(&rows[i].p)
+		v := get(rows[i].p)
 		if v == "" {
 			continue
 		}
