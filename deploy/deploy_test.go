@@ -329,7 +329,7 @@ func TestPackageInstalls(t *testing.T) {
 		"./usr/share/zsh/vendor-completions/_orgsync", "./usr/share/fish/vendor_completions.d/orgsync.fish",
 		"./usr/share/doc/orgsync/copyright", "./usr/share/doc/orgsync/changelog.gz", "./usr/share/doc/orgsync/README.Debian",
 		"./usr/share/doc/orgsync/monitoring/orgsync.rules.yml", "./usr/share/doc/orgsync/monitoring/grafana-dashboard.json",
-		"./usr/share/orgsync/notify-reload.conf"} {
+		"./usr/share/orgsync/notify-reload.conf", "./usr/share/doc/orgsync/examples/ha.conf"} {
 		if !strings.Contains(contents, want) {
 			t.Errorf("the .deb lacks %s:\n%s", want, contents)
 		}
