@@ -231,7 +231,7 @@ func TestWaitBatchResult(t *testing.T) {
 		if err != nil || job != "job1" {
 			t.Fatalf("job=%q err=%v", job, err)
 		}
-		res, err := c.WaitBatchResult(ctx, job, time.Second)
+		res, err := c.WaitBatchResult(ctx, job, time.Second, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,8 +255,50 @@ func TestWaitBatchResult(t *testing.T) {
 		c, _ := newTestClient(t, f.srv.URL, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		if _, err := c.WaitBatchResult(ctx, "j", 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.WaitBatchResult(ctx, "j", 10*time.Millisecond, 0); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("a job without progress is polled with backoff and given up at maxWait", func(t *testing.T) {
+		f := newFake(t)
+		f.on("batch/getresult", func(int, *http.Request, []byte) any { return okBody{"status": 2, "percentage": 0} })
+		clk := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk })
+		start := clk.Now()
+		_, err := c.WaitBatchResult(context.Background(), "j", time.Second, 10*time.Minute)
+		if !errors.Is(err, ErrJobTimeout) {
+			t.Fatalf("err = %v, want ErrJobTimeout", err)
+		}
+		if waited := clk.Now().Sub(start); waited != 10*time.Minute {
+			t.Errorf("gave up after %s, want 10m", waited)
+		}
+		// 1 s doubling to the 30 s cap: 0, 1, 3, 7, 15, 31, 61, … 601 s.
+		if n := f.count("batch/getresult"); n > 25 {
+			t.Errorf("%d polls in 10 minutes: no backoff", n)
+		}
+	})
+
+	t.Run("the wait follows the job's percentage", func(t *testing.T) {
+		f := newFake(t)
+		clk := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		start := clk.Now()
+		// A job that takes 100 s and reports its progress truly.
+		f.on("batch/getresult", func(int, *http.Request, []byte) any {
+			if el := clk.Now().Sub(start); el < 100*time.Second {
+				return okBody{"status": 2, "percentage": int(el * 100 / (100 * time.Second))}
+			}
+			return okBody{"status": 3, "percentage": 100, "result": []any{}}
+		})
+		c, _ := newTestClient(t, f.srv.URL, func(c *Config) { c.Clock = clk })
+		if _, err := c.WaitBatchResult(context.Background(), "j", time.Second, 0); err != nil {
+			t.Fatal(err)
+		}
+		if done := clk.Now().Sub(start); done < 100*time.Second || done > 131*time.Second {
+			t.Errorf("finished seen after %s, want within a poll of 100 s", done)
+		}
+		if n := f.count("batch/getresult"); n > 12 {
+			t.Errorf("%d polls for a 100 s job", n)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -138,12 +139,20 @@ func (c *Client) BatchResult(ctx context.Context, jobID string) (*JobResult, err
 	return &out, nil
 }
 
-// WaitBatchResult polls batch/getresult every interval until the job is
-// finished or ctx ends.
-func (c *Client) WaitBatchResult(ctx context.Context, jobID string, interval time.Duration) (*JobResult, error) {
+// maxPollInterval caps the wait between two batch/getresult polls.
+const maxPollInterval = 30 * time.Second
+
+// WaitBatchResult polls batch/getresult until the job is finished, ctx
+// ends, or maxWait (0 = no limit) has passed on the client's clock, when
+// it returns an error wrapping ErrJobTimeout. It polls at once, then backs
+// off: the time the job's percentage says is left, at least interval and
+// doubling while it shows no progress, at most 30 s.
+func (c *Client) WaitBatchResult(ctx context.Context, jobID string, interval, maxWait time.Duration) (*JobResult, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	start := c.clock.Now()
+	wait := interval / 2
 	for {
 		res, err := c.BatchResult(ctx, jobID)
 		if err != nil {
@@ -152,11 +161,28 @@ func (c *Client) WaitBatchResult(ctx context.Context, jobID string, interval tim
 		if res.Status == JobFinished {
 			return res, nil
 		}
-		if err := c.clock.Sleep(ctx, interval); err != nil {
+		elapsed := c.clock.Now().Sub(start)
+		if maxWait > 0 && elapsed >= maxWait {
+			return nil, fmt.Errorf("wecom batch/getresult: job %s at %d%% after %s: %w", jobID, res.Percentage, elapsed.Round(time.Second), ErrJobTimeout)
+		}
+		if p := res.Percentage; p > 0 && p < 100 {
+			wait = time.Duration(float64(elapsed) * float64(100-p) / float64(p))
+		} else {
+			wait *= 2
+		}
+		wait = min(max(wait, interval), maxPollInterval)
+		if maxWait > 0 {
+			wait = min(wait, maxWait-elapsed)
+		}
+		if err := c.clock.Sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("wecom batch/getresult: waiting for job %s (%d%%): %w", jobID, res.Percentage, err)
 		}
 	}
 }
+
+// ErrJobTimeout: an import job did not finish within the wait given; it
+// may still finish.
+var ErrJobTimeout = errors.New("import job not finished in time")
 
 // Sleep waits d on the client's clock (a fake one in tests), or until ctx
 // ends: for callers that pace around import jobs.

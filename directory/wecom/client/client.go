@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,29 @@ type apiState struct {
 	banUntil time.Time
 	strikes  int // 45009 windows in a row without a success between them
 	hour     hourWindow
+	// The clock minute (Unix minutes) attempts are being counted for, and
+	// how many sent in it were answered with anything but 45009: what
+	// WeCom let through in that window, which the first 45009 turns into
+	// the API's pacing (learned).
+	winMinute   int64
+	winAccepted int
+	// learned is the per-minute limit the 45009s showed (0 = none yet);
+	// the limiter then paces at learnedShare of it.
+	learned int
+	// span counts the attempts since the last MarkPacing, with the first
+	// and last send times, for the achieved rate.
+	spanCalls           int
+	spanFirst, spanLast time.Time
 }
+
+// learnedShare is the share of a learned limit the client paces at: the
+// same margin as pacing at 9,200 against WeCom's 10,000 (N writes then
+// take about 1.09 × N / limit, inside DESIGN §5's 1.1).
+const learnedShare = 0.92
+
+// burstFor is the token bucket size for a per-minute rate: a tenth of a
+// second's worth, between 1 and 20.
+func burstFor(perMinute int) int { return min(max(perMinute/600, 1), 20) }
 
 // hourWindow counts calls per clock minute over the last hour, for the
 // per-API hourly limit (WeCom counts 150,000/h besides 10,000/min).
@@ -183,8 +206,7 @@ func (c *Client) api(name string) *apiState {
 	st, ok := c.apis[name]
 	if !ok {
 		perSec := rate.Limit(float64(c.cfg.RatePerMinute) / 60)
-		burst := min(max(c.cfg.RatePerMinute/600, 1), 20)
-		st = &apiState{name: name, lim: rate.NewLimiter(perSec, burst)}
+		st = &apiState{name: name, lim: rate.NewLimiter(perSec, burstFor(c.cfg.RatePerMinute))}
 		c.apis[name] = st
 	}
 	return st
@@ -509,6 +531,7 @@ func (c *Client) recordBan(st *apiState, sentAt time.Time) time.Time {
 	}
 	st.strikes++
 	strikes := st.strikes
+	learned, lowered := c.learnLocked(st, sentAt, now)
 	jitter := rand.N(maxBanJitter)
 	if strikes == 1 {
 		st.banUntil = now.Truncate(time.Minute).Add(time.Minute + jitter)
@@ -518,9 +541,113 @@ func (c *Client) recordBan(st *apiState, sentAt time.Time) time.Time {
 	}
 	until := st.banUntil
 	st.mu.Unlock()
-	c.count(func(s *Stats) { s.Bans[api]++ })
-	c.log.Warn("wecom rate limit hit (45009), pausing api", zap.String("api", api), zap.Time("until", until), zap.Int("in_a_row", strikes))
+	c.count(func(s *Stats) {
+		s.Bans[api]++
+		if lowered {
+			s.LearnedLimits[api] = learned
+		}
+	})
+	if lowered {
+		c.log.Warn("wecom rate limit hit (45009): pacing the api at the limit its window showed, after the window ends",
+			zap.String("api", api), zap.Time("until", until), zap.Int("limit_per_minute", learned),
+			zap.Float64("pacing_per_minute", float64(learned)*learnedShare), zap.Int("configured_per_minute", c.cfg.RatePerMinute))
+	} else {
+		c.log.Warn("wecom rate limit hit (45009), pausing api", zap.String("api", api), zap.Time("until", until), zap.Int("in_a_row", strikes))
+	}
 	return until
+}
+
+// learnLocked turns a 45009 into the API's pacing: the calls WeCom
+// accepted in the refused call's minute are what its limit let through
+// (less, if someone else used the same API then: erring low), so the
+// limiter is lowered to learnedShare of that. It only ever lowers: a
+// configured rate below the limit stays. st.mu is held.
+func (c *Client) learnLocked(st *apiState, sentAt, now time.Time) (int, bool) {
+	if st.winMinute != sentAt.Unix()/60 || st.winAccepted == 0 {
+		return st.learned, false
+	}
+	n := st.winAccepted
+	if st.learned != 0 && n >= st.learned {
+		return st.learned, false
+	}
+	perMin := float64(n) * learnedShare
+	if st.learned == 0 && perMin >= float64(c.cfg.RatePerMinute) {
+		return 0, false // the configured rate is already below it
+	}
+	st.learned = n
+	st.lim.SetLimitAt(now, rate.Limit(perMin/60))
+	st.lim.SetBurstAt(now, burstFor(int(perMin)))
+	return n, true
+}
+
+// countAttempt records one attempt of st's API sent at sentAt and whether
+// WeCom accepted it (any answer but 45009), for learnLocked and Pacing.
+func (c *Client) countAttempt(st *apiState, sentAt time.Time, accepted bool) {
+	m := sentAt.Unix() / 60
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.winMinute != m {
+		st.winMinute, st.winAccepted = m, 0
+	}
+	if accepted {
+		st.winAccepted++
+	}
+	if st.spanCalls == 0 {
+		st.spanFirst = sentAt
+	}
+	st.spanCalls++
+	st.spanLast = sentAt
+}
+
+// APIPace is how one API was paced since the last MarkPacing.
+type APIPace struct {
+	API   string
+	Calls int // attempts, retries included (WeCom counts them)
+	// PerMinute is the achieved rate: calls over the span from the first
+	// attempt to the last (0 with fewer than two).
+	PerMinute float64
+	// Limit is the per-minute limit paced against: the one a 45009 showed
+	// (Learned), else WeCom's published MaxRatePerMinute.
+	Limit   int
+	Learned bool
+	// Ratio is PerMinute / Limit: at most learnedShare (or the configured
+	// share) when pacing holds.
+	Ratio float64
+}
+
+// MarkPacing starts a new span for Pacing (an apply calls it first).
+func (c *Client) MarkPacing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.apis {
+		st.mu.Lock()
+		st.spanCalls = 0
+		st.mu.Unlock()
+	}
+}
+
+// Pacing reports each API called since MarkPacing, by name.
+func (c *Client) Pacing() []APIPace {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []APIPace
+	for name, st := range c.apis {
+		st.mu.Lock()
+		p := APIPace{API: name, Calls: st.spanCalls, Limit: MaxRatePerMinute}
+		if st.learned > 0 {
+			p.Limit, p.Learned = st.learned, true
+		}
+		if span := st.spanLast.Sub(st.spanFirst); st.spanCalls > 1 && span > 0 {
+			p.PerMinute = float64(st.spanCalls-1) / span.Minutes()
+			p.Ratio = p.PerMinute / float64(p.Limit)
+		}
+		st.mu.Unlock()
+		if p.Calls > 0 {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b APIPace) int { return strings.Compare(a.API, b.API) })
+	return out
 }
 
 // clearBan ends st's run of 45009 windows after a success.
@@ -580,12 +707,14 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	sent := time.Now()
+	sentAt := c.clock.Now()
 	resp, err := p.base.RoundTrip(req)
 	if obs := c.observer.Load(); obs != nil {
 		defer func() { (*obs)(api, time.Since(sent)) }() // after the body is read
 	}
 	if err != nil {
 		ci.uncertain = true // it may have been sent and applied
+		c.countAttempt(st, sentAt, true)
 		c.count(func(s *Stats) { s.TransportErrors[api]++ })
 		return nil, err
 	}
@@ -593,6 +722,7 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	_ = resp.Body.Close()
 	if err != nil {
 		ci.uncertain = true
+		c.countAttempt(st, sentAt, true)
 		c.count(func(s *Stats) { s.TransportErrors[api]++ })
 		return nil, fmt.Errorf("read response: %w", err)
 	}
@@ -608,7 +738,9 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rb.code, rb.msg = *env.ErrCode, env.ErrMsg
 		}
 		c.count(func(s *Stats) { inc(s.Calls, api, rb.code) })
+		c.countAttempt(st, sentAt, rb.code != CodeRateLimited)
 	} else {
+		c.countAttempt(st, sentAt, true)
 		c.count(func(s *Stats) { inc(s.HTTPStatus, api, resp.StatusCode) })
 	}
 	// Only a WeCom answer says what happened. A gateway error, a body that is
@@ -622,22 +754,21 @@ func (p *pacedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// pace waits for st's token bucket, counting waits.
+// pace waits for st's token bucket on the client's clock (so that a
+// test's fake clock, which the emulator may share, paces too), counting
+// waits.
 func (c *Client) pace(ctx context.Context, st *apiState) error {
 	api := st.name
-	r := st.lim.Reserve()
-	d := r.Delay()
+	now := c.clock.Now()
+	r := st.lim.ReserveN(now, 1)
+	d := r.DelayFrom(now)
 	if d == 0 {
 		return nil
 	}
 	c.count(func(s *Stats) { s.RateLimitWaits[api]++; s.RateLimitWaitTime += d })
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		r.Cancel()
-		return ctx.Err()
+	if err := c.clock.Sleep(ctx, d); err != nil {
+		r.CancelAt(c.clock.Now())
+		return err
 	}
+	return nil
 }

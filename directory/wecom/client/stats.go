@@ -25,6 +25,9 @@ type Stats struct {
 	// for a window to end.
 	Bans     map[string]int
 	BanWaits map[string]int
+	// LearnedLimits is, per API, the per-minute limit a 45009 showed and
+	// the client now paces against (it was configured too high).
+	LearnedLimits map[string]int
 	// TokenFetches counts successful gettoken calls.
 	TokenFetches int
 }
@@ -38,6 +41,7 @@ func newStats() Stats {
 		RateLimitWaits:  map[string]int{},
 		Bans:            map[string]int{},
 		BanWaits:        map[string]int{},
+		LearnedLimits:   map[string]int{},
 	}
 }
 
@@ -53,6 +57,15 @@ func (s *Stats) Add(o Stats) {
 	s.RateLimitWaitTime += o.RateLimitWaitTime
 	s.Bans = addFlat(s.Bans, o.Bans)
 	s.BanWaits = addFlat(s.BanWaits, o.BanWaits)
+	// A limit is not a count: the lower one holds.
+	for api, n := range o.LearnedLimits {
+		if s.LearnedLimits == nil {
+			s.LearnedLimits = map[string]int{}
+		}
+		if old, ok := s.LearnedLimits[api]; !ok || n < old {
+			s.LearnedLimits[api] = n
+		}
+	}
 	s.TokenFetches += o.TokenFetches
 }
 
@@ -117,5 +130,6 @@ func (c *Client) Stats() Stats {
 	s.RateLimitWaits = maps.Clone(s.RateLimitWaits)
 	s.Bans = maps.Clone(s.Bans)
 	s.BanWaits = maps.Clone(s.BanWaits)
+	s.LearnedLimits = maps.Clone(s.LearnedLimits)
 	return s
 }

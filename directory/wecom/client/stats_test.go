@@ -17,6 +17,7 @@ func fullStats() Stats {
 		RateLimitWaitTime: 2 * time.Second,
 		Bans:              map[string]int{"user/create": 6},
 		BanWaits:          map[string]int{"user/create": 7},
+		LearnedLimits:     map[string]int{"user/create": 900},
 		TokenFetches:      8,
 	}
 }
@@ -52,6 +53,7 @@ func TestStatsAdd(t *testing.T) {
 			RateLimitWaitTime: 4 * time.Second,
 			Bans:              map[string]int{"user/create": 12},
 			BanWaits:          map[string]int{"user/create": 14},
+			LearnedLimits:     map[string]int{"user/create": 900}, // a limit, not a count
 			TokenFetches:      16,
 		}
 		if !reflect.DeepEqual(s, want) {
@@ -65,6 +67,15 @@ func TestStatsAdd(t *testing.T) {
 		want := map[string]map[int]int{"user/get": {0: 1, 60111: 2}, "user/list_id": {0: 3}}
 		if !reflect.DeepEqual(s.Calls, want) || s.Bans["user/get"] != 1 {
 			t.Fatalf("got calls %v bans %v", s.Calls, s.Bans)
+		}
+	})
+
+	t.Run("the lower of two learned limits holds", func(t *testing.T) {
+		s := Stats{LearnedLimits: map[string]int{"user/create": 900, "user/update": 500}}
+		s.Add(Stats{LearnedLimits: map[string]int{"user/create": 700, "user/update": 800, "user/delete": 50}})
+		want := map[string]int{"user/create": 700, "user/update": 500, "user/delete": 50}
+		if !reflect.DeepEqual(s.LearnedLimits, want) {
+			t.Fatalf("got %v, want %v", s.LearnedLimits, want)
 		}
 	})
 
