@@ -9,6 +9,8 @@ package wecom
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,10 +35,18 @@ type Config struct {
 	// WeCom refuses it to a Contacts-Sync secret used from a new IP.
 	FullReads bool
 	Invite    bool // WeCom's to_invite on create
-	// BatchThreshold: a run with more member creates than this makes them
-	// through WeCom's import job (DefaultBatchThreshold when 0; negative =
-	// never).
+	// BatchThreshold: a run with more member creates and updates than
+	// this makes them through WeCom's import job (DefaultBatchThreshold
+	// when 0; negative = never).
 	BatchThreshold int
+	// ImportLeaderColumn: direct leaders go in the import file's 直属上级
+	// column, with no link call per person after the job. The documented
+	// template has no such column (wecom-api.md §5.3, UNCONFIRMED): leave
+	// it off unless the server is known to read it.
+	ImportLeaderColumn bool
+	// JobTimeout bounds the wait for one import job (0 = 5 minutes plus
+	// 20 ms a row).
+	JobTimeout time.Duration
 }
 
 // Directory is the WeCom directory.
@@ -44,6 +54,9 @@ type Directory struct {
 	cfg    Config
 	client *client.Client
 	log    *zap.Logger
+
+	mu     sync.Mutex
+	pacing []client.APIPace
 }
 
 var _ directory.Directory = (*Directory)(nil)
@@ -173,13 +186,26 @@ func (d *Directory) Apply(ctx context.Context, ch *plan.Changes, j directory.Jou
 	a := &Applier{
 		Client: d.client, Journal: j, Log: d.log.Named("apply"), RunID: o.RunID, Shadow: o.Shadow,
 		RootID: d.cfg.RootDepartmentID, Invite: d.cfg.Invite, Concurrency: d.cfg.Client.Concurrency,
-		BatchThreshold: batchThreshold(d.cfg.BatchThreshold),
-		Now:            o.Now, Progress: o.Progress, Stop: o.Stop,
+		BatchThreshold: batchThreshold(d.cfg.BatchThreshold), ImportLeaderColumn: d.cfg.ImportLeaderColumn, JobTimeout: d.cfg.JobTimeout,
+		Now: o.Now, Progress: o.Progress, Stop: o.Stop,
 	}
 	if a.Now == nil {
 		a.Now = time.Now
 	}
-	return a.Apply(ctx, ch)
+	res, err := a.Apply(ctx, ch)
+	d.mu.Lock()
+	d.pacing = a.Pacing
+	d.mu.Unlock()
+	return res, err
+}
+
+// LastPacing is, per API, how the last Apply was paced: calls, the rate
+// achieved, the limit paced for (learned from a 45009 when the configured
+// rate was too high) and their ratio.
+func (d *Directory) LastPacing() []client.APIPace {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.pacing)
 }
 
 // Adopt finds pre-existing WeCom members that an adopt rule (mobile,
