@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -58,42 +59,88 @@ func (c *calc) matchRenames() map[string]string {
 		shadowParent[k] = d.Department.ParentKey
 		shadowChildren[d.Department.ParentKey]++
 	}
-	subtree := func(parent map[string]string, people func(func(key string, depts []string))) map[string]map[string]bool {
-		out := map[string]map[string]bool{}
-		people(func(pk string, depts []string) {
+	// People are numbered by key (desired first, in order) and each
+	// subtree holds its people as a sorted list of numbers: at 1M people
+	// in six levels that is 4 bytes for each of the 12M memberships instead
+	// of a map entry of a string.
+	num := make(map[string]int32, len(c.in.Desired.People))
+	number := func(key string) int32 {
+		n, ok := num[key]
+		if !ok {
+			n = int32(len(num))
+			num[key] = n
+		}
+		return n
+	}
+	subtree := func(parent map[string]string, people int, person func(i int) (int32, []string)) map[string][]int32 {
+		out := map[string][]int32{}
+		for i := 0; i < people; i++ {
+			pn, depts := person(i)
 			for _, k := range depts {
 				for n := 0; k != "" && n < 64; n++ {
 					if _, ok := parent[k]; !ok {
 						break
 					}
-					if out[k] == nil {
-						out[k] = map[string]bool{}
+					if l := out[k]; len(l) == 0 || l[len(l)-1] != pn { // a person in two departments of one subtree counts once
+						out[k] = append(l, pn)
 					}
-					out[k][pk] = true
 					k = parent[k]
 				}
 			}
-		})
+		}
+		for k, l := range out {
+			if !slices.IsSorted(l) { // only when desired keys repeat
+				slices.Sort(l)
+				out[k] = slices.Compact(l)
+			}
+		}
 		return out
 	}
-	want := subtree(desiredParent, func(f func(string, []string)) {
-		for _, p := range c.in.Desired.People {
-			f(p.Key, p.Departments)
-		}
+	want := subtree(desiredParent, len(c.in.Desired.People), func(i int) (int32, []string) {
+		p := &c.in.Desired.People[i]
+		return number(p.Key), p.Departments
 	})
-	have := subtree(shadowParent, func(f func(string, []string)) {
-		for _, m := range sh.Members {
-			f(m.Person.Key, m.Person.Departments)
-		}
+	// The shadow's members in the order of their numbers, so that each
+	// subtree's list comes out sorted.
+	members := make([]*ShadowMember, 0, len(sh.Members))
+	nums := make([]int32, 0, len(sh.Members))
+	for _, m := range sh.Members {
+		members = append(members, m)
+		nums = append(nums, number(m.Person.Key))
+	}
+	order := make([]int, len(members))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(nums[a], nums[b]) })
+	have := subtree(shadowParent, len(order), func(i int) (int32, []string) {
+		m := members[order[i]]
+		return nums[order[i]], m.Person.Departments
 	})
-	overlap := func(a, b map[string]bool) int {
+	// overlap counts the people two sorted lists share.
+	overlap := func(a, b []int32) int {
 		if len(a) > len(b) {
 			a, b = b, a
 		}
 		n := 0
-		for k := range a {
-			if b[k] {
+		if len(a)*8 < len(b) {
+			for _, x := range a {
+				if _, ok := slices.BinarySearch(b, x); ok {
+					n++
+				}
+			}
+			return n
+		}
+		for i, j := 0, 0; i < len(a) && j < len(b); {
+			switch {
+			case a[i] < b[j]:
+				i++
+			case a[i] > b[j]:
+				j++
+			default:
 				n++
+				i++
+				j++
 			}
 		}
 		return n
@@ -103,24 +150,35 @@ func (c *calc) matchRenames() map[string]string {
 	// One person is no evidence: someone moving into a new department
 	// while an old one closes is as likely as a rename.
 	good := func(n, a, b int) bool { return n >= minRenameEvidence && float64(n) >= share*float64(max(a, b)) }
+	// kept reports whether key k keeps its department: the same people
+	// under the same key, desired and managed (computed once per key).
+	keptMemo := map[string]bool{}
+	kept := func(k string) bool {
+		v, ok := keptMemo[k]
+		if !ok {
+			d, inWant := want[k]
+			s, inHave := have[k]
+			v = inWant && inHave && good(overlap(d, s), len(d), len(s))
+			keptMemo[k] = v
+		}
+		return v
+	}
 
 	var pairs []renameMatch
 	for dk, dp := range want {
-		if s, ok := have[dk]; ok && good(overlap(dp, s), len(dp), len(s)) {
+		if kept(dk) {
 			continue // same key, same people: the same department
 		}
 		for sk, sp := range have {
-			if sk == dk {
+			if sk == dk || kept(sk) { // kept: that department is still there under its key
 				continue
 			}
-			if d, ok := want[sk]; ok && good(overlap(d, sp), len(d), len(sp)) {
-				continue // that department is still there under its key
-			}
-			n := overlap(dp, sp)
-			if !good(n, len(dp), len(sp)) || desiredChildren[dk] != shadowChildren[sk] {
+			if desiredChildren[dk] != shadowChildren[sk] {
 				continue
 			}
-			pairs = append(pairs, renameMatch{from: sk, to: dk, common: n, size: len(dp)})
+			if n := overlap(dp, sp); good(n, len(dp), len(sp)) {
+				pairs = append(pairs, renameMatch{from: sk, to: dk, common: n, size: len(dp)})
+			}
 		}
 	}
 	// Best first; a department wanted by two equally good partners is

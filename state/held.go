@@ -107,7 +107,7 @@ func (s *Store) Hold(ctx context.Context, runID int64, changes []HeldChange) err
 	if len(changes) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Store) DecideHeld(ctx context.Context, ids []int64, status, actor, note
 	if strings.TrimSpace(actor) == "" {
 		return nil, errors.New("decide held: who decides is required")
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (s *Store) CloseHeld(ctx context.Context, runID int64, ids []int64, status,
 	if len(ids) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return err
 	}

@@ -59,9 +59,13 @@ func (s *Store) Begin(ctx context.Context, runID int64, op, object string, befor
 	if err != nil {
 		return 0, err
 	}
-	id, err := s.db.insertID(ctx,
-		`INSERT INTO journal(run_id, op, object, before, after, status, started_at) VALUES(?,?,?,?,?,?,?)`,
-		runID, op, object, b, a, StatusPending, s.now().UnixMilli())
+	var id int64
+	err = s.write(ctx, func(tx *txn) (err error) {
+		id, err = tx.insertID(ctx,
+			`INSERT INTO journal(run_id, op, object, before, after, status, started_at) VALUES(?,?,?,?,?,?,?)`,
+			runID, op, object, b, a, StatusPending, s.now().UnixMilli())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("journal %s %s: %w", op, object, err)
 	}
@@ -124,7 +128,7 @@ func (s *Store) JournalCounts(ctx context.Context, runID int64) (map[string]map[
 }
 
 func (s *Store) settle(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut Mutation) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return err
 	}
@@ -144,7 +148,7 @@ func (s *Store) settle(ctx context.Context, entryID int64, status string, errcod
 // Apply writes a shadow mutation outside any journaled call (adoption
 // bookkeeping, forgetting members deleted by hand).
 func (s *Store) Apply(ctx context.Context, mut Mutation) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,7 +162,7 @@ func (s *Store) Apply(ctx context.Context, mut Mutation) error {
 // ApplyAll writes many shadow mutations in one transaction (forgetting the
 // members deleted by hand, importing a shadow).
 func (s *Store) ApplyAll(ctx context.Context, muts []Mutation) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writeTx(ctx)
 	if err != nil {
 		return err
 	}
@@ -294,7 +298,11 @@ type Run struct {
 
 // StartRun records a new run and returns its id.
 func (s *Store) StartRun(ctx context.Context) (int64, error) {
-	id, err := s.db.insertID(ctx, `INSERT INTO runs(started_at, status) VALUES(?, 'running')`, s.now().UnixMilli())
+	var id int64
+	err := s.write(ctx, func(tx *txn) (err error) {
+		id, err = tx.insertID(ctx, `INSERT INTO runs(started_at, status) VALUES(?, 'running')`, s.now().UnixMilli())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
@@ -307,7 +315,10 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, report a
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE runs SET finished_at=?, status=?, report=? WHERE id=?`, s.now().UnixMilli(), status, b, id)
+	err = s.write(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET finished_at=?, status=?, report=? WHERE id=?`, s.now().UnixMilli(), status, b, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("finish run: %w", err)
 	}

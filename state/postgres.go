@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The store's advisory lock: a session lock on the two-int key
@@ -45,31 +43,22 @@ var (
 // The dsn holds the password: no error or message shows it; they name the
 // store by host:port/database.
 func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	s, cfg, err := openPostgresDB(ctx, dsn, 2)
 	if err != nil {
-		// pgx's parse errors quote the DSN: say only what is wrong.
-		return nil, errors.New("postgres state: the dsn is not a valid PostgreSQL connection string (a postgres://user:password@host:port/database URL or key=value pairs)")
+		return nil, err
 	}
-	where := fmt.Sprintf("state database %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
-	host, _ := os.Hostname()
-	cfg.RuntimeParams["application_name"] = fmt.Sprintf("orgsync pid %d on %s", os.Getpid(), host)
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 10 * time.Second
-	}
-	sdb := stdlib.OpenDB(*cfg)
 	// One connection holds the lock and one runs the queries, so that
 	// transactions stay as simple and ordered as on SQLite's one writer.
-	sdb.SetMaxOpenConns(2)
-	lock, err := sdb.Conn(ctx)
+	lock, err := s.db.sql.Conn(ctx)
 	if err != nil {
-		sdb.Close()
-		return nil, fmt.Errorf("open %s: %w", where, redactErr(err, cfg))
+		s.db.Close()
+		return nil, fmt.Errorf("open %s: %w", s.where, redactErr(err, cfg))
 	}
 	var got bool
 	if err := lock.QueryRowContext(ctx, pgTryLock).Scan(&got); err != nil {
 		lock.Close()
-		sdb.Close()
-		return nil, fmt.Errorf("lock %s: %w", where, redactErr(err, cfg))
+		s.db.Close()
+		return nil, fmt.Errorf("lock %s: %w", s.where, redactErr(err, cfg))
 	}
 	if !got {
 		var app, addr string
@@ -81,16 +70,27 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 			}
 		}
 		lock.Close()
-		sdb.Close()
-		return nil, fmt.Errorf("%w (%s holds the lock on %s); wait for it to finish or stop it", ErrLocked, holder, where)
+		s.db.Close()
+		return nil, fmt.Errorf("%w (%s holds the lock on %s); wait for it to finish or stop it", ErrLocked, holder, s.where)
 	}
-	s := &Store{db: db{conn: conn{x: sdb, d: postgresDialect}, sql: sdb}, pgLock: lock, dsn: dsn, where: where, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	s.pgLock = lock
+	s.fence = &fence{name: cfg.RuntimeParams["application_name"]}
+	if err := s.migrateLocked(ctx, lock); err != nil {
 		s.Close()
 		return nil, redactErr(err, cfg)
 	}
+	if err := s.takeExclusive(ctx, s.fence.name); err != nil {
+		s.Close()
+		return nil, redactErr(err, cfg)
+	}
+	s.closing, s.watchDone = make(chan struct{}), make(chan struct{})
+	go s.watchLock(cfg, LockCheckInterval)
 	return s, nil
 }
+
+// LockCheckInterval is how often a single-process PostgreSQL store checks
+// that its advisory lock's session is still there.
+var LockCheckInterval = 2 * time.Second
 
 // RedactDSN names a PostgreSQL DSN by host:port/database, without its
 // user or password, for messages.

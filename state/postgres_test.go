@@ -72,7 +72,7 @@ func TestAnOlderStoreIsMigratedForward(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
 		s := open(t)
 		// Take it back to version 1: only the first migration's tables.
-		for _, q := range []string{`DROP TABLE held_events`, `DROP TABLE held`, `DROP INDEX journal_op_started`} {
+		for _, q := range []string{`DROP TABLE leader`, `DROP TABLE held_events`, `DROP TABLE held`, `DROP INDEX journal_op_started`} {
 			if _, err := s.db.Exec(q); err != nil {
 				t.Fatal(err)
 			}

@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ import (
 var ErrLocked = errors.New("state store is in use by another orgsync process")
 
 // SchemaVersion is the schema this build writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] moves a store from version i to i+1. They are written for
 // SQLite; postgresDDL turns each into the same tables and indexes for
@@ -92,6 +93,7 @@ var migrations = []string{
 	// The rolling disable/delete budgets count recent entries by op.
 	`CREATE INDEX journal_op_started ON journal(op, started_at);`,
 	heldSchema,
+	leaderSchema,
 }
 
 // Store is an open state store.
@@ -99,6 +101,11 @@ type Store struct {
 	db     db
 	lock   *os.File  // SQLite: the flock on PATH.lock
 	pgLock *sql.Conn // PostgreSQL: the session holding the advisory lock
+	lockMu sync.Mutex
+	// fence (PostgreSQL): the epoch every write checks (lease.go).
+	fence     *fence
+	closing   chan struct{} // ends watchLock
+	watchDone chan struct{}
 	path   string    // SQLite: the file
 	dsn    string    // PostgreSQL: the connection string (holds the password: never shown)
 	where  string    // what messages call the store: the file, or host:port/database
@@ -144,6 +151,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close releases the database and the lock.
 func (s *Store) Close() error {
+	if s.closing != nil {
+		close(s.closing)
+		<-s.watchDone
+		s.closing = nil
+	}
 	if s.pgLock != nil {
 		_, _ = s.pgLock.ExecContext(context.Background(), pgUnlock)
 		_ = s.pgLock.Close()

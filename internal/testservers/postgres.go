@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,9 +30,12 @@ type Postgres struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	once   sync.Once
-	mu     sync.Mutex
-	dbs    int
+	// what start was given, for Restart
+	bin, data, sock string
+	cred            *syscall.Credential
+	once            sync.Once
+	mu              sync.Mutex
+	dbs             int
 }
 
 // PostgresBinDir returns the directory of the newest installed PostgreSQL
@@ -159,33 +163,83 @@ func serverCredential() (*syscall.Credential, error) {
 }
 
 func (p *Postgres) start(bin, data, sock string, cred *syscall.Credential) error {
+	p.bin, p.data, p.sock, p.cred = bin, data, sock, cred
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken between check and bind
 		port, err := FreePort()
 		if err != nil {
 			return err
 		}
-		p.Port, p.Addr = port, fmt.Sprintf("127.0.0.1:%d", port)
-		var stderr bytes.Buffer
-		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", sock, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=100")
-		cmd.Stderr = &stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start postgres: %w", err)
+		if lastErr = p.run(port); lastErr == nil {
+			return nil
 		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		if err := waitPort(p.Addr, 30*time.Second, exited); err != nil {
-			_ = cmd.Process.Kill()
-			<-exited
-			lastErr = fmt.Errorf("postgres: %w: %s", err, stderr.String())
-			continue
-		}
-		p.cmd, p.exited = cmd, exited
-		return nil
 	}
 	return lastErr
+}
+
+// run starts the server on port and waits until it accepts connections
+// (a listening port is not enough: it answers "the database system is
+// starting up" for a while).
+func (p *Postgres) run(port int) error {
+	p.Port, p.Addr = port, fmt.Sprintf("127.0.0.1:%d", port)
+	var stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(p.bin, "postgres"), "-D", p.data, "-k", p.sock, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=100")
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	err := waitPort(p.Addr, 30*time.Second, exited)
+	if err == nil {
+		err = p.waitReady(30*time.Second, exited)
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("postgres: %w: %s", err, stderr.String())
+	}
+	p.cmd, p.exited = cmd, exited
+	return nil
+}
+
+func (p *Postgres) waitReady(timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := exec.Command(filepath.Join(p.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port)).Run()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("the server exited while starting")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %w", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Restart stops the server (fast shutdown: every session is dropped, as
+// in a database restart or failover) and starts it again on the same port
+// with the same data; down is how long it stays down.
+func (p *Postgres) Restart(down time.Duration) error {
+	if p.cmd == nil {
+		return errors.New("postgres is not running")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	time.Sleep(down)
+	return p.run(p.Port)
 }
 
 // DSN returns a URL for database db (password included: tests only).
