@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 
+	"github.com/orgsync/orgsync/internal/benchmem"
 	"github.com/orgsync/orgsync/model"
 )
 
@@ -45,5 +47,23 @@ func BenchmarkLoadShadow(b *testing.B) {
 			b.Fatalf("loaded %d", len(sh.Members))
 		}
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "members/s")
+	b.ReportMetric(benchmem.MB(liveShadow(b, s)), "shadow_MB")
+}
+
+// liveShadow is the heap a loaded shadow holds on to: what stays live
+// beside the rest of a run.
+func liveShadow(b *testing.B, s *Store) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sh, err := s.LoadShadow(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(sh)
+	return after.HeapAlloc - before.HeapAlloc
 }
