@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"slices"
@@ -119,14 +120,21 @@ func (e *MigrateMismatchError) Error() string {
 //     a *MigrateMismatchError and the transaction is rolled back.
 //   - With dryRun nothing is written: the report has the source's counts
 //     and checksum and the target's present counts; a non-empty target is
-//     refused as it would be.
+//     refused as it would be. A dry run may pass a nil target, for one that
+//     does not exist yet (so opening it would create it): it is empty.
 //
 // Both stores are open, so both are locked: no daemon can write to either
 // while it runs (stop the daemons first). The source is only read.
 func Migrate(ctx context.Context, from, to *Store, dryRun bool) (*MigrateReport, error) {
-	rep := &MigrateReport{From: from.where, To: to.where, DryRun: dryRun}
-	if err := checkColumns(ctx, from, to); err != nil {
-		return rep, err
+	rep := &MigrateReport{From: from.where, DryRun: dryRun}
+	if to == nil && !dryRun {
+		return rep, errors.New("migrate: no target store")
+	}
+	if to != nil {
+		rep.To = to.where
+		if err := checkColumns(ctx, from, to); err != nil {
+			return rep, err
+		}
 	}
 	sum, err := from.ShadowChecksum(ctx)
 	if err != nil {
@@ -139,6 +147,9 @@ func Migrate(ctx context.Context, from, to *Store, dryRun bool) (*MigrateReport,
 			return rep, fmt.Errorf("count %s in %s: %w", t.name, from.where, err)
 		}
 		rep.Tables = append(rep.Tables, TableCount{Table: t.name, Source: n})
+	}
+	if to == nil {
+		return rep, nil
 	}
 
 	tx, err := to.db.BeginTx(ctx, nil)

@@ -259,6 +259,25 @@ func TestMigrateDryRunCountsAndWritesNothing(t *testing.T) {
 	})
 }
 
+func TestMigrateDryRunIntoAStoreNotYetMadeCountsTheSource(t *testing.T) {
+	ctx := context.Background()
+	src, _ := openTemp(t)
+	populate(t, src)
+	rep, err := Migrate(ctx, src, nil, true)
+	must(t, err)
+	if want, _ := src.ShadowChecksum(ctx); rep.SourceChecksum != want || rep.To != "" {
+		t.Errorf("report %+v, want source checksum %s", rep, want)
+	}
+	for _, tc := range rep.Tables {
+		if tc.Source == 0 || tc.Target != 0 {
+			t.Errorf("%s: source %d, target %d", tc.Table, tc.Source, tc.Target)
+		}
+	}
+	if _, err := Migrate(ctx, src, nil, false); err == nil {
+		t.Error("a migration with no target: no error")
+	}
+}
+
 func TestMigrateRefusesStoresWithDifferentColumns(t *testing.T) {
 	ctx := context.Background()
 	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
