@@ -106,10 +106,10 @@ type Store struct {
 	fence     *fence
 	closing   chan struct{} // ends watchLock
 	watchDone chan struct{}
-	path   string    // SQLite: the file
-	dsn    string    // PostgreSQL: the connection string (holds the password: never shown)
-	where  string    // what messages call the store: the file, or host:port/database
-	now    func() time.Time
+	path      string // SQLite: the file
+	dsn       string // PostgreSQL: the connection string (holds the password: never shown)
+	where     string // what messages call the store: the file, or host:port/database
+	now       func() time.Time
 }
 
 // Open opens (creating if needed) the store at path, takes the process lock
