@@ -32,7 +32,7 @@ type fakeReply struct {
 	stop <-chan struct{}
 }
 
-func startFakeLDAP(t *testing.T, script func(page int, r fakeReply)) *fakeLDAP {
+func startFakeLDAP(t testing.TB, script func(page int, r fakeReply)) *fakeLDAP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
