@@ -122,29 +122,40 @@ func TestPrometheusOperatorResources(t *testing.T) {
 			t.Fatal("kubernetes/monitoring.yaml's PrometheusRule differs from monitoring/orgsync.rules.yml")
 		}
 	})
-	t.Run("the ServiceMonitor scrapes the Service's http port", func(t *testing.T) {
-		sm := byKind["ServiceMonitor"]
-		var svc map[string]any
-		for _, d := range docs(t, "kubernetes/deployment.yaml") {
-			if d["kind"] == "Service" {
-				svc = d
-			}
+	for _, example := range []string{"kubernetes/deployment.yaml", "kubernetes/ha.yaml"} {
+		t.Run("the ServiceMonitor scrapes the http port of the Service of "+example, func(t *testing.T) {
+			serviceMonitorScrapes(t, byKind["ServiceMonitor"], example)
+		})
+	}
+}
+
+// serviceMonitorScrapes checks that sm selects the Service of the example
+// file and scrapes its http port's /metrics as job "orgsync".
+func serviceMonitorScrapes(t *testing.T, sm map[string]any, example string) {
+	t.Helper()
+	var svc map[string]any
+	for _, d := range docs(t, example) {
+		if d["kind"] == "Service" {
+			svc = d
 		}
-		sel := dig(sm, "spec", "selector", "matchLabels").(map[string]any)
-		labels := dig(svc, "metadata", "labels").(map[string]any)
-		for k, v := range sel {
-			if labels[k] != v {
-				t.Errorf("ServiceMonitor selects %s=%v; the Service has %v", k, v, labels[k])
-			}
+	}
+	if svc == nil {
+		t.Fatalf("no Service in %s", example)
+	}
+	sel := dig(sm, "spec", "selector", "matchLabels").(map[string]any)
+	labels := dig(svc, "metadata", "labels").(map[string]any)
+	for k, v := range sel {
+		if labels[k] != v {
+			t.Errorf("ServiceMonitor selects %s=%v; the Service has %v", k, v, labels[k])
 		}
-		if p := dig(sm, "spec", "endpoints", 0, "port"); p != dig(svc, "spec", "ports", 0, "name") || dig(sm, "spec", "endpoints", 0, "path") != "/metrics" {
-			t.Errorf("endpoint port %v path %v", p, dig(sm, "spec", "endpoints", 0, "path"))
-		}
-		// up{job="orgsync"} in the rules: the job is the Service's name label
-		if j := dig(sm, "spec", "jobLabel"); labels[fmt.Sprint(j)] != "orgsync" {
-			t.Errorf("jobLabel %v does not make job=\"orgsync\"", j)
-		}
-	})
+	}
+	if p := dig(sm, "spec", "endpoints", 0, "port"); p != dig(svc, "spec", "ports", 0, "name") || dig(sm, "spec", "endpoints", 0, "path") != "/metrics" {
+		t.Errorf("endpoint port %v path %v", p, dig(sm, "spec", "endpoints", 0, "path"))
+	}
+	// up{job="orgsync"} in the rules: the job is the Service's name label
+	if j := dig(sm, "spec", "jobLabel"); labels[fmt.Sprint(j)] != "orgsync" {
+		t.Errorf("jobLabel %v does not make job=\"orgsync\"", j)
+	}
 }
 
 func TestGrafanaDashboard(t *testing.T) {
