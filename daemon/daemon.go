@@ -89,6 +89,7 @@ type Daemon struct {
 	notifier *notify.Notifier
 
 	sched    *scheduler.Scheduler
+	ha       *election // nil without ha.enabled
 	ready    atomic.Bool
 	stopping atomic.Bool
 	reloadMu sync.Mutex
@@ -178,11 +179,16 @@ func (d *Daemon) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if s.File.HA.Enabled {
+		eng.JoinElection()
+		d.ha = newElection(s.File.HA.LeaseOrDefault())
+	}
 	if err := eng.Open(ctx); err != nil {
 		return err
 	}
 	d.eng = eng
 	d.watchClient(eng)
+	d.metrics.SetFencedSource(eng.Store().FencedWrites)
 	d.restoreMetrics(ctx)
 
 	ln, err := net.Listen("tcp", s.Server.Listen)
@@ -201,6 +207,12 @@ func (d *Daemon) run(ctx context.Context) error {
 	}
 	d.sched = sched
 	d.metrics.SetNextRun(sched.Next)
+	if d.ha != nil {
+		// The first try before the schedule starts: a daemon alone on its
+		// database leads at once, and a standby never starts the start run.
+		d.metrics.SetLeader(false, false)
+		d.startElection(ctx)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
@@ -276,6 +288,7 @@ func (d *Daemon) shutdown(srv *http.Server) error {
 	if stopErr != nil {
 		return stopErr // the store stays locked by the stuck run until exit
 	}
+	d.stopElection()
 	d.engMu.Lock()
 	defer d.engMu.Unlock()
 	if err := d.eng.Close(); err != nil {
@@ -288,7 +301,13 @@ func (d *Daemon) shutdown(srv *http.Server) error {
 // runOnce is the scheduler's RunFunc: one engine run, then metrics,
 // status, and notifications in the background.
 func (d *Daemon) runOnce(ctx context.Context, reason string) {
+	if !d.leads() {
+		d.log.Debug("standby: the run is the leader's", zap.String("reason", reason))
+		return
+	}
 	d.runMu.Lock()
+	ctx, endRun := d.runContext(ctx)
+	defer endRun()
 	d.engMu.RLock()
 	eng := d.eng
 	d.engMu.RUnlock()
@@ -297,6 +316,9 @@ func (d *Daemon) runOnce(ctx context.Context, reason string) {
 	d.setStatus("running (" + reason + ")")
 	rep, err := eng.RunOnce(ctx, engine.Options{Stop: d.sched.Stopping()})
 	d.runMu.Unlock()
+	if d.ha != nil && errors.Is(err, state.ErrFenced) {
+		d.stepDown("a write to the state store was fenced: " + err.Error())
+	}
 	finished := time.Now()
 	d.metrics.ObserveRun(rep, finished)
 
@@ -461,6 +483,11 @@ func (d *Daemon) reload(ctx context.Context) {
 	}
 	d.ready.Store(false)
 	defer d.ready.Store(true)
+	if d.ha != nil {
+		eng.JoinElection()
+		d.resignForReload()
+		defer d.electOnce(ctx) // lead again at once if nobody took over
+	}
 	d.engMu.Lock()
 	prev := d.eng
 	_ = prev.Close()
@@ -478,6 +505,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.eng = eng
 	d.engMu.Unlock()
 	d.watchClient(eng)
+	d.metrics.SetFencedSource(eng.Store().FencedWrites)
 	if err := d.sched.Reconfigure(s.Schedule); err != nil { // validated by Load; kept for safety
 		d.log.Error("schedule not changed", zap.Error(err))
 	}

@@ -74,6 +74,9 @@ func (d *Daemon) auth(required bool, h http.HandlerFunc) http.HandlerFunc {
 		d.setMu.RLock()
 		tok := d.settings.Token
 		d.setMu.RUnlock()
+		if required && d.refuseOnStandby(w, r) {
+			return
+		}
 		if tok.Empty() {
 			if required {
 				jsonError(w, http.StatusForbidden, "no server.token or server.token_file is configured, so "+r.URL.Path+" is disabled; use SIGUSR1 (systemctl kill -s USR1 orgsync) or configure a token")
@@ -160,6 +163,10 @@ type Status struct {
 	Skipped     map[string]int `json:"skipped_runs"`
 	HeldChanges []plan.Held    `json:"held_changes"` // of the last run
 	LastRuns    []RunSummary   `json:"last_runs"`
+	// Role is "leader" or "standby" with ha.enabled, "" without it; HA
+	// says who leads.
+	Role string    `json:"role,omitempty"`
+	HA   *HAStatus `json:"ha,omitempty"`
 }
 
 // RunningStatus is the run in flight.
@@ -194,6 +201,9 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	d.lastMu.Unlock()
 	d.engMu.RLock()
 	defer d.engMu.RUnlock()
+	if st.HA = d.haStatus(r.Context(), d.store()); st.HA != nil {
+		st.Role = st.HA.Role
+	}
 	if store := d.store(); store != nil {
 		runs, err := store.Runs(r.Context(), 10)
 		if err != nil {

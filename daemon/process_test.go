@@ -60,6 +60,10 @@ type env struct {
 	// config blocks
 	schedule, notify, extra string
 	concurrency             int
+	// state is the state: block (default the SQLite file in dir); cfgName
+	// the config file's name in dir (default orgsync.yaml): daemons that
+	// share one database each have their own (ha_process_test.go).
+	state, cfgName string
 }
 
 func newEnv(t *testing.T, people int) *env {
@@ -134,17 +138,29 @@ target:
     concurrency: %[8]d
 policy:
   max_disables: 50%%
-state: {path: %[1]s/state.db}
+%[9]s
 server:
   listen: %[5]s
   token: %[6]s
 log:
   level: info
 %[7]s
-`, e.dir, e.url, corpID, secret, e.listen, apiToken, e.schedule+"\n"+e.notify+"\n"+e.extra, e.concurrency)
+`, e.dir, e.url, corpID, secret, e.listen, apiToken, e.schedule+"\n"+e.notify+"\n"+e.extra, e.concurrency, e.stateBlock())
 }
 
-func (e *env) cfgPath() string { return filepath.Join(e.dir, "orgsync.yaml") }
+func (e *env) stateBlock() string {
+	if e.state != "" {
+		return e.state
+	}
+	return "state: {path: " + e.dir + "/state.db}"
+}
+
+func (e *env) cfgPath() string {
+	if e.cfgName != "" {
+		return filepath.Join(e.dir, e.cfgName)
+	}
+	return filepath.Join(e.dir, "orgsync.yaml")
+}
 
 func (e *env) writeConfig() {
 	must(e.t, os.WriteFile(e.cfgPath(), []byte(e.configText()), 0o644))

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +77,7 @@ type Engine struct {
 	shrink  plan.Threshold
 	now     func() time.Time
 	mu      sync.Mutex // one run at a time per engine
+	elect   bool       // Open joins the HA election (JoinElection)
 	// wrapJournal, in tests, interposes on the journal (crash injection).
 	wrapJournal func(*state.Store) directory.Journal
 }
@@ -213,7 +213,7 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err := e.openClient(); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, e.cfg.State)
+	st, err := openStore(ctx, e.cfg, e.elect)
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,12 @@ func (e *Engine) Open(ctx context.Context) error {
 
 // openStore opens the configured state store: the SQLite file, or the
 // PostgreSQL database its DSN names.
-func openStore(ctx context.Context, spec config.StateSpec) (*state.Store, error) {
+//
+// With ha.enabled (a daemon among several on one database) the store
+// takes no lock and every write is fenced until the daemon leads
+// (state.OpenPostgresHA); see JoinElection.
+func openStore(ctx context.Context, cfg *config.File, elect bool) (*state.Store, error) {
+	spec := cfg.State
 	if spec.Driver != config.DriverPostgres {
 		return state.Open(ctx, spec.Path)
 	}
@@ -231,8 +236,17 @@ func openStore(ctx context.Context, spec config.StateSpec) (*state.Store, error)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HA.Enabled && elect {
+		return state.OpenPostgresHA(ctx, dsn.Reveal(), state.HAOptions{Name: os.ExpandEnv(cfg.HA.Name), URL: os.ExpandEnv(cfg.HA.AdvertiseURL)})
+	}
 	return state.OpenPostgres(ctx, dsn.Reveal())
 }
+
+// JoinElection makes Open join the leader election when the config has
+// ha.enabled; the daemon calls it before Open. Only a daemon takes part: a
+// command run by hand (orgsync sync, held, state) opens the store for
+// itself, and is refused while a daemon leads.
+func (e *Engine) JoinElection() { e.elect = true }
 
 func (e *Engine) openClient() error {
 	if e.dir != nil {
@@ -338,13 +352,6 @@ func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	// What reading and mapping leave behind (the records, mapping's rows
-	// and indexes: half the heap at this point, 50 MB at 100k people) is
-	// garbage now. Collected here, before WeCom's lists and the shadow
-	// arrive, it sets the next GC goal by what the run still holds, not by
-	// the transient peak: without it the heap grows to twice the mapping
-	// phase's before the next GC, which is the run's peak RSS.
-	runtime.GC()
 	cur, err := e.dir.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -379,7 +386,7 @@ func (e *Engine) readAndMap(ctx context.Context) (*Prepared, error) {
 	if err := e.distrustSuspectJoined(ctx, p, batches); err != nil {
 		return nil, err
 	}
-	res := e.mapper.MapAndRelease(batches) // the batches are read no more
+	res := e.mapper.MapResult(batches)
 	if res.TableFailed != "" {
 		// No person can be placed: the run stops here, naming the table,
 		// rather than rejecting everyone.
@@ -573,6 +580,11 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		}
 		return rep, err
 	}
+	// The run carries the epoch the store holds as it starts: every write
+	// it makes checks that epoch, so a run whose daemon lost the lease
+	// (paused, partitioned) cannot write when it wakes, even if the
+	// daemon has led again since.
+	ctx = e.store.RunContext(ctx)
 	if !o.DryRun {
 		if err := e.recordInterrupted(ctx); err != nil {
 			return nil, err

@@ -53,6 +53,28 @@ Configuration (besides sources, mapping, target, policy, state):
       from: orgsync@example.com
       to: [it-ops@example.com]
 
+High availability (state.driver: postgres only):
+
+  ha:
+    enabled: true
+    lease: 15s          # a leader unheard of this long is replaced (min 3s)
+    name: ${HOSTNAME}   # this daemon in the lease, status and logs
+    advertise_url: http://10.0.0.5:9469   # given to callers of a standby
+
+  Daemons on one database elect a leader through a lease row in it; only
+  the leader syncs. A standby serves /healthz, /readyz, /metrics and
+  /v1/status ("role": "standby", who leads) and answers POST /v1/sync and
+  held decisions with 409 naming the leader and its advertise_url. It
+  takes over within one lease of the leader's last renewal (kill -9, a
+  lost host, a pause) and runs at once to settle what the old leader left
+  pending. Every store write checks the run's epoch in its transaction:
+  a leader that lost the lease and wakes up cannot write, and steps down.
+  'orgsync sync' by hand is refused while a daemon leads.
+  The WeCom trap: each host's egress IP must be one of the app's trusted
+  IPs (企业可信IP) and have used the secret before, or after a failover
+  every call meets errcode 60020 (IP not trusted) or the detail reads
+  48009 (a new IP); or give the hosts one NAT egress.
+
 Signals:
   SIGTERM, SIGINT  stop: no new runs; the run in flight is cancelled and
                    stops at its next change boundary with every call
@@ -92,7 +114,10 @@ HTTP endpoints (server.listen):
                        orgsync_wecom_rate_limit_waits_total{api},
                        orgsync_wecom_rate_limit_wait_seconds_total,
                        orgsync_wecom_rate_limit_bans_total{api},
-                       orgsync_wecom_retries_total{api}
+                       orgsync_wecom_retries_total{api},
+                       orgsync_leader (1 leading, 0 standby; 1 without ha),
+                       orgsync_leadership_changes_total,
+                       orgsync_fenced_writes_total
                        (orgsync_source_records appears with the first run, and
                        an errcode other than 0 with its first answer; alert
                        rules and a Grafana dashboard are in
@@ -101,7 +126,8 @@ HTTP endpoints (server.listen):
   GET  /v1/runs/{id}   the stored report of a run (as 'sync --output json')
   POST /v1/sync        run now; needs "Authorization: Bearer TOKEN"
                        (server.token); 401 without it, 403 if no token is
-                       configured, 409 if a run is in flight;
+                       configured, 409 if a run is in flight or this daemon
+                       is a standby (the answer names the leader);
                        ?wait=true waits and returns the report
   GET  /v1/held        the queue of held and refused changes (?all=true, ?kind=OP);
                        /v1/held/{id} with its audit trail

@@ -93,6 +93,14 @@ type Metrics struct {
 	notifyErrors  *prometheus.CounterVec
 	reloads       *prometheus.CounterVec // result
 
+	// HA (zero without ha.enabled)
+	leader         prometheus.Gauge
+	leaderChanges  prometheus.Counter
+	fencedWrites   prometheus.CounterFunc
+	fencedMu       sync.Mutex
+	fencedSource   func() int64
+	fencedPrevious int64 // counted by stores a reload closed
+
 	wecom *wecomCollector
 }
 
@@ -139,13 +147,20 @@ func New() *Metrics {
 			Help: "Notifications that could not be delivered, by channel (wecom_robot, webhook, mail)."}, []string{"channel"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "Configuration reloads (SIGHUP) by result: applied, rejected."}, []string{"result"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "leader",
+			Help: "1 while this daemon leads (runs syncs), 0 while it is a standby; 1 without ha.enabled (a lone daemon always leads)."}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "leadership_changes_total",
+			Help: "Times this daemon became the leader or stopped being it (HA)."}),
 		wecom: newWecomCollector(),
 	}
+	m.fencedWrites = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "fenced_writes_total",
+		Help: "Writes to the state store refused because this process no longer held the store's epoch (it lost the lease or its lock): each one stopped a run that must not go on."}, m.fencedValue)
 	m.nextRun = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "next_run_timestamp_seconds",
 		Help: "When the next scheduled run is due (unix time, before jitter); 0 with no schedule."}, m.nextRunValue)
 	reg.MustRegister(m.buildInfo, m.runInProgress, m.reloadOK, m.reloadOKTime, m.apiLatency, m.restoredRuns,
 		m.runs, m.skipped, m.changes, m.held, m.heldByKind, m.rejected, m.lastRun, m.lastSuccess,
 		m.lastStatus, m.nextRun, m.runDuration, m.sourceRecords, m.notifyErrors, m.reloads, m.wecom,
+		m.leader, m.leaderChanges, m.fencedWrites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range engine.Statuses {
 		m.runs.WithLabelValues(r)
@@ -172,7 +187,42 @@ func New() *Metrics {
 	m.SetBuildInfo("dev", "")
 	m.reloadOK.Set(1)
 	m.reloadOKTime.Set(float64(time.Now().Unix()))
+	m.leader.Set(1)
 	return m
+}
+
+// SetLeader sets orgsync_leader; a change of value counts in
+// orgsync_leadership_changes_total.
+func (m *Metrics) SetLeader(leading bool, changed bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
+	if changed {
+		m.leaderChanges.Inc()
+	}
+}
+
+// SetFencedSource points orgsync_fenced_writes_total at a store's count;
+// what the previous source counted is kept (a reload reopens the store).
+func (m *Metrics) SetFencedSource(f func() int64) {
+	m.fencedMu.Lock()
+	defer m.fencedMu.Unlock()
+	if m.fencedSource != nil {
+		m.fencedPrevious += m.fencedSource()
+	}
+	m.fencedSource = f
+}
+
+func (m *Metrics) fencedValue() float64 {
+	m.fencedMu.Lock()
+	defer m.fencedMu.Unlock()
+	n := m.fencedPrevious
+	if m.fencedSource != nil {
+		n += m.fencedSource()
+	}
+	return float64(n)
 }
 
 // SetBuildInfo sets orgsync_build_info's labels; an empty revision reads
