@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,8 +172,10 @@ func TestHAOneLeaderAppliesAndAKilledLeaderIsReplacedWithinTheLease(t *testing.T
 	if code != http.StatusConflict || !strings.Contains(body, `"leader": "a"`) || !strings.Contains(body, ea.listen) {
 		t.Fatalf("POST /v1/sync on the standby: %d %s", code, body)
 	}
-	if code, _ := a.postSync(apiToken); code != http.StatusAccepted {
-		t.Fatalf("POST /v1/sync on the leader: %d", code)
+	// orgsync trigger pointed at the standby follows it to the leader.
+	out, err := exec.Command(bin, "trigger", "-c", eb.cfgPath()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "asking the leader at http://"+ea.listen) || !strings.Contains(string(out), "run started") {
+		t.Fatalf("orgsync trigger at the standby: %v\n%s", err, out)
 	}
 	a.waitFor("the apply to be under way", 20*time.Second, func() bool { return c.base.users() >= 10 })
 	a.kill9()

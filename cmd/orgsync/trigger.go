@@ -28,6 +28,9 @@ server.listen and the API token (server.token / server.token_file) from the
 same config and POSTs to http://LISTEN/v1/sync; a wildcard listen address is
 reached on 127.0.0.1.
 
+With ha.enabled, a standby answers with the leader's advertise_url and
+trigger asks the leader instead.
+
 Without --wait it returns as soon as the run started. With --wait it waits for
 the run to end, prints its report and exits like 'orgsync sync'.
 
@@ -50,23 +53,36 @@ progress, the daemon is unreachable, or the run failed or was interrupted;
 			if err != nil {
 				return withExit(ExitUsage, err)
 			}
+			query := ""
 			if wait {
-				url += "?wait=true"
+				query = "?wait=true"
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, nil)
-			if err != nil {
-				return withExit(ExitUsage, err)
+			var resp *http.Response
+			var body []byte
+			// A standby (ha.enabled) answers 409 with the leader's
+			// advertise_url: ask the leader, once.
+			for attempt := 0; ; attempt++ {
+				req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url+query, nil)
+				if err != nil {
+					return withExit(ExitUsage, err)
+				}
+				if !s.Token.Empty() {
+					req.Header.Set("Authorization", "Bearer "+s.Token.Reveal())
+				}
+				client := &http.Client{Timeout: timeout}
+				resp, err = client.Do(req)
+				if err != nil {
+					return withExit(ExitFailed, fmt.Errorf("reach the daemon at %s: %w (is 'orgsync daemon' running?)", url, err))
+				}
+				body, _ = io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+				resp.Body.Close()
+				leader := resp.Header.Get("X-Orgsync-Leader-URL")
+				if resp.StatusCode != http.StatusConflict || leader == "" || attempt > 0 {
+					break
+				}
+				url = strings.TrimRight(leader, "/") + "/v1/sync"
+				fmt.Fprintf(g.stderr, "that daemon is a standby; asking the leader at %s\n", url)
 			}
-			if !s.Token.Empty() {
-				req.Header.Set("Authorization", "Bearer "+s.Token.Reveal())
-			}
-			client := &http.Client{Timeout: timeout}
-			resp, err := client.Do(req)
-			if err != nil {
-				return withExit(ExitFailed, fmt.Errorf("reach the daemon at %s: %w (is 'orgsync daemon' running?)", url, err))
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 			var ans daemon.SyncResponse
 			if err := json.Unmarshal(body, &ans); err != nil {
 				return withExit(ExitFailed, fmt.Errorf("daemon answered HTTP %d: %.200s", resp.StatusCode, body))
