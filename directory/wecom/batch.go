@@ -332,6 +332,18 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 			}
 			return nil
 		}
+		if client.IsCode(err, client.CodeJobRunning) {
+			// Someone's job still runs (an earlier run's that timed out,
+			// perhaps, with these very rows): making them one call each
+			// now could race it. Nothing was sent; the next run makes them.
+			if finishAll(state.StatusFailed, client.Code(err), "import job not submitted: another import job is still running (302008)") {
+				for _, row := range rows {
+					r.pending(row.u.Op, row.u.UserID, "another import job is still running (302008): the next run makes this change")
+				}
+			}
+			log.Warn("another import job is still running (302008); leaving the changes to the next run", zap.Error(err))
+			return nil
+		}
 		if !finishAll(state.StatusFailed, client.Code(err), "import job refused, made one call each instead: "+err.Error()) {
 			return nil
 		}

@@ -312,6 +312,33 @@ func TestAJobThatTimesOutIsSettledByTheNextRun(t *testing.T) {
 	}
 }
 
+func TestAJobBehindAnotherRunningJobWaitsForTheNextRun(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	d, emu, st := batchWorldWith(t, emulator.Options{JobDelay: time.Hour, Now: clk.Now},
+		wecom.Config{BatchThreshold: 10, Client: client.Config{Clock: clk}})
+	ctx := context.Background()
+	// Someone else's job, still running for an hour.
+	c := d.Client()
+	media, err := c.UploadMedia(ctx, "file", "other.csv", []byte("姓名,帐号,手机号,所在部门\n别人,other,13700000000,1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SyncUsers(ctx, client.BatchJob{MediaID: media.MediaID}); err != nil {
+		t.Fatal(err)
+	}
+	emu.ResetStats()
+	res, err := d.Apply(ctx, creates(40), st, directory.ApplyOptions{RunID: 1})
+	if err != nil || len(res.Pending) != 40 || len(res.Failed) != 0 {
+		t.Fatalf("apply: %v, %d pending, failed %v", err, len(res.Pending), res.Failed)
+	}
+	if s := emu.Stats(); s.Calls["user/create"] != 0 || s.Errors["batch/syncuser"][302008] == 0 {
+		t.Fatalf("calls %v errors %v: want 302008 and no per-call creates racing the running job", s.Calls, s.Errors)
+	}
+	if pend, _ := st.Pending(ctx); len(pend) != 0 {
+		t.Fatalf("%d entries pending: nothing was sent, nothing is uncertain", len(pend))
+	}
+}
+
 func TestAFailedJobLeavesNothingUncertain(t *testing.T) {
 	for _, c := range []struct {
 		name, api string
