@@ -323,3 +323,26 @@ func (p *proc) post(path string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+func TestHAAReloadGivesTheLeaseUpAndTakesItAgain(t *testing.T) {
+	c := newHACluster(t, 10)
+	e := c.daemon("solo")
+	p := e.start()
+	p.waitRole("leader", 2*haLease)
+	before := p.status().HA.Epoch
+	p.signal(syscall.SIGHUP)
+	p.waitFor("the reload", 10*time.Second, func() bool { return strings.Contains(p.logs.String(), "configuration reloaded") })
+	p.waitRole("leader", 2*haLease)
+	if after := p.status().HA.Epoch; after <= before {
+		t.Fatalf("epoch %d after the reload, %d before: the new store must hold a new epoch", after, before)
+	}
+	if code, _ := p.postSync(apiToken); code != http.StatusAccepted {
+		t.Fatalf("trigger after the reload: %d", code)
+	}
+	p.waitFor("the run", 20*time.Second, func() bool {
+		st := p.status()
+		return st.Running == nil && len(st.LastRuns) > 0 && st.LastRuns[0].Status == engine.StatusSucceeded
+	})
+	c.checkConverged()
+	p.stop(10 * time.Second)
+}
