@@ -155,14 +155,35 @@ func (p *proc) kill9() {
 	<-p.done
 }
 
-func TestHAOneLeaderAppliesAndAKilledLeaderIsReplacedWithinTheLease(t *testing.T) {
-	c := newHACluster(t, 60)
-	c.base.latency.Store(int64(60 * time.Millisecond))
-	ea, eb := c.daemon("a"), c.daemon("b")
-	a := ea.start()
+// startPair starts daemon a, then b once a leads, with people to create
+// and latency on every WeCom member call.
+func startPair(t *testing.T, people int, latency time.Duration) (c *haCluster, ea, eb *env, a, b *proc) {
+	t.Helper()
+	c = newHACluster(t, people)
+	c.base.latency.Store(int64(latency))
+	ea, eb = c.daemon("a"), c.daemon("b")
+	a = ea.start()
 	a.waitRole("leader", 2*haLease)
-	b := eb.start()
+	b = eb.start()
 	b.waitRole("standby", 2*haLease)
+	return c, ea, eb, a, b
+}
+
+// waitSucceeded waits for a run of p's to succeed.
+func (p *proc) waitSucceeded(what string, d time.Duration) {
+	p.t.Helper()
+	p.waitFor(what, d, func() bool {
+		for _, r := range p.finishedRuns() {
+			if r.Status == engine.StatusSucceeded {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestHAOneLeaderAppliesAndAKilledLeaderIsReplacedWithinTheLease(t *testing.T) {
+	c, ea, eb, a, b := startPair(t, 60, 60*time.Millisecond)
 	if _, holder := b.role(); holder != "a" {
 		t.Fatalf("b sees %q leading, want a", holder)
 	}
@@ -190,14 +211,7 @@ func TestHAOneLeaderAppliesAndAKilledLeaderIsReplacedWithinTheLease(t *testing.T
 	}
 	// The new leader settles what the old one left and finishes the job
 	// at once (a takeover run), not at the next schedule.
-	b.waitFor("the takeover run to converge", 30*time.Second, func() bool {
-		for _, r := range b.finishedRuns() {
-			if r.Status == engine.StatusSucceeded {
-				return true
-			}
-		}
-		return false
-	})
+	b.waitSucceeded("the takeover run to converge", 30*time.Second)
 	if !strings.Contains(b.logs.String(), `"reason":"takeover"`) {
 		t.Error("no takeover run in the new leader's log")
 	}
@@ -213,27 +227,14 @@ func TestHAOneLeaderAppliesAndAKilledLeaderIsReplacedWithinTheLease(t *testing.T
 }
 
 func TestHAAPausedLeaderWakesFencedWritesNothingAndStandsBy(t *testing.T) {
-	c := newHACluster(t, 40)
-	c.base.latency.Store(int64(80 * time.Millisecond))
-	ea, eb := c.daemon("a"), c.daemon("b")
-	a := ea.start()
-	a.waitRole("leader", 2*haLease)
-	b := eb.start()
-	b.waitRole("standby", 2*haLease)
+	c, _, _, a, b := startPair(t, 40, 80*time.Millisecond)
 	if code, _ := a.postSync(apiToken); code != http.StatusAccepted {
 		t.Fatalf("trigger: %d", code)
 	}
 	a.waitFor("the apply to be under way", 20*time.Second, func() bool { return c.base.users() >= 5 })
 	a.signal(syscall.SIGSTOP)
 	b.waitRole("leader", 4*haLease)
-	b.waitFor("the new leader's run to converge", 30*time.Second, func() bool {
-		for _, r := range b.finishedRuns() {
-			if r.Status == engine.StatusSucceeded {
-				return true
-			}
-		}
-		return false
-	})
+	b.waitSucceeded("the new leader's run to converge", 30*time.Second)
 	c.checkConverged()
 	db := c.db()
 	count := func() (n int) {
