@@ -46,9 +46,16 @@
 //     (40092, 302003, 302004, 302006, 302007) and the replaceuser deletion
 //     guard (45026) are the submitting call's errcode; per-row errors are in
 //     batch/getresult. Files are UTF-8 with or without a BOM; the header is
-//     the first row naming the key column (帐号/账号, or 部门ID); empty cells
-//     leave a field unchanged; 禁用 is inverted (1 = disabled); 性别 takes
-//     男/女 or 1/2; lists (departments, orders, leader flags) use ';'.
+//     the first row naming the key column (帐号/账号, or 部门ID); syncuser
+//     updates only the columns present, and for an existing member an
+//     empty cell in a present text column clears that field unless
+//     EmptyStringKeepsField (UNCONFIRMED; for a new member it is not
+//     given); 禁用 is inverted (1 = disabled); 性别 takes 男/女 or 1/2;
+//     lists (departments, orders, leader flags) use ';'; 直属上级 is read
+//     only with ImportDirectLeaderColumn (the documented template has no
+//     such column). A job takes JobDelay, plus its rows over
+//     JobRowsPerSecond when that is set; one runs at a time (302008), and
+//     only the last five results are kept (40089).
 //   - media/upload: type must be image, voice, video or file (40004); an
 //     image must be .jpg or .png (40005); 5 bytes or fewer is 40006; over
 //     the type's limit 45001; a missing or empty media part 44001.
