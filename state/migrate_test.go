@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -412,9 +413,13 @@ func TestShadowChecksumIsTheSameOnBothDrivers(t *testing.T) {
 	}
 }
 
-// BenchmarkMigrateSQLiteToPostgres measures migrating a 100k-member shadow
-// with a journal entry per member. Its peak RSS is the streaming claim:
-// run it with -benchmem and /usr/bin/time -v around the test binary.
+// migrateMembers sizes BenchmarkMigrateSQLiteToPostgres (-migrate.members
+// 1000000 for the 1M shadow).
+var migrateMembers = flag.Int("migrate.members", 100_000, "members (and journal entries) in BenchmarkMigrateSQLiteToPostgres's store")
+
+// BenchmarkMigrateSQLiteToPostgres measures migrating a shadow of
+// -migrate.members members with a journal entry per member. Its peak RSS
+// is the streaming claim: run the test binary under /usr/bin/time -v.
 func BenchmarkMigrateSQLiteToPostgres(b *testing.B) {
 	ctx := context.Background()
 	if _, err := testservers.PostgresBinDir(); err != nil {
@@ -429,12 +434,12 @@ func BenchmarkMigrateSQLiteToPostgres(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	const n = 100_000
+	n := int64(*migrateMembers)
 	tx, err := src.db.BeginTx(ctx, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < n; i++ {
+	for i := int64(0); i < n; i++ {
 		p := model.Person{Key: fmt.Sprintf("E%07d", i), UserID: fmt.Sprintf("user%07d", i), Name: fmt.Sprintf("员工%d", i),
 			Mobile: fmt.Sprintf("1380%07d", i), Email: fmt.Sprintf("user%07d@example.com", i), Position: "工程师",
 			Departments: []string{fmt.Sprintf("总部/部门%03d", i%200)}, Enabled: true}
