@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orgsync/orgsync/internal/testservers"
+	"github.com/orgsync/orgsync/state"
 )
 
 // migrateEnv is a CLI company synced into a SQLite store, and an empty
@@ -191,6 +193,16 @@ func TestStateMigrateRefusesWhatItCannotDoWithoutShowingThePassword(t *testing.T
 	if _, err := os.Stat(filepath.Join(en.dir, "nope.db")); !os.IsNotExist(err) {
 		t.Errorf("a missing source was created (%v)", err)
 	}
+	t.Run("a store a daemon holds", func(t *testing.T) {
+		held, err := state.Open(context.Background(), en.sqlite)
+		must(t, err)
+		defer held.Close()
+		out, code := run(t, "state", "migrate", "-c", en.cfg, "--from", "sqlite", "--to", "postgres:"+en.dsnFile)
+		en.noPassword(t, out)
+		if code != ExitFailed || !strings.Contains(out, "in use by another orgsync process") {
+			t.Fatalf("exit %d, want %d naming the lock: %s", code, ExitFailed, out)
+		}
+	})
 }
 
 func TestStateMigrateHelpSaysHowAndWhen(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,7 +209,9 @@ stores are opened as any orgsync command opens them, which the store locks
 enforce: a SQLite file's flock, PostgreSQL's advisory lock and a live HA
 leader's lease each make this command fail (exit 1) naming who holds it.
 After the migration, point the config's state: block at the new store and
-start the daemons again; the old store is left as it was.
+start the daemons again; the old store is left as it was. A migration that
+fails leaves the target as it found it (a new file or database keeps only
+the empty schema), so it can simply be run again.
 
 With --dry-run nothing is written: it prints the source's counts and
 checksum and checks that the target is empty (a SQLite target that does not
@@ -253,8 +256,10 @@ password never appears in it, stores are named by file or host:port/database.`,
 				return withExit(openExit(err), redact(err))
 			}
 			defer fromStore.Close()
+			// A dry run does not create a SQLite target that is not there
+			// yet: Migrate takes a nil target as the empty store it would be.
 			var toStore *state.Store
-			if _, err := os.Stat(dst.path); dst.path == "" || !dryRun || err == nil {
+			if !dryRun || !dst.notYetMade() {
 				if toStore, err = dst.open(ctx); err != nil {
 					return withExit(openExit(err), redact(err))
 				}
@@ -363,6 +368,15 @@ func (r storeRef) same(o storeRef) bool {
 		return r.path != "" && o.path != "" && errA == nil && errB == nil && a == b
 	}
 	return state.RedactDSN(r.dsn) == state.RedactDSN(o.dsn)
+}
+
+// notYetMade: a SQLite file that does not exist (opening it creates it).
+func (r storeRef) notYetMade() bool {
+	if r.path == "" {
+		return false
+	}
+	_, err := os.Stat(r.path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func (r storeRef) open(ctx context.Context) (*state.Store, error) {
