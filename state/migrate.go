@@ -152,7 +152,9 @@ func Migrate(ctx context.Context, from, to *Store, dryRun bool) (*MigrateReport,
 		return rep, nil
 	}
 
-	tx, err := to.db.BeginTx(ctx, nil)
+	// Fenced like every write: on PostgreSQL the transaction holds the
+	// leader row's epoch, so no daemon can take the target over mid-copy.
+	tx, err := to.writeTx(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("begin on %s: %w", to.where, err)
 	}
