@@ -1,18 +1,26 @@
 package deploy
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/testservers"
 )
 
 // The pod the HA tests pretend the kubelet started.
@@ -104,38 +112,9 @@ func TestKubernetesHAExample(t *testing.T) {
 		}
 	})
 
-	t.Run("the pod's name and IP reach ha.name and ha.advertise_url", func(t *testing.T) {
-		env := podEnv(t, c)
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-		f, err := config.Parse([]byte(rawCfg), "/etc/orgsync/orgsync.yaml")
-		if err != nil && strings.Contains(err.Error(), `ha.advertise_url: "${ORGSYNC_ADVERTISE_URL}" is not an http(s) URL`) {
-			// internal/config expands ${VAR} in secrets only so far; the
-			// ha: block's own example (name: ${HOSTNAME}) needs it too.
-			t.Skip("internal/config does not expand ${VAR} in ha.name and ha.advertise_url yet (issue 14)")
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.HA.Enabled || f.State.Driver != config.DriverPostgres {
-			t.Fatalf("ha.enabled = %v, state.driver = %q", f.HA.Enabled, f.State.Driver)
-		}
-		if f.HA.Name != testPodName {
-			t.Errorf("ha.name = %q, want the pod's name %q", f.HA.Name, testPodName)
-		}
-		if want := "http://" + testPodIP + ":9469"; f.HA.AdvertiseURL != want {
-			t.Errorf("ha.advertise_url = %q, want %q (the pod IP and the container port)", f.HA.AdvertiseURL, want)
-		}
-		if port := fmt.Sprint(dig(c, "ports", 0, "containerPort")); !strings.HasSuffix(serverOf(t, f).Listen, ":"+port) {
-			t.Errorf("server.listen %s is not the container port %s", serverOf(t, f).Listen, port)
-		}
-	})
-
-	// inPod writes the config as the pod sees it under root: the Secrets'
-	// files at their mount paths below root, and the ${VAR}s of the pod's
-	// env put in, which ha.name and ha.advertise_url are expanded from
-	// (the subtest above checks the expansion itself).
+	// inPod writes the config as a pod sees it under root: the Secrets'
+	// files at their mount paths below root. The pod's env (podEnv) is
+	// what the daemon then expands ha.name and ha.advertise_url from.
 	inPod := func(t *testing.T) (path string, files map[string]string) {
 		root := t.TempDir()
 		files = mountSecrets(t, c, pod, root, rawCfg)
@@ -149,14 +128,108 @@ func TestKubernetesHAExample(t *testing.T) {
 		for _, m := range mounts {
 			pairs = append(pairs, m, filepath.Join(root, m))
 		}
-		for k, v := range podEnv(t, c) {
-			pairs = append(pairs, "${"+k+"}", v)
-		}
 		cfg := strings.NewReplacer(pairs...).Replace(rawCfg)
 		path = filepath.Join(root, "orgsync.yaml")
 		must(t, os.WriteFile(path, []byte(cfg), 0o644))
 		return path, files
 	}
+
+	t.Run("two pods of it on one PostgreSQL: one leads, the other stands by naming it and its advertise_url", func(t *testing.T) {
+		pg := testservers.StartPostgres(t)
+		dsn, err := pg.NewDatabase()
+		must(t, err)
+		type podOf struct{ name, ip, listen, token string }
+		pods := []*podOf{{name: "orgsync-6f9c7d5b8-x2k4p", ip: "10.1.2.3"}, {name: "orgsync-6f9c7d5b8-q7m2z", ip: "10.1.2.4"}}
+		port := fmt.Sprint(dig(c, "ports", 0, "containerPort"))
+		for _, p := range pods {
+			path, files := inPod(t)
+			for f, v := range files {
+				switch {
+				case strings.HasSuffix(f, "/orgsync-postgres/dsn"):
+					must(t, os.WriteFile(f, []byte(dsn+"\n"), 0o600)) // the Secret made for this database
+				case strings.HasSuffix(f, "/api-token"):
+					p.token = v
+				}
+			}
+			// Two pods have two IPs; here both share loopback.
+			cfg := read(t, path)
+			if !strings.Contains(cfg, "listen: 0.0.0.0:"+port) {
+				t.Fatalf("server.listen is not 0.0.0.0:%s, the container port on the pod IP", port)
+			}
+			p.listen = freeLoopback(t)
+			must(t, os.WriteFile(path, []byte(strings.Replace(cfg, "listen: 0.0.0.0:"+port, "listen: "+p.listen, 1)), 0o644))
+			cmd := exec.Command(bin, "daemon", "-c", path)
+			cmd.Env = os.Environ()
+			for k, v := range podEnv(t, c, p.name, p.ip) {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			var log bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			must(t, cmd.Start())
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+				if t.Failed() {
+					t.Logf("%s's log:\n%s", p.name, log.String())
+				}
+			})
+		}
+		type haStatus struct {
+			HA *struct {
+				Role   string `json:"role"`
+				Name   string `json:"name"`
+				Leader *struct {
+					Holder string `json:"holder"`
+					URL    string `json:"url"`
+				} `json:"leader"`
+			} `json:"ha"`
+		}
+		call := func(p *podOf, method, path string) (int, []byte) {
+			req, _ := http.NewRequest(method, "http://"+p.listen+path, nil)
+			req.Header.Set("Authorization", "Bearer "+p.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, nil
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, b
+		}
+		// Poll until one leads and the other stands by behind its lease.
+		var leader, standby *podOf
+		var seen haStatus
+		var last string
+		for deadline := time.Now().Add(60 * time.Second); leader == nil || standby == nil; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no leader and standby within 60s; last answers:%s", last)
+			}
+			leader, standby, last = nil, nil, ""
+			for _, p := range pods {
+				code, b := call(p, "GET", "/v1/status")
+				last += fmt.Sprintf("\n%s: %d %s", p.name, code, b)
+				var st haStatus
+				if code != http.StatusOK || json.Unmarshal(b, &st) != nil || st.HA == nil {
+					continue
+				}
+				if st.HA.Name != p.name {
+					t.Fatalf("%s: ha.name is %q, not the pod's name", p.name, st.HA.Name)
+				}
+				switch {
+				case st.HA.Role == "leader":
+					leader = p
+				case st.HA.Role == "standby" && st.HA.Leader != nil && st.HA.Leader.Holder != "":
+					standby, seen = p, st
+				}
+			}
+		}
+		if want := "http://" + leader.ip + ":" + port; seen.HA.Leader.Holder != leader.name || seen.HA.Leader.URL != want {
+			t.Fatalf("the standby says the leader is %q at %q, want %q at %s", seen.HA.Leader.Holder, seen.HA.Leader.URL, leader.name, want)
+		}
+		code, b := call(standby, "POST", "/v1/sync")
+		if code != http.StatusConflict || !strings.Contains(string(b), "http://"+leader.ip+":"+port) {
+			t.Fatalf("POST /v1/sync to the standby: %d %s; want 409 with the leader's advertise_url", code, b)
+		}
+	})
 
 	t.Run("the PostgreSQL DSN is a Secret mounted as state.dsn_file", func(t *testing.T) {
 		path, files := inPod(t)
@@ -182,7 +255,12 @@ func TestKubernetesHAExample(t *testing.T) {
 	t.Run("the ConfigMap's config passes daemon --check and validate --offline in the pod", func(t *testing.T) {
 		path, _ := inPod(t)
 		for _, args := range [][]string{{"daemon", "--check", "-c", path}, {"validate", "--offline", "-c", path}} {
-			out, err := exec.Command(bin, args...).CombinedOutput()
+			cmd := exec.Command(bin, args...)
+			cmd.Env = os.Environ()
+			for k, v := range podEnv(t, c, testPodName, testPodIP) {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "ok") {
 				t.Errorf("orgsync %s: %v\n%s", strings.Join(args[:2], " "), err, out)
 			}
@@ -265,32 +343,41 @@ func inlineSecrets(t *testing.T, where string, v any) {
 var kubeEnvRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 // podEnv is the container's environment as the kubelet would set it for
-// testPodName at testPodIP: downward-API fields, and $(VAR) in a value
+// a pod named name at ip: downward-API fields, and $(VAR) in a value
 // expanded from the variables defined before it.
-func podEnv(t *testing.T, c any) map[string]string {
+func podEnv(t *testing.T, c any, name, ip string) map[string]string {
 	t.Helper()
-	fields := map[string]string{"metadata.name": testPodName, "status.podIP": testPodIP}
+	fields := map[string]string{"metadata.name": name, "status.podIP": ip}
 	env := map[string]string{}
 	envs, _ := dig(c, "env").([]any)
 	for _, e := range envs {
-		name := fmt.Sprint(dig(e, "name"))
+		key := fmt.Sprint(dig(e, "name"))
 		if f := dig(e, "valueFrom", "fieldRef", "fieldPath"); f != nil {
 			v, ok := fields[fmt.Sprint(f)]
 			if !ok {
-				t.Fatalf("env %s: field %v is not one the test fakes", name, f)
+				t.Fatalf("env %s: field %v is not one the test fakes", key, f)
 			}
-			env[name] = v
+			env[key] = v
 			continue
 		}
-		env[name] = kubeEnvRef.ReplaceAllStringFunc(fmt.Sprint(dig(e, "value")), func(ref string) string {
+		env[key] = kubeEnvRef.ReplaceAllStringFunc(fmt.Sprint(dig(e, "value")), func(ref string) string {
 			v, ok := env[kubeEnvRef.FindStringSubmatch(ref)[1]]
 			if !ok {
-				t.Fatalf("env %s: %s is not defined before it, and the kubelet would leave it as is", name, ref)
+				t.Fatalf("env %s: %s is not defined before it, and the kubelet would leave it as is", key, ref)
 			}
 			return v
 		})
 	}
 	return env
+}
+
+// freeLoopback is a loopback address with a port free at the moment.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // secretMounts maps each mount path of a Secret volume in container c to
