@@ -89,8 +89,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	sort.Strings(alerts)
-	want := []string{"OrgsyncChangesHeld", "OrgsyncConfigReloadRejected", "OrgsyncDown", "OrgsyncNeedsAttention", "OrgsyncNoRecentSuccess",
-		"OrgsyncNotificationErrors", "OrgsyncRunFailed", "OrgsyncRunRefused", "OrgsyncWeComRateLimitBans"}
+	want := []string{"OrgsyncChangesHeld", "OrgsyncConfigReloadRejected", "OrgsyncDown", "OrgsyncFencedWrites", "OrgsyncNeedsAttention", "OrgsyncNoLeader",
+		"OrgsyncNoRecentSuccess", "OrgsyncNotificationErrors", "OrgsyncRunFailed", "OrgsyncRunRefused", "OrgsyncWeComRateLimitBans"}
 	if !reflect.DeepEqual(alerts, want) {
 		t.Errorf("alerts = %v\nwant %v", alerts, want)
 	}
