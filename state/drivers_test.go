@@ -46,30 +46,49 @@ func forEachDriver(t *testing.T, test func(t *testing.T, open func(t *testing.T)
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("PostgreSQL skipped in -short mode")
-		}
-		if _, err := testservers.PostgresBinDir(); err != nil {
-			testservers.SkipOrFail(t, err)
-		}
-		pg, err := sharedPostgres()
-		if err != nil {
-			t.Fatal(err)
-		}
-		test(t, func(t *testing.T) *Store {
-			t.Helper()
-			dsn, err := pg.NewDatabase()
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := OpenPostgres(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		})
+		needPostgres(t)
+		test(t, openPostgresTemp)
 	})
+}
+
+// needPostgres returns the package's PostgreSQL, started at its first
+// use; it skips t under -short, or without PostgreSQL (fails it under
+// ORGSYNC_REQUIRE_SERVERS=1).
+func needPostgres(t *testing.T) *testservers.Postgres {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("PostgreSQL skipped in -short mode")
+	}
+	if _, err := testservers.PostgresBinDir(); err != nil {
+		testservers.SkipOrFail(t, err)
+	}
+	pg, err := sharedPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
+
+// newPGDatabase makes an empty database on the package's PostgreSQL and
+// returns its DSN.
+func newPGDatabase(t *testing.T) string {
+	t.Helper()
+	dsn, err := needPostgres(t).NewDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// openPostgresTemp opens a store in a new database (closed when t ends).
+func openPostgresTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenPostgres(context.Background(), newPGDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // reopen opens the store s lives in again, as another process would.

@@ -78,6 +78,64 @@ func (s *Store) Finish(ctx context.Context, entryID int64, status string, errcod
 	return s.settle(ctx, entryID, status, errcode, errmsg, mut)
 }
 
+// BeginEntry is one change BeginMany journals.
+type BeginEntry struct {
+	Op, Object    string
+	Before, After any
+}
+
+// BeginMany journals many changes before one call that makes them all (an
+// import job), in one transaction: all are journaled or none. It returns
+// their entry ids in order.
+func (s *Store) BeginMany(ctx context.Context, runID int64, entries []BeginEntry) ([]int64, error) {
+	ids := make([]int64, len(entries))
+	now := s.now().UnixMilli()
+	err := s.write(ctx, func(tx *txn) error {
+		for i, e := range entries {
+			b, err := marshalOrNil(e.Before)
+			if err != nil {
+				return err
+			}
+			a, err := marshalOrNil(e.After)
+			if err != nil {
+				return err
+			}
+			if ids[i], err = tx.insertID(ctx,
+				`INSERT INTO journal(run_id, op, object, before, after, status, started_at) VALUES(?,?,?,?,?,?,?)`,
+				runID, e.Op, e.Object, b, a, StatusPending, now); err != nil {
+				return fmt.Errorf("journal %s %s: %w", e.Op, e.Object, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// FinishEntry is one outcome FinishMany records.
+type FinishEntry struct {
+	ID      int64
+	Status  string
+	Errcode int
+	Errmsg  string
+	Mut     Mutation // applied with status done
+}
+
+// FinishMany records many outcomes (an import job's rows) in one
+// transaction, each as Finish would.
+func (s *Store) FinishMany(ctx context.Context, entries []FinishEntry) error {
+	return s.write(ctx, func(tx *txn) error {
+		for _, e := range entries {
+			if err := s.finishIn(ctx, tx, e.ID, e.Status, e.Errcode, e.Errmsg, e.Mut); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Resolve settles a pending or uncertain entry left by an earlier run
 // (status resolved or failed), applying mut; msg says how it was settled.
 func (s *Store) Resolve(ctx context.Context, entryID int64, status, msg string, mut Mutation) error {
@@ -128,21 +186,22 @@ func (s *Store) JournalCounts(ctx context.Context, runID int64) (map[string]map[
 }
 
 func (s *Store) settle(ctx context.Context, entryID int64, status string, errcode int, errmsg string, mut Mutation) error {
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return s.write(ctx, func(tx *txn) error {
+		return s.finishIn(ctx, tx, entryID, status, errcode, errmsg, mut)
+	})
+}
+
+// finishIn records an entry's outcome in tx, with its shadow mutation when
+// the change was made.
+func (s *Store) finishIn(ctx context.Context, tx *txn, entryID int64, status string, errcode int, errmsg string, mut Mutation) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE journal SET status=?, errcode=?, errmsg=?, finished_at=? WHERE id=?`,
 		status, errcode, errmsg, s.now().UnixMilli(), entryID); err != nil {
 		return fmt.Errorf("journal finish: %w", err)
 	}
 	if status == StatusDone || status == StatusResolved {
-		if err := s.apply(ctx, tx, mut); err != nil {
-			return err
-		}
+		return s.apply(ctx, tx, mut)
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Apply writes a shadow mutation outside any journaled call (adoption

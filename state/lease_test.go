@@ -7,29 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orgsync/orgsync/internal/testservers"
 	"github.com/orgsync/orgsync/model"
 )
-
-// newPGDatabase makes an empty database on the package's PostgreSQL.
-func newPGDatabase(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("PostgreSQL skipped in -short mode")
-	}
-	if _, err := testservers.PostgresBinDir(); err != nil {
-		testservers.SkipOrFail(t, err)
-	}
-	pg, err := sharedPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn, err := pg.NewDatabase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dsn
-}
 
 func openHA(t *testing.T, dsn, name string) *Store {
 	t.Helper()

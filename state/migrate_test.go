@@ -17,33 +17,6 @@ import (
 	"github.com/orgsync/orgsync/model"
 )
 
-// openPostgresTemp opens a store in a new database of the package's
-// PostgreSQL (skipping under -short or without PostgreSQL, as
-// forEachDriver does).
-func openPostgresTemp(t *testing.T) *Store {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("PostgreSQL skipped in -short mode")
-	}
-	if _, err := testservers.PostgresBinDir(); err != nil {
-		testservers.SkipOrFail(t, err)
-	}
-	pg, err := sharedPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn, err := pg.NewDatabase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenPostgres(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // migrateClock is the fixed instant the populated stores are written at.
 var migrateClock = time.Date(2026, 11, 30, 22, 0, 0, 0, time.UTC)
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/orgsync/orgsync/internal/testservers"
 )
 
 func TestRebindNumbersPlaceholdersForPostgres(t *testing.T) {
@@ -31,22 +29,10 @@ func TestPostgresErrorsNameTheDatabaseNotThePassword(t *testing.T) {
 	if _, err := OpenPostgres(ctx, "postgres://u:hunter2@%zz/db"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("a malformed dsn: %v", err)
 	}
-	if _, err := testservers.PostgresBinDir(); err != nil {
-		testservers.SkipOrFail(t, err)
-	}
-	if testing.Short() {
-		t.Skip("PostgreSQL skipped in -short mode")
-	}
-	pg, err := sharedPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn, err := pg.NewDatabase()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg := needPostgres(t)
+	dsn := newPGDatabase(t)
 	wrong := strings.Replace(dsn, pg.Password, "hunter2", 1)
-	_, err = OpenPostgres(ctx, wrong)
+	_, err := OpenPostgres(ctx, wrong)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), pg.Addr) {
 		t.Fatalf("a wrong password: %v", err)
 	}

@@ -283,20 +283,18 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 		return nil
 	}
 	file := f.bytes()
-	for _, row := range rows {
-		id, err := r.Journal.Begin(r.ctx, r.RunID, string(row.u.Op), row.u.UserID, row.before, row.sent)
-		if err != nil {
-			r.setAbort(fmt.Errorf("journal: %w", err))
-			return nil
-		}
-		row.entry = id
+	if err := r.beginRows(rows); err != nil {
+		r.setAbort(fmt.Errorf("journal: %w", err))
+		return nil
 	}
 	finishAll := func(status string, code int, msg string) bool {
-		for _, row := range rows {
-			if err := r.Journal.Finish(context.WithoutCancel(r.ctx), row.entry, status, code, msg, state.Mutation{}); err != nil {
-				r.setAbort(fmt.Errorf("journal: %w", err))
-				return false
-			}
+		out := make([]state.FinishEntry, len(rows))
+		for i, row := range rows {
+			out[i] = state.FinishEntry{ID: row.entry, Status: status, Errcode: code, Errmsg: msg}
+		}
+		if err := r.finishRows(out); err != nil {
+			r.setAbort(fmt.Errorf("journal: %w", err))
+			return false
 		}
 		return true
 	}
@@ -366,19 +364,24 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 		byID[model.UserIDKey(x.UserID)] = x
 	}
 	failed := 0
-	for _, row := range rows {
+	outcomes := make([]state.FinishEntry, len(rows))
+	for i, row := range rows {
 		x, ok := byID[model.UserIDKey(row.u.UserID)]
-		status, code, msg, mut := state.StatusDone, 0, "", row.mut
+		o := state.FinishEntry{ID: row.entry, Status: state.StatusDone, Mut: row.mut}
 		switch {
 		case !ok:
-			status, msg, mut = state.StatusUncertain, fmt.Sprintf("import job %s gave no result for this row", job), state.Mutation{}
+			o = state.FinishEntry{ID: row.entry, Status: state.StatusUncertain, Errmsg: fmt.Sprintf("import job %s gave no result for this row", job)}
 		case x.ErrCode != 0:
-			status, code, msg, mut = state.StatusFailed, x.ErrCode, fmt.Sprintf("import job %s: errcode %d (%s), made one call instead", job, x.ErrCode, x.ErrMsg), state.Mutation{}
+			o = state.FinishEntry{ID: row.entry, Status: state.StatusFailed, Errcode: x.ErrCode, Errmsg: fmt.Sprintf("import job %s: errcode %d (%s), made one call instead", job, x.ErrCode, x.ErrMsg)}
 		}
-		if err := r.Journal.Finish(context.WithoutCancel(r.ctx), row.entry, status, code, msg, mut); err != nil {
-			r.setAbort(fmt.Errorf("journal: %w", err))
-			return rest
-		}
+		outcomes[i] = o
+	}
+	if err := r.finishRows(outcomes); err != nil {
+		r.setAbort(fmt.Errorf("journal: %w", err))
+		return rest
+	}
+	for i, row := range rows {
+		status, msg, mut := outcomes[i].Status, outcomes[i].Errmsg, outcomes[i].Mut
 		switch status {
 		case state.StatusDone:
 			r.succeeded(row.u.Op, mut)
@@ -392,6 +395,55 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 	}
 	log.Info("member import job finished", zap.String("job", job), zap.Int("rows_failed", failed))
 	return rest
+}
+
+// manyJournal is a journal that records a job's rows in one transaction
+// (the state store); others (a test's wrapper) get one Begin and one
+// Finish a row.
+type manyJournal interface {
+	BeginMany(ctx context.Context, runID int64, entries []state.BeginEntry) ([]int64, error)
+	FinishMany(ctx context.Context, entries []state.FinishEntry) error
+}
+
+// beginRows journals a job's rows before its upload: all, or none.
+func (r *applyRun) beginRows(rows []*jobRow) error {
+	if j, ok := r.Journal.(manyJournal); ok {
+		entries := make([]state.BeginEntry, len(rows))
+		for i, row := range rows {
+			entries[i] = state.BeginEntry{Op: string(row.u.Op), Object: row.u.UserID, Before: row.before, After: row.sent}
+		}
+		ids, err := j.BeginMany(r.ctx, r.RunID, entries)
+		if err != nil {
+			return err
+		}
+		for i, row := range rows {
+			row.entry = ids[i]
+		}
+		return nil
+	}
+	for _, row := range rows {
+		id, err := r.Journal.Begin(r.ctx, r.RunID, string(row.u.Op), row.u.UserID, row.before, row.sent)
+		if err != nil {
+			return err
+		}
+		row.entry = id
+	}
+	return nil
+}
+
+// finishRows records a job's outcomes, after the job (never cancelled:
+// what WeCom did must be written down).
+func (r *applyRun) finishRows(out []state.FinishEntry) error {
+	ctx := context.WithoutCancel(r.ctx)
+	if j, ok := r.Journal.(manyJournal); ok {
+		return j.FinishMany(ctx, out)
+	}
+	for _, o := range out {
+		if err := r.Journal.Finish(ctx, o.ID, o.Status, o.Errcode, o.Errmsg, o.Mut); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // jobTimeout is how long a job of n rows is waited for: the
