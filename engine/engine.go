@@ -263,7 +263,7 @@ func (e *Engine) openClient() error {
 			RatePerMinute: t.RatePerMinute, Concurrency: t.Concurrency, Timeout: t.Timeout.D(),
 		},
 		RootDepartmentID: t.RootDepartmentID, FullReads: t.FullReads, Invite: e.cfg.Policy.Invite,
-		BatchThreshold: t.BatchThreshold,
+		BatchThreshold: t.BatchThreshold, ImportLeaderColumn: t.ImportLeaderColumn, JobTimeout: t.JobTimeout.D(),
 	}, e.log.Named("wecom"))
 	if err != nil {
 		return err

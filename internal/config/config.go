@@ -106,10 +106,18 @@ type WeComSpec struct {
 	// (user/list, department/list) to adopt by name; WeCom refuses them to
 	// a Contacts-Sync secret from a new IP since 2022 (48009).
 	FullReads bool `yaml:"full_reads"`
-	// BatchThreshold: a run with more member creates than this makes
-	// them through WeCom's import job (a handful of calls); 0 = the
-	// default (2000), -1 = never.
+	// BatchThreshold: a run with more member creates, updates and moves
+	// than this makes them through WeCom's import jobs (a handful of
+	// calls); 0 = the default (2000), -1 = never.
 	BatchThreshold int `yaml:"batch_threshold"`
+	// ImportLeaderColumn puts direct leaders in the import file's 直属上级
+	// column instead of one user/update each after the job. WeCom's
+	// template does not document that column: turn it on only once a test
+	// import showed your corp takes it.
+	ImportLeaderColumn bool `yaml:"import_leader_column"`
+	// JobTimeout bounds the wait for one import job (default 5 minutes
+	// plus 20 ms a row); a job still running then is settled by the next run.
+	JobTimeout Duration `yaml:"job_timeout"`
 }
 
 // PolicySpec is the `policy:` block.
