@@ -115,10 +115,14 @@ HTTP endpoints (server.listen):
                        orgsync_wecom_rate_limit_wait_seconds_total,
                        orgsync_wecom_rate_limit_bans_total{api},
                        orgsync_wecom_retries_total{api},
+                       orgsync_wecom_rate_limit_learned_per_minute{api}
+                       (after a 45009: rate_per_minute is set too high),
                        orgsync_leader (1 leading, 0 standby; 1 without ha),
                        orgsync_leadership_changes_total,
                        orgsync_fenced_writes_total
-                       (orgsync_source_records appears with the first run, and
+                       (orgsync_source_records appears with the first run,
+                       orgsync_wecom_rate_limit_learned_per_minute with the
+                       first 45009, and
                        an errcode other than 0 with its first answer; alert
                        rules and a Grafana dashboard are in
                        /usr/share/doc/orgsync/monitoring)

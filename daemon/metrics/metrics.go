@@ -398,7 +398,7 @@ func (m *Metrics) SetClient(c StatsSource) { m.wecom.setClient(c) }
 
 // wecomCollector reads the client's cumulative counters at scrape time.
 type wecomCollector struct {
-	calls, waits, waitSeconds, bans, retries *prometheus.Desc
+	calls, waits, waitSeconds, bans, retries, learned *prometheus.Desc
 
 	mu      sync.Mutex
 	client  StatsSource
@@ -418,6 +418,8 @@ func newWecomCollector() *wecomCollector {
 			"45009 refusals from WeCom that paused an API until its window ended.", []string{"api"}, nil),
 		retries: prometheus.NewDesc(ns+"_wecom_retries_total",
 			"Re-sent attempts per API (-1, 6000, 45033, 5xx, dropped connections).", []string{"api"}, nil),
+		learned: prometheus.NewDesc(ns+"_wecom_rate_limit_learned_per_minute",
+			"The per-minute limit a 45009 showed for an API, below the configured rate_per_minute: the client paces at 92% of it since. Absent until WeCom refuses a call with 45009; its presence means rate_per_minute is set too high for this corp.", []string{"api"}, nil),
 	}
 }
 
@@ -431,7 +433,7 @@ func (c *wecomCollector) setClient(s StatsSource) {
 }
 
 func (c *wecomCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.calls, c.waits, c.waitSeconds, c.bans, c.retries} {
+	for _, d := range []*prometheus.Desc{c.calls, c.waits, c.waitSeconds, c.bans, c.retries, c.learned} {
 		ch <- d
 	}
 }
@@ -482,4 +484,7 @@ func (c *wecomCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.waitSeconds, s.RateLimitWaitTime.Seconds())
 	perAPI(c.bans, s.Bans)
 	perAPI(c.retries, s.Retries)
+	for api, n := range s.LearnedLimits {
+		ch <- prometheus.MustNewConstMetric(c.learned, prometheus.GaugeValue, float64(n), api)
+	}
 }

@@ -153,3 +153,37 @@ func TestRestoreFindsTheLastSuccessBehindNewerFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestALearnedLimitShowsOnlyOnceA45009ShowedIt(t *testing.T) {
+	m := New()
+	c := &fakeClient{}
+	m.SetClient(c)
+	if n, err := testutil.GatherAndCount(m.Registry(), "orgsync_wecom_rate_limit_learned_per_minute"); err != nil || n != 0 {
+		t.Fatalf("before any 45009: %d series, %v", n, err)
+	}
+	c.s.LearnedLimits = map[string]int{"user/create": 3000}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `orgsync_wecom_rate_limit_learned_per_minute{api="user/create"} 3000`; !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("metrics lack %q", want)
+	}
+}
+
+func TestLeaderAndFencedWrites(t *testing.T) {
+	m := New()
+	if v := testutil.ToFloat64(m.leader); v != 1 {
+		t.Fatalf("a lone daemon's orgsync_leader = %v, want 1", v)
+	}
+	m.SetLeader(false, false) // HA: standing by at start, no change yet
+	m.SetLeader(true, true)
+	m.SetLeader(false, true)
+	if testutil.ToFloat64(m.leader) != 0 || testutil.ToFloat64(m.leaderChanges) != 2 {
+		t.Fatalf("leader %v, changes %v", testutil.ToFloat64(m.leader), testutil.ToFloat64(m.leaderChanges))
+	}
+	var n int64 = 3
+	m.SetFencedSource(func() int64 { return n })
+	m.SetFencedSource(func() int64 { return 1 }) // a reload's new store: the old one's 3 are kept
+	if v := testutil.ToFloat64(m.fencedWrites); v != 4 {
+		t.Fatalf("fenced writes %v, want 4", v)
+	}
+}
