@@ -137,8 +137,11 @@ const restoredRuns = 200
 
 // restoreMetrics sets the last-run series from the state store, so a
 // restart does not read as "never ran" (and fire the staleness alert).
-func (d *Daemon) restoreMetrics(ctx context.Context) {
-	runs, err := d.eng.Store().Runs(ctx, restoredRuns)
+//
+// A standby's last-run series stand still while the leader runs: a new
+// leader restores them again from the store the runs are in.
+func (d *Daemon) restoreMetrics(ctx context.Context, st *state.Store) {
+	runs, err := st.Runs(ctx, restoredRuns)
 	if err != nil {
 		d.log.Warn("the last runs could not be read back for the metrics", zap.Error(err))
 		return
@@ -189,7 +192,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.eng = eng
 	d.watchClient(eng)
 	d.metrics.SetFencedSource(eng.Store().FencedWrites)
-	d.restoreMetrics(ctx)
+	d.restoreMetrics(ctx, eng.Store())
 
 	ln, err := net.Listen("tcp", s.Server.Listen)
 	if err != nil {

@@ -347,3 +347,26 @@ func TestHAAReloadGivesTheLeaseUpAndTakesItAgain(t *testing.T) {
 	c.checkConverged()
 	p.stop(10 * time.Second)
 }
+
+func TestHAACleanStopHandsOverAtOnceAndTheNewLeaderReportsTheRunsBeforeIt(t *testing.T) {
+	c, _, _, a, b := startPair(t, 10, 0)
+	if code, _ := a.postSync(apiToken); code != http.StatusAccepted {
+		t.Fatalf("trigger: %d", code)
+	}
+	a.waitSucceeded("a's run", 20*time.Second)
+	if v := value(b.metrics(), "orgsync_last_success_timestamp_seconds"); v != 0 {
+		t.Fatalf("the standby reports a last success (%v) before any run it knew of", v)
+	}
+	a.stop(10 * time.Second) // resigns: b need not wait out the lease
+	took := b.waitRole("leader", 2*haLease)
+	if took > haLease {
+		t.Errorf("b took over %v after a clean stop; a resigned, so it should be its next try (%v)", took, haLease/3)
+	}
+	m := b.metrics()
+	if value(m, "orgsync_last_success_timestamp_seconds") <= 0 || value(m, "orgsync_last_run_status", "status", "succeeded") != 1 {
+		t.Fatalf("the new leader's last-run series do not show a's run: success %v, status %v",
+			value(m, "orgsync_last_success_timestamp_seconds"), value(m, "orgsync_last_run_status", "status", "succeeded"))
+	}
+	c.checkConverged()
+	b.stop(10 * time.Second)
+}

@@ -154,6 +154,7 @@ func (d *Daemon) electOnce(ctx context.Context) {
 	d.metrics.SetLeader(true, true)
 	d.log.Info("became the leader", zap.Int64("epoch", l.Epoch), zap.String("previous", prev.Holder), zap.Duration("lease", e.lease))
 	d.setStatus("leader (epoch " + strconv.FormatInt(l.Epoch, 10) + "); " + d.nextText())
+	d.restoreMetrics(ctx, st) // another daemon's runs since this one started are its last runs now
 	// What the previous leader left (journal entries pending, a run
 	// marked running) is settled by a run now, not at the next schedule.
 	pend, perr := st.Pending(ctx)

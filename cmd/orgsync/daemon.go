@@ -90,7 +90,9 @@ HTTP endpoints (server.listen):
   GET  /readyz         200 once the config is loaded and the state store is
                        open; 503 during a reload's swap and while stopping.
                        A failed last run does not make it unready: watch
-                       orgsync_last_success_timestamp_seconds instead.
+                       orgsync_last_success_timestamp_seconds instead. A
+                       standby (ha) is ready too: it serves status and
+                       names the leader; orgsync_leader says which leads.
   GET  /metrics        Prometheus; every series below exists from the start
                        (the last-run ones restored from the state store):
                        orgsync_build_info{version,revision,goversion},

@@ -502,9 +502,19 @@ func (f *File) validateHA(add func(path, format string, args ...any)) {
 	if h.Lease.D() != 0 && h.Lease.D() < 3*time.Second {
 		add("ha.lease", "%s is too short: renewals every lease/3 would race the database's own latency; use 3s or more (default %s)", h.Lease.D(), DefaultLease)
 	}
-	if h.AdvertiseURL != "" {
-		if u, err := url.Parse(h.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("ha.advertise_url", "%q is not an http(s) URL", h.AdvertiseURL)
+	// name and advertise_url may name environment variables ($POD_IP,
+	// ${HOSTNAME}): checked as the daemon will use them.
+	for _, v := range []struct{ key, val string }{{"ha.name", h.Name}, {"ha.advertise_url", h.AdvertiseURL}} {
+		os.Expand(v.val, func(name string) string {
+			if _, ok := os.LookupEnv(name); !ok {
+				add(v.key, "names $%s, which is not set in orgsync's environment", name)
+			}
+			return ""
+		})
+	}
+	if u := os.ExpandEnv(h.AdvertiseURL); u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			add("ha.advertise_url", "%q is not an http(s) URL", u)
 		}
 	}
 }
