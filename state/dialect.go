@@ -62,9 +62,41 @@ type execer interface {
 type conn struct {
 	x execer
 	d *dialect
+	// stmts (a transaction's): each statement is prepared once per
+	// transaction, so a transaction that writes a import job's 100,000
+	// rows does not parse the same SQL 100,000 times.
+	stmts *stmtCache
+}
+
+// stmtCache holds a transaction's prepared statements (closed with it).
+type stmtCache struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
 }
 
 func (c conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if c.stmts != nil && len(args) > 0 {
+		st, err := c.stmts.get(ctx, c.d.rebind(q))
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	return c.x.ExecContext(ctx, c.d.rebind(q), args...)
 }
 
@@ -73,6 +105,12 @@ func (c conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 }
 
 func (c conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if c.stmts != nil && len(args) > 0 {
+		st, err := c.stmts.get(ctx, c.d.rebind(q))
+		if err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
 	return c.x.QueryRowContext(ctx, c.d.rebind(q), args...)
 }
 
@@ -108,7 +146,7 @@ func (d db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &txn{conn: conn{x: t, d: d.d}, sql: t}, nil
+	return &txn{conn: conn{x: t, d: d.d, stmts: &stmtCache{tx: t}}, sql: t}, nil
 }
 
 func (t *txn) Commit() error   { return t.sql.Commit() }
