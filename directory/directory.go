@@ -86,6 +86,19 @@ type Result struct {
 	Done    map[plan.Op]int `json:"done"`
 	Failed  []ItemResult    `json:"failed,omitempty"`
 	Pending []ItemResult    `json:"pending,omitempty"` // not attempted, or outcome unknown: the next run settles or makes them
+	// Pacing is, per API the apply called, how fast it went against the
+	// directory's limit (a directory without limits leaves it empty).
+	Pacing []Pace `json:"pacing,omitempty"`
+}
+
+// Pace is one API's achieved rate in an apply.
+type Pace struct {
+	API       string  `json:"api"`
+	Calls     int     `json:"calls"` // attempts, retries included
+	PerMinute float64 `json:"per_minute"`
+	Limit     int     `json:"limit_per_minute"`        // the limit paced against
+	Learned   bool    `json:"limit_learned,omitempty"` // the limit is lower than configured: the directory refused calls over it
+	Ratio     float64 `json:"ratio"`                   // PerMinute / Limit
 }
 
 // ErrAborted wraps the error that stopped an apply as a whole (a

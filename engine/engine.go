@@ -634,6 +634,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		rep.Changes[string(op)] = n
 	}
 	rep.Failures, rep.Pending = res.Failed, res.Pending
+	rep.Pacing = res.Pacing
 	rep.Failed = len(res.Failed)
 	if err == nil && ctx.Err() == nil {
 		e.recordQueue(ctx, rep.RunID, prep, &res)

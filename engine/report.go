@@ -14,20 +14,24 @@ import (
 // Report is the outcome of one run; `--output json` prints it and the state
 // store keeps it. Its top-level shape is a stable interface for scripts.
 type Report struct {
-	RunID           int64          `json:"run_id"`
-	Status          string         `json:"status"` // succeeded | failed | refused
-	DryRun          bool           `json:"dry_run,omitempty"`
-	StartedAt       time.Time      `json:"started_at"`
-	FinishedAt      time.Time      `json:"finished_at"`
-	Changes         ChangeCounts   `json:"changes"` // applied (planned, for a dry run) per op
-	Held            int            `json:"held"`
-	Failed          int            `json:"failed"`
-	RejectedRecords int            `json:"rejected_records"` // records, not problems (a record may have several)
-	Warnings        int            `json:"warnings"`         // records synced with something left out
-	APICalls        int            `json:"api_calls"`
-	Unowned         int            `json:"unowned_members"`
-	Settled         int            `json:"settled_pending,omitempty"`
-	SourceRecords   map[string]int `json:"source_records"`
+	RunID           int64        `json:"run_id"`
+	Status          string       `json:"status"` // succeeded | failed | refused
+	DryRun          bool         `json:"dry_run,omitempty"`
+	StartedAt       time.Time    `json:"started_at"`
+	FinishedAt      time.Time    `json:"finished_at"`
+	Changes         ChangeCounts `json:"changes"` // applied (planned, for a dry run) per op
+	Held            int          `json:"held"`
+	Failed          int          `json:"failed"`
+	RejectedRecords int          `json:"rejected_records"` // records, not problems (a record may have several)
+	Warnings        int          `json:"warnings"`         // records synced with something left out
+	APICalls        int          `json:"api_calls"`
+	// Pacing is, per WeCom API the apply called, its achieved rate
+	// against the limit (one learned from a 45009 when rate_per_minute
+	// was set too high).
+	Pacing        []directory.Pace `json:"pacing,omitempty"`
+	Unowned       int              `json:"unowned_members"`
+	Settled       int              `json:"settled_pending,omitempty"`
+	SourceRecords map[string]int   `json:"source_records"`
 	// Sources is each source's shape, the baseline of later runs' shrink,
 	// encoding and column checks.
 	Sources        map[string]SourceShape `json:"sources,omitempty"`

@@ -196,6 +196,9 @@ func (d *Directory) Apply(ctx context.Context, ch *plan.Changes, j directory.Jou
 	d.mu.Lock()
 	d.pacing = a.Pacing
 	d.mu.Unlock()
+	for _, p := range a.Pacing {
+		res.Pacing = append(res.Pacing, directory.Pace{API: p.API, Calls: p.Calls, PerMinute: p.PerMinute, Limit: p.Limit, Learned: p.Learned, Ratio: p.Ratio})
+	}
 	return res, err
 }
 

@@ -56,4 +56,14 @@ func TestApplyLearnsALimitSetTooHigh(t *testing.T) {
 	if pace.Calls < n || !pace.Learned || pace.Limit != cs.LearnedLimits["user/create"] || pace.Ratio <= 0 || pace.Ratio > 1.1 || math.IsNaN(pace.Ratio) {
 		t.Errorf("pacing report %+v: want every attempt, the learned limit and a ratio in (0, 1.1]", pace)
 	}
+	// The run report gets the same account through directory.Result.
+	var inResult directory.Pace
+	for _, p := range res.Pacing {
+		if p.API == "user/create" {
+			inResult = p
+		}
+	}
+	if inResult.Calls != pace.Calls || inResult.Limit != pace.Limit || !inResult.Learned || inResult.Ratio != pace.Ratio {
+		t.Errorf("Result.Pacing %+v, LastPacing %+v", inResult, pace)
+	}
 }

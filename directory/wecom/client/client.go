@@ -601,18 +601,18 @@ func (c *Client) countAttempt(st *apiState, sentAt time.Time, accepted bool) {
 
 // APIPace is how one API was paced since the last MarkPacing.
 type APIPace struct {
-	API   string
-	Calls int // attempts, retries included (WeCom counts them)
+	API   string `json:"api"`
+	Calls int    `json:"calls"` // attempts, retries included (WeCom counts them)
 	// PerMinute is the achieved rate: calls over the span from the first
 	// attempt to the last (0 with fewer than two).
-	PerMinute float64
+	PerMinute float64 `json:"per_minute"`
 	// Limit is the per-minute limit paced against: the one a 45009 showed
 	// (Learned), else WeCom's published MaxRatePerMinute.
-	Limit   int
-	Learned bool
+	Limit   int  `json:"limit_per_minute"`
+	Learned bool `json:"limit_learned,omitempty"`
 	// Ratio is PerMinute / Limit: at most learnedShare (or the configured
 	// share) when pacing holds.
-	Ratio float64
+	Ratio float64 `json:"ratio"`
 }
 
 // MarkPacing starts a new span for Pacing (an apply calls it first).
