@@ -228,6 +228,17 @@ func printReport(w io.Writer, r *engine.Report) {
 		fmt.Fprintln(w, "  no changes")
 	}
 	fmt.Fprintf(w, "  held %d, failed %d, rejected records %d, unowned members %d\n", r.Held, r.Failed, r.RejectedRecords, r.Unowned)
+	for _, p := range r.Pacing {
+		// Only where pacing mattered: many calls, or a limit WeCom showed.
+		if p.Calls < 100 && !p.Learned {
+			continue
+		}
+		learned := ""
+		if p.Learned {
+			learned = ", learned from a 45009: rate_per_minute is set too high"
+		}
+		fmt.Fprintf(w, "  pace %-20s %d calls at %.0f/min, %.2f of the limit (%d/min%s)\n", p.API, p.Calls, p.PerMinute, p.Ratio, p.Limit, learned)
+	}
 	for _, p := range r.SourceProblems {
 		fmt.Fprintf(w, "  source problem: %s\n", p)
 	}
