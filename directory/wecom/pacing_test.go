@@ -16,12 +16,15 @@ import (
 )
 
 // TestApplyLearnsALimitSetTooHigh: the client is configured at 6,000 calls
-// a minute, WeCom allows 30. The first 45009 shows the limit: the calls in
-// flight then are refused too (at most the concurrency, 8), the client
+// a minute, WeCom allows 30. The first 45009 shows the limit, the client
 // waits the window out, and paces below the limit for the rest, so no
-// later call is refused. The emulator and the client share a fake clock.
+// later call is refused. The emulator and the client share a fake clock,
+// whose Sleep moves time on by each sleeper's wait: concurrent sleepers
+// would add their waits up, so the calls are made one at a time here (the
+// refusals of calls in flight at the first 45009, at most the
+// concurrency, are BenchmarkApplyPaceLimitUnknown's, on the real clock).
 func TestApplyLearnsALimitSetTooHigh(t *testing.T) {
-	const n, limit, concurrency = 100, 30, 8
+	const n, limit, concurrency = 100, 30, 1
 	clk := &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 10, 0, time.UTC)}
 	d, emu, st := batchWorldWith(t, emulator.Options{JobDelay: -1, RateLimitPerMinute: limit, Now: clk.Now},
 		wecom.Config{BatchThreshold: -1, Client: client.Config{Clock: clk, RatePerMinute: 6000, Concurrency: concurrency}})

@@ -586,10 +586,12 @@ func (c *Client) countAttempt(st *apiState, sentAt time.Time, accepted bool) {
 	m := sentAt.Unix() / 60
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.winMinute != m {
+	// The window only moves forward: the late answer of a call sent in
+	// an earlier minute must not reset the count of the current one.
+	if m > st.winMinute {
 		st.winMinute, st.winAccepted = m, 0
 	}
-	if accepted {
+	if accepted && m == st.winMinute {
 		st.winAccepted++
 	}
 	if st.spanCalls == 0 {
