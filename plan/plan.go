@@ -453,11 +453,20 @@ func (c *calc) members() {
 	// A managed member is found by userid or, failing that, by source key:
 	// WeCom userids cannot change, so a person adopted under another userid,
 	// or whose userid rule changed, keeps the userid WeCom has.
-	byKey := make(map[string]*ShadowMember, len(sh.Members))
-	for _, m := range sh.Members {
-		if m.Person.Key != "" {
-			byKey[m.Person.Key] = m
+	// byKey is built on the first person the shadow does not know by
+	// userid: never on a quiet night, where it would be a map of every
+	// managed member (1M entries, 50 MB at 1M) built to be read by no one.
+	var byKey map[string]*ShadowMember
+	byKeyOf := func(key string) *ShadowMember {
+		if byKey == nil {
+			byKey = make(map[string]*ShadowMember, len(sh.Members))
+			for _, m := range sh.Members {
+				if m.Person.Key != "" {
+					byKey[m.Person.Key] = m
+				}
+			}
 		}
+		return byKey[key]
 	}
 	// The userid is final here: WeCom's, for a member orgsync manages or
 	// adopts under another userid than the rule gives. Leader references
@@ -468,7 +477,7 @@ func (c *calc) members() {
 		p := &c.in.Desired.People[i]
 		final[i] = p.UserID
 		if sh.Members[model.UserIDKey(p.UserID)] == nil {
-			if m := byKey[p.Key]; m != nil {
+			if m := byKeyOf(p.Key); m != nil {
 				if !m.Adopted {
 					c.ch.Notices = append(c.ch.Notices, Notice{Object: m.Person.UserID, Msg: fmt.Sprintf("the userid rule now gives %q; WeCom userids cannot change, so %q is kept", p.UserID, m.Person.UserID)})
 				}
