@@ -22,6 +22,36 @@ import (
 	"github.com/orgsync/orgsync/state"
 )
 
+// paceWorld is a pacing benchmark's world: an emulator allowing limit
+// calls per API a minute at 50 ms a call, a client configured at rate,
+// a state store, n member creates and their applier (8 at a time); the
+// token is fetched before the timing starts.
+func paceWorld(b *testing.B, limit, rate, n int) (*emulator.Server, *httptest.Server, *client.Client, *state.Store, *plan.Changes, *wecom.Applier) {
+	b.Helper()
+	emu, err := emulator.New(emulator.Options{CorpID: "wwpace", RateLimitPerMinute: limit, Latency: 50 * time.Millisecond,
+		Secrets: []emulator.SecretSpec{{Secret: "pace", Role: emulator.RoleContactsSyncEdit}}}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwpace", Secret: config.Secret("pace"), RatePerMinute: rate}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := state.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := &plan.Changes{}
+	for j := 0; j < n; j++ {
+		p := model.Person{Key: fmt.Sprint(j), UserID: fmt.Sprintf("u%04d", j), Name: "员工", Mobile: fmt.Sprintf("1380000%04d", j), Enabled: true}
+		ch.UserCreates = append(ch.UserCreates, plan.UserChange{Op: plan.OpUserCreate, UserID: p.UserID, After: &p})
+	}
+	a := &wecom.Applier{Client: c, Journal: st, RunID: 1, RootID: 1, Concurrency: 8}
+	_, _ = c.DepartmentSimpleList(context.Background(), 1) // the token, outside the timing
+	return emu, srv, c, st, ch, a
+}
+
 // BenchmarkApplyPace checks DESIGN §5's apply target: N writes take at most
 // 1.1 × N / (WeCom's rate limit) and never meet 45009, at 50 ms a call.
 // Scaled down so that it runs in about 20 s: the emulator enforces 1000
@@ -33,28 +63,7 @@ func BenchmarkApplyPace(b *testing.B) {
 		limit = 1000 // per API per minute
 	)
 	for i := 0; i < b.N; i++ {
-		emu, err := emulator.New(emulator.Options{CorpID: "wwpace", RateLimitPerMinute: limit, Latency: 50 * time.Millisecond,
-			Secrets: []emulator.SecretSpec{{Secret: "pace", Role: emulator.RoleContactsSyncEdit}}}, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := httptest.NewServer(emu)
-		c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwpace", Secret: config.Secret("pace"),
-			RatePerMinute: limit * 92 / 100}, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := state.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ch := &plan.Changes{}
-		for j := 0; j < n; j++ {
-			p := model.Person{Key: fmt.Sprint(j), UserID: fmt.Sprintf("u%04d", j), Name: "员工", Mobile: fmt.Sprintf("1380000%04d", j), Enabled: true}
-			ch.UserCreates = append(ch.UserCreates, plan.UserChange{Op: plan.OpUserCreate, UserID: p.UserID, After: &p})
-		}
-		a := &wecom.Applier{Client: c, Journal: st, RunID: 1, RootID: 1, Concurrency: 8}
-		_, _ = c.DepartmentSimpleList(context.Background(), 1) // the token, outside the timing
+		emu, srv, _, st, ch, a := paceWorld(b, limit, limit*92/100, n)
 		start := time.Now()
 		res, err := a.Apply(context.Background(), ch)
 		elapsed := time.Since(start)
@@ -84,27 +93,7 @@ func BenchmarkApplyPaceLimitUnknown(b *testing.B) {
 	const limit = 300
 	n := 2 * limit
 	for i := 0; i < b.N; i++ {
-		emu, err := emulator.New(emulator.Options{CorpID: "wwpace", RateLimitPerMinute: limit, Latency: 50 * time.Millisecond,
-			Secrets: []emulator.SecretSpec{{Secret: "pace", Role: emulator.RoleContactsSyncEdit}}}, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := httptest.NewServer(emu)
-		c, err := client.New(client.Config{BaseURL: srv.URL, CorpID: "wwpace", Secret: config.Secret("pace"), RatePerMinute: 9200}, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := state.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ch := &plan.Changes{}
-		for j := 0; j < n; j++ {
-			p := model.Person{Key: fmt.Sprint(j), UserID: fmt.Sprintf("u%04d", j), Name: "员工", Mobile: fmt.Sprintf("1380000%04d", j), Enabled: true}
-			ch.UserCreates = append(ch.UserCreates, plan.UserChange{Op: plan.OpUserCreate, UserID: p.UserID, After: &p})
-		}
-		a := &wecom.Applier{Client: c, Journal: st, RunID: 1, RootID: 1, Concurrency: 8}
-		_, _ = c.DepartmentSimpleList(context.Background(), 1)
+		emu, srv, c, st, ch, a := paceWorld(b, limit, 9200, n)
 		start := time.Now()
 		res, err := a.Apply(context.Background(), ch)
 		elapsed := time.Since(start)

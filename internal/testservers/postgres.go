@@ -231,13 +231,7 @@ func (p *Postgres) Restart(down time.Duration) error {
 	if p.cmd == nil {
 		return errors.New("postgres is not running")
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	p.shutdown()
 	time.Sleep(down)
 	return p.run(p.Port)
 }
@@ -265,18 +259,24 @@ func (p *Postgres) NewDatabase() (string, error) {
 	return p.DSN(name), nil
 }
 
+// shutdown asks for a fast shutdown (every session dropped) and kills
+// the server if it is not gone in 10 s.
+func (p *Postgres) shutdown() {
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
 // Stop shuts the server down (fast shutdown, then SIGKILL) and removes its
 // directory. Safe to call more than once.
 func (p *Postgres) Stop() {
 	p.once.Do(func() {
 		if p.cmd != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-p.exited:
-			case <-time.After(10 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
+			p.shutdown()
 		}
 		os.RemoveAll(p.Dir)
 	})
