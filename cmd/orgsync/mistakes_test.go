@@ -45,7 +45,7 @@ func TestConfigMistakesAreReportedExactly(t *testing.T) {
 		{name: "an unknown key names the key meant", from: "  max_disables: 5%", to: "  max_disable: 5%", code: ExitUsage,
 			want: "orgsync: orgsync.yaml:15: policy.max_disable: unknown key; did you mean max_disables?"},
 		{name: "an unknown key with nothing close lists the known ones", from: "    root_department_id: 1", to: "    root_department_id: 1\n    department: 1", code: ExitUsage,
-			want: "orgsync: orgsync.yaml:14: target.config.department: unknown key (known: base_url, corp_id, secret, secret_file, root_department_id, rate_per_minute, concurrency, timeout, full_reads, batch_threshold)"},
+			want: "orgsync: orgsync.yaml:14: target.config.department: unknown key (known: base_url, corp_id, secret, secret_file, root_department_id, rate_per_minute, concurrency, timeout, full_reads, batch_threshold, import_leader_column, job_timeout)"},
 		{name: "an unknown key in a daemon block is named with the file too", from: "  cron: '@daily'", to: "  cron: '@daily'\n  jiter: 5m", code: ExitUsage,
 			want: "orgsync: orgsync.yaml:19: schedule.jiter: unknown key (known: cron, jitter, run_on_start, run_timeout); did you mean jitter?"},
 		{name: "a value of the wrong type says what is wanted, in words", from: "root_department_id: 1", to: "root_department_id: sales", code: ExitUsage,
