@@ -183,6 +183,9 @@ func (d *Daemon) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if s.File.HA.Enabled {
+		if _, err := s.File.HA.Expand(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 		eng.JoinElection()
 		d.ha = newElection(s.File.HA.LeaseOrDefault())
 	}

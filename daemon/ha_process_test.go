@@ -370,3 +370,16 @@ func TestHAACleanStopHandsOverAtOnceAndTheNewLeaderReportsTheRunsBeforeIt(t *tes
 	c.checkConverged()
 	b.stop(10 * time.Second)
 }
+
+func TestHAAnUnsetVariableInTheHABlockStopsTheDaemonAtStart(t *testing.T) {
+	e := newEnv(t, 1)
+	e.state = "state: {driver: postgres, dsn: \"postgres://u:p@127.0.0.1:1/db\"}\nha: {enabled: true, advertise_url: \"http://$ORGSYNC_TEST_UNSET_POD_IP:9469\"}"
+	e.writeConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "daemon", "-c", e.cfgPath(), "--log-format", "json").CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "names $ORGSYNC_TEST_UNSET_POD_IP, which is not set") {
+		t.Fatalf("exit %v, output:\n%s", err, out)
+	}
+}

@@ -238,7 +238,11 @@ func openStore(ctx context.Context, cfg *config.File, elect bool) (*state.Store,
 		return nil, err
 	}
 	if cfg.HA.Enabled && elect {
-		return state.OpenPostgresHA(ctx, dsn.Reveal(), state.HAOptions{Name: os.ExpandEnv(cfg.HA.Name), URL: os.ExpandEnv(cfg.HA.AdvertiseURL)})
+		h, err := cfg.HA.Expand()
+		if err != nil {
+			return nil, err
+		}
+		return state.OpenPostgresHA(ctx, dsn.Reveal(), state.HAOptions{Name: h.Name, URL: h.AdvertiseURL})
 	}
 	return state.OpenPostgres(ctx, dsn.Reveal())
 }

@@ -503,20 +503,51 @@ func (f *File) validateHA(add func(path, format string, args ...any)) {
 		add("ha.lease", "%s is too short: renewals every lease/3 would race the database's own latency; use 3s or more (default %s)", h.Lease.D(), DefaultLease)
 	}
 	// name and advertise_url may name environment variables ($POD_IP,
-	// ${HOSTNAME}): checked as the daemon will use them.
-	for _, v := range []struct{ key, val string }{{"ha.name", h.Name}, {"ha.advertise_url", h.AdvertiseURL}} {
-		os.Expand(v.val, func(name string) string {
-			if _, ok := os.LookupEnv(name); !ok {
-				add(v.key, "names $%s, which is not set in orgsync's environment", name)
-			}
-			return ""
-		})
-	}
-	if u := os.ExpandEnv(h.AdvertiseURL); u != "" {
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			add("ha.advertise_url", "%q is not an http(s) URL", u)
+	// ${HOSTNAME}), set where the daemon runs and perhaps not where the
+	// config is checked: the URL is checked as expanded when they are all
+	// set here; the daemon checks them at start (HASpec.Expand).
+	if h.AdvertiseURL != "" && unsetVar(h.AdvertiseURL) == "" {
+		if err := checkAdvertiseURL(os.ExpandEnv(h.AdvertiseURL)); err != nil {
+			add("ha.advertise_url", "%v", err)
 		}
 	}
+}
+
+// unsetVar is the first environment variable s names that is not set.
+func unsetVar(s string) string {
+	var unset string
+	os.Expand(s, func(name string) string {
+		if _, ok := os.LookupEnv(name); !ok && unset == "" {
+			unset = name
+		}
+		return ""
+	})
+	return unset
+}
+
+func checkAdvertiseURL(u string) error {
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", u)
+	}
+	return nil
+}
+
+// Expand returns the block with its environment variables expanded, or
+// an error naming the first one unset (or an advertise_url that is not
+// an http(s) URL once expanded).
+func (h HASpec) Expand() (HASpec, error) {
+	for _, v := range []struct{ key, val string }{{"ha.name", h.Name}, {"ha.advertise_url", h.AdvertiseURL}} {
+		if unset := unsetVar(v.val); unset != "" {
+			return h, fmt.Errorf("%s names $%s, which is not set in orgsync's environment", v.key, unset)
+		}
+	}
+	h.Name, h.AdvertiseURL = os.ExpandEnv(h.Name), os.ExpandEnv(h.AdvertiseURL)
+	if h.AdvertiseURL != "" {
+		if err := checkAdvertiseURL(h.AdvertiseURL); err != nil {
+			return h, fmt.Errorf("ha.advertise_url: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // LeaseOrDefault is the configured lease, or DefaultLease.
