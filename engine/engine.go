@@ -242,7 +242,7 @@ func openStore(ctx context.Context, cfg *config.File, elect bool) (*state.Store,
 		if err != nil {
 			return nil, err
 		}
-		return state.OpenPostgresHA(ctx, dsn.Reveal(), state.HAOptions{Name: h.Name, URL: h.AdvertiseURL})
+		return state.OpenPostgresHA(ctx, dsn.Reveal(), state.HAOptions{Name: h.Name, URL: h.AdvertiseURL, Lease: h.LeaseOrDefault()})
 	}
 	return state.OpenPostgres(ctx, dsn.Reveal())
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,6 +212,12 @@ func msTime(ms int64) time.Time {
 type HAOptions struct {
 	Name string // in the lease, status and logs (default host pid N)
 	URL  string // where standbys send callers of POST /v1/sync
+	// Lease is the lease the daemon holds (default 15 s). The server ends
+	// a session of this store left idle inside a transaction for half of
+	// it: a leader paused in the middle of a write (SIGSTOP, a frozen VM)
+	// would otherwise hold the lease row's share lock, and with it every
+	// takeover, for as long as it is paused.
+	Lease time.Duration
 }
 
 // OpenPostgresHA opens the store for a daemon that shares it with others
@@ -221,7 +228,12 @@ func OpenPostgresHA(ctx context.Context, dsn string, o HAOptions) (*Store, error
 		host, _ := os.Hostname()
 		o.Name = fmt.Sprintf("%s pid %d", host, os.Getpid())
 	}
-	s, cfg, err := openPostgresDB(ctx, dsn, 4)
+	lease := o.Lease
+	if lease <= 0 {
+		lease = 15 * time.Second
+	}
+	idle := max(lease/2, time.Second)
+	s, cfg, err := openPostgresDB(ctx, dsn, 4, map[string]string{"idle_in_transaction_session_timeout": strconv.FormatInt(idle.Milliseconds(), 10)})
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +468,7 @@ func (s *Store) relock(ctx context.Context, cfg *pgx.ConnConfig) error {
 }
 
 // openPostgresDB connects (no lock, no migration).
-func openPostgresDB(ctx context.Context, dsn string, conns int) (*Store, *pgx.ConnConfig, error) {
+func openPostgresDB(ctx context.Context, dsn string, conns int, params map[string]string) (*Store, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors quote the DSN: say only what is wrong.
@@ -465,6 +477,9 @@ func openPostgresDB(ctx context.Context, dsn string, conns int) (*Store, *pgx.Co
 	where := fmt.Sprintf("state database %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	host, _ := os.Hostname()
 	cfg.RuntimeParams["application_name"] = fmt.Sprintf("orgsync pid %d on %s", os.Getpid(), host)
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}

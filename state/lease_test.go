@@ -248,3 +248,41 @@ func TestALostLockSessionFencesTheRunThatStraddledIt(t *testing.T) {
 		t.Fatalf("a second process got the lock taken again: %v", err)
 	}
 }
+
+func TestALeaderPausedInsideAWriteDoesNotBlockTheTakeover(t *testing.T) {
+	dsn := newPGDatabase(t)
+	ctx := context.Background()
+	const lease = 2 * time.Second
+	a, err := OpenPostgresHA(ctx, dsn, HAOptions{Name: "a", Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openHA(t, dsn, "b")
+	mustAcquire(t, a, lease)
+	// a is stopped (SIGSTOP) between a write's fence check and its
+	// commit: its transaction holds the lease row's share lock.
+	tx, err := a.writeTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	deadline := time.Now().Add(4 * lease)
+	for {
+		actx, cancel := context.WithTimeout(ctx, lease/2)
+		ok, _, err := b.Acquire(actx, lease)
+		cancel()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby could not take the lease while the paused leader's transaction stayed open (last: %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs(started_at, status) VALUES(1, 'running')`); err == nil {
+		if err := tx.Commit(); err == nil {
+			t.Fatal("the paused leader's transaction committed after the takeover")
+		}
+	}
+}

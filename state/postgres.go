@@ -43,7 +43,7 @@ var (
 // The dsn holds the password: no error or message shows it; they name the
 // store by host:port/database.
 func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
-	s, cfg, err := openPostgresDB(ctx, dsn, 2)
+	s, cfg, err := openPostgresDB(ctx, dsn, 2, nil)
 	if err != nil {
 		return nil, err
 	}
