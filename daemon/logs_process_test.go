@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// startWith runs the daemon with stderr (and stdout) on w and extra
-// arguments and environment, waits until it is ready, and returns a proc
-// whose log buffer is unused.
+// startWith runs the daemon with stderr (and stdout) on w (nil: the
+// proc's log buffer) and extra arguments and environment, and waits until
+// it is ready.
 func (e *env) startWith(t *testing.T, w *os.File, args []string, extraEnv ...string) *proc {
 	t.Helper()
 	e.writeConfig()
@@ -34,6 +34,9 @@ func (e *env) startWith(t *testing.T, w *os.File, args []string, extraEnv ...str
 		default:
 			_ = p.cmd.Process.Kill()
 			<-p.done
+		}
+		if t.Failed() && w == nil {
+			t.Logf("daemon log:\n%s", p.logs.String())
 		}
 	})
 	p.waitFor("ready", 15*time.Second, func() bool {

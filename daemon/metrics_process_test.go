@@ -20,26 +20,8 @@ import (
 // histogramCount is the sample count of a histogram series (a subset
 // label match); -1 if absent.
 func histogramCount(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	mf := mfs[name]
-	if mf == nil {
-		return -1
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		if m.Histogram != nil {
-			return float64(m.Histogram.GetSampleCount())
-		}
+	if m := series(mfs, name, labels...); m != nil && m.Histogram != nil {
+		return float64(m.Histogram.GetSampleCount())
 	}
 	return -1
 }

@@ -237,35 +237,9 @@ func (n *notifySocket) all() string {
 
 func (e *env) start(extraEnv ...string) *proc {
 	e.t.Helper()
-	e.writeConfig()
-	p := &proc{t: e.t, e: e, logs: &syncBuffer{}, done: make(chan struct{}), notify: newNotifySocket(e.t)}
-	p.cmd = exec.Command(bin, "daemon", "-c", e.cfgPath(), "--log-format", "json", "--shutdown-timeout", "10s")
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	// WATCHDOG_PID would have to be the daemon's pid, unknown before
 	// Start; without it go-systemd trusts WATCHDOG_USEC alone.
-	p.cmd.Env = append(os.Environ(), append(extraEnv, "NOTIFY_SOCKET="+p.notify.path, "WATCHDOG_USEC=400000")...)
-	must(e.t, p.cmd.Start())
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("daemon log:\n%s", p.logs.String())
-		}
-	})
-	p.waitFor("ready", 15*time.Second, func() bool {
-		resp, err := http.Get("http://" + e.listen + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return p
+	return e.startWith(e.t, nil, []string{"--log-format", "json"}, append(extraEnv, "WATCHDOG_USEC=400000")...)
 }
 
 func (p *proc) waitFor(what string, d time.Duration, cond func() bool) {
@@ -364,12 +338,12 @@ func (p *proc) metrics() map[string]*dto.MetricFamily {
 	return mfs
 }
 
-// value is the value of the series of family name with the given labels
-// (a subset match); -1 if absent.
-func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+// series is the first series of family name with the given labels (a
+// subset match), or nil.
+func series(mfs map[string]*dto.MetricFamily, name string, labels ...string) *dto.Metric {
 	mf := mfs[name]
 	if mf == nil {
-		return -1
+		return nil
 	}
 next:
 	for _, m := range mf.GetMetric() {
@@ -384,12 +358,22 @@ next:
 				continue next
 			}
 		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		}
+		return m
+	}
+	return nil
+}
+
+// value is the value of the series of family name with the given labels
+// (a subset match); -1 if absent.
+func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	m := series(mfs, name, labels...)
+	switch {
+	case m == nil:
+		return -1
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
 	}
 	return -1
 }

@@ -107,51 +107,48 @@ func (s *Store) Hold(ctx context.Context, runID int64, changes []HeldChange) err
 	if len(changes) == 0 {
 		return nil
 	}
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	now := s.now().UnixMilli()
-	actor := fmt.Sprintf("run %d", runID)
-	for _, c := range changes {
-		var id int64
-		var status, fp string
-		err := tx.QueryRowContext(ctx, `SELECT id, status, fingerprint FROM held WHERE op=? AND object=?`, c.Op, c.Object).Scan(&id, &status, &fp)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			id, err = tx.insertID(ctx, `INSERT INTO held(op, object, reason, origin, before, after, fingerprint, run_id, status, held_at, updated_at)
-				VALUES(?,?,?,?,?,?,?,?,?,?,?)`, c.Op, c.Object, c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), c.Fingerprint, runID, HeldHeld, now, now)
+	return s.write(ctx, func(tx *txn) error {
+		now := s.now().UnixMilli()
+		actor := fmt.Sprintf("run %d", runID)
+		for _, c := range changes {
+			var id int64
+			var status, fp string
+			err := tx.QueryRowContext(ctx, `SELECT id, status, fingerprint FROM held WHERE op=? AND object=?`, c.Op, c.Object).Scan(&id, &status, &fp)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				id, err = tx.insertID(ctx, `INSERT INTO held(op, object, reason, origin, before, after, fingerprint, run_id, status, held_at, updated_at)
+					VALUES(?,?,?,?,?,?,?,?,?,?,?)`, c.Op, c.Object, c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), c.Fingerprint, runID, HeldHeld, now, now)
+				if err != nil {
+					return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
+				}
+				if err := addEvent(ctx, tx, id, now, actor, HeldHeld, c.Reason); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
+				return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
+			}
+			keep := fp == c.Fingerprint && (status == HeldHeld || status == HeldApproved)
+			if keep {
+				_, err = tx.ExecContext(ctx, `UPDATE held SET reason=?, origin=?, before=?, after=?, run_id=?, updated_at=? WHERE id=?`,
+					c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), runID, now, id)
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE held SET reason=?, origin=?, before=?, after=?, fingerprint=?, run_id=?, status=?, decided_by='', decided_at=NULL, held_at=?, updated_at=? WHERE id=?`,
+					c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), c.Fingerprint, runID, HeldHeld, now, now, id)
+				if err == nil {
+					note := "was " + status
+					if fp != c.Fingerprint {
+						note += "; the planned change differs from it now"
+					}
+					err = addEvent(ctx, tx, id, now, actor, "reopened", note)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
 			}
-			if err := addEvent(ctx, tx, id, now, actor, HeldHeld, c.Reason); err != nil {
-				return err
-			}
-			continue
-		case err != nil:
-			return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
 		}
-		keep := fp == c.Fingerprint && (status == HeldHeld || status == HeldApproved)
-		if keep {
-			_, err = tx.ExecContext(ctx, `UPDATE held SET reason=?, origin=?, before=?, after=?, run_id=?, updated_at=? WHERE id=?`,
-				c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), runID, now, id)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE held SET reason=?, origin=?, before=?, after=?, fingerprint=?, run_id=?, status=?, decided_by='', decided_at=NULL, held_at=?, updated_at=? WHERE id=?`,
-				c.Reason, c.Origin, rawOrNil(c.Before), rawOrNil(c.After), c.Fingerprint, runID, HeldHeld, now, now, id)
-			if err == nil {
-				note := "was " + status
-				if fp != c.Fingerprint {
-					note += "; the planned change differs from it now"
-				}
-				err = addEvent(ctx, tx, id, now, actor, "reopened", note)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("hold %s %s: %w", c.Op, c.Object, err)
-		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // DecideHeld approves or rejects rows (status HeldApproved or
@@ -166,33 +163,31 @@ func (s *Store) DecideHeld(ctx context.Context, ids []int64, status, actor, note
 	if strings.TrimSpace(actor) == "" {
 		return nil, errors.New("decide held: who decides is required")
 	}
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	now := s.now().UnixMilli()
-	for _, id := range ids {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM held WHERE id=?`, id).Scan(&cur)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("%w: %d", ErrHeldNotFound, id)
-		case err != nil:
-			return nil, err
-		case cur == HeldApplied || cur == HeldObsolete:
-			return nil, fmt.Errorf("%w: %d is %s", ErrHeldClosed, id, cur)
-		case cur == status:
-			continue
+	err := s.write(ctx, func(tx *txn) error {
+		for _, id := range ids {
+			var cur string
+			err := tx.QueryRowContext(ctx, `SELECT status FROM held WHERE id=?`, id).Scan(&cur)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("%w: %d", ErrHeldNotFound, id)
+			case err != nil:
+				return err
+			case cur == HeldApplied || cur == HeldObsolete:
+				return fmt.Errorf("%w: %d is %s", ErrHeldClosed, id, cur)
+			case cur == status:
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE held SET status=?, decided_by=?, decided_at=?, updated_at=? WHERE id=?`, status, actor, now, now, id); err != nil {
+				return fmt.Errorf("decide held %d: %w", id, err)
+			}
+			if err := addEvent(ctx, tx, id, now, actor, status, note); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE held SET status=?, decided_by=?, decided_at=?, updated_at=? WHERE id=?`, status, actor, now, now, id); err != nil {
-			return nil, fmt.Errorf("decide held %d: %w", id, err)
-		}
-		if err := addEvent(ctx, tx, id, now, actor, status, note); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s.ListHeld(ctx, HeldFilter{IDs: ids})
@@ -206,22 +201,19 @@ func (s *Store) CloseHeld(ctx context.Context, runID int64, ids []int64, status,
 	if len(ids) == 0 {
 		return nil
 	}
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	now := s.now().UnixMilli()
-	actor := fmt.Sprintf("run %d", runID)
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE held SET status=?, run_id=?, updated_at=? WHERE id=?`, status, runID, now, id); err != nil {
-			return fmt.Errorf("close held %d: %w", id, err)
+	return s.write(ctx, func(tx *txn) error {
+		now := s.now().UnixMilli()
+		actor := fmt.Sprintf("run %d", runID)
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE held SET status=?, run_id=?, updated_at=? WHERE id=?`, status, runID, now, id); err != nil {
+				return fmt.Errorf("close held %d: %w", id, err)
+			}
+			if err := addEvent(ctx, tx, id, now, actor, status, note); err != nil {
+				return err
+			}
 		}
-		if err := addEvent(ctx, tx, id, now, actor, status, note); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // ListHeld lists rows of the queue, oldest first.

@@ -207,31 +207,20 @@ func (s *Store) finishIn(ctx context.Context, tx *txn, entryID int64, status str
 // Apply writes a shadow mutation outside any journaled call (adoption
 // bookkeeping, forgetting members deleted by hand).
 func (s *Store) Apply(ctx context.Context, mut Mutation) error {
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.apply(ctx, tx, mut); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.ApplyAll(ctx, []Mutation{mut})
 }
 
 // ApplyAll writes many shadow mutations in one transaction (forgetting the
 // members deleted by hand, importing a shadow).
 func (s *Store) ApplyAll(ctx context.Context, muts []Mutation) error {
-	tx, err := s.writeTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, m := range muts {
-		if err := s.apply(ctx, tx, m); err != nil {
-			return err
+	return s.write(ctx, func(tx *txn) error {
+		for _, m := range muts {
+			if err := s.apply(ctx, tx, m); err != nil {
+				return err
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 func (s *Store) apply(ctx context.Context, tx *txn, mut Mutation) error {

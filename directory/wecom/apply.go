@@ -402,26 +402,40 @@ func deptLevels(list []plan.DeptChange) [][]plan.DeptChange {
 	for i, d := range list {
 		creating[d.Key] = i
 	}
+	return byDepth(list, func(i int) []int {
+		if j, ok := creating[list[i].After.ParentKey]; ok && j != i {
+			return []int{j}
+		}
+		return nil
+	})
+}
+
+// byDepth groups list by depth: an item comes one level after every item
+// of list it depends on (deps(i): their indices). Each depth is computed
+// once; a cycle, or a chain deeper than 32, is cut where it is met.
+func byDepth[T any](list []T, deps func(i int) []int) [][]T {
 	level := make([]int, len(list)) // 0 = not computed yet
 	var depth func(i, guard int) int
 	depth = func(i, guard int) int {
 		if level[i] > 0 {
 			return level[i]
 		}
-		l := 1
-		if j, ok := creating[list[i].After.ParentKey]; ok && j != i && guard < 32 {
-			l = depth(j, guard+1) + 1
+		d := 1
+		if guard < 32 {
+			for _, j := range deps(i) {
+				d = max(d, depth(j, guard+1)+1)
+			}
 		}
-		level[i] = l
-		return l
+		level[i] = d
+		return d
 	}
-	var out [][]plan.DeptChange
+	var out [][]T
 	for i := range list {
-		l := depth(i, 0)
-		for len(out) < l {
+		d := depth(i, 0)
+		for len(out) < d {
 			out = append(out, nil)
 		}
-		out[l-1] = append(out[l-1], list[i])
+		out[d-1] = append(out[d-1], list[i])
 	}
 	return out
 }
@@ -581,32 +595,15 @@ func createWaves(list []plan.UserChange) [][]plan.UserChange {
 	for i, u := range list {
 		creating[model.UserIDKey(u.UserID)] = i
 	}
-	wave := make([]int, len(list)) // 0 = not computed yet
-	var depth func(i, guard int) int
-	depth = func(i, guard int) int {
-		if wave[i] > 0 {
-			return wave[i]
-		}
-		d := 1
-		if guard < 32 {
-			for _, l := range list[i].After.DirectLeaders {
-				if j, ok := creating[model.UserIDKey(l)]; ok && j != i {
-					d = max(d, depth(j, guard+1)+1)
-				}
+	return byDepth(list, func(i int) []int {
+		var out []int
+		for _, l := range list[i].After.DirectLeaders {
+			if j, ok := creating[model.UserIDKey(l)]; ok && j != i {
+				out = append(out, j)
 			}
 		}
-		wave[i] = d
-		return d
-	}
-	var waves [][]plan.UserChange
-	for i := range list {
-		d := depth(i, 0)
-		for len(waves) < d {
-			waves = append(waves, nil)
-		}
-		waves[d-1] = append(waves[d-1], list[i])
-	}
-	return waves
+		return out
+	})
 }
 
 func (r *applyRun) userCreates(ch *plan.Changes) {
