@@ -5,10 +5,8 @@
 package engine
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -305,7 +303,10 @@ type Options struct {
 	DryRun           bool          // plan and guard only; nothing written to WeCom (the state store records only what settling finds)
 	AllowDestructive int           // approve up to N disables+deletes over the thresholds
 	Plan             *plan.Changes // apply exactly this reviewed plan; refuse on drift
-	Progress         func(done, total int)
+	// PlanSum, when set, is a reviewed plan's digest (PlanDigest) standing
+	// in for Plan, so that sync --plan need not hold the whole file.
+	PlanSum  []byte
+	Progress func(done, total int)
 	// Recover rebuilds ownership after a lost state store: members in the
 	// managed scope whose userid the sources give, and departments that
 	// match by name (full reads) or by their members (restricted reads),
@@ -364,6 +365,9 @@ func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
 	// the transient peak: without it the heap grows to twice the mapping
 	// phase's before the next GC, which is the run's peak RSS.
 	runtime.GC()
+	if err := e.awaitJobs(ctx); err != nil {
+		return nil, err
+	}
 	cur, err := e.dir.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -614,7 +618,7 @@ func (e *Engine) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	rep.Settled = prep.Settled
 	shadow := prep.Shadow
 	rep.fill(prep)
-	if o.Plan != nil && !samePlan(o.Plan, prep.Changes) {
+	if o.drifted(prep.Changes) {
 		rep.Refusal = ErrDrift.Error()
 		return finish(StatusRefused, ErrDrift)
 	}
@@ -794,25 +798,6 @@ func stopped(stop <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// samePlan reports whether a reviewed plan equals a fresh one in every
-// change (notices aside): whether their JSON is the same. The JSON writes
-// struct fields in order and sorts map keys, so equal plans encode to equal
-// bytes; each is hashed as it is written (plan.Changes.WriteJSON) rather
-// than held whole, which for 100k changes is two copies of 60 MB.
-func samePlan(a, b *plan.Changes) bool {
-	sum := func(c *plan.Changes) []byte {
-		cp := *c
-		cp.Notices = nil
-		h := sha256.New()
-		if err := cp.WriteJSON(h, "", ""); err != nil {
-			return nil // a plan that cannot be encoded matches nothing
-		}
-		return h.Sum(nil)
-	}
-	x, y := sum(a), sum(b)
-	return x != nil && bytes.Equal(x, y)
 }
 
 // adoptBy is which adoption lookups policy.adopt allows.
