@@ -35,12 +35,21 @@ import (
 // a child process, its wall time and peak RSS (bin_wall_s, bin_RSS_MB).
 //
 // ORGSYNC_BENCH_PEOPLE=1000000 measures the 1M target (≤ 10 s, ≤ 1.5 GB).
+// ORGSYNC_BENCH_DIR=DIR keeps the company, the state and wecom.json there,
+// to profile the binary by hand afterwards (see BENCHMARKS.md).
 func BenchmarkPrepareQuietNight(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("ORGSYNC_BENCH_PEOPLE")); err == nil && v > 0 {
 		n = v
 	}
 	dir := b.TempDir()
+	if keep := os.Getenv("ORGSYNC_BENCH_DIR"); keep != "" {
+		if err := os.MkdirAll(keep, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		dir = keep
+		_ = os.Remove(filepath.Join(dir, "state.db"))
+	}
 	writeBenchCSV(b, filepath.Join(dir, "people.csv"), n)
 
 	// Plan once against an empty WeCom to learn what apply would write,

@@ -6,11 +6,33 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
+	stop := startProfile(os.Getenv("ORGSYNC_CPUPROFILE"), os.Stderr)
 	err := newRootCmd(os.Stdout, os.Stderr).Execute()
+	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// startProfile writes a CPU profile of the whole command to path (none when
+// path is empty) until the returned func is called: ORGSYNC_CPUPROFILE=FILE
+// is how a slow plan is reported (`go tool pprof orgsync FILE`), the same
+// for every command without a flag on each.
+func startProfile(path string, stderr io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "orgsync: ORGSYNC_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }
 }
 
 // Exit codes, stable for scripts and systemd:
