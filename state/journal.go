@@ -21,6 +21,31 @@ const (
 	StatusUncertain = "uncertain"
 )
 
+// importJobsSchema keeps the import jobs (WeCom's batch/syncuser) whose
+// outcome can outlive the run that submitted them, and which journal
+// entries each one carries, so that the next run settles those entries
+// from the job's own per-row result (or waits for a job still running)
+// instead of guessing from WeCom's lists. A job is open until its result
+// was read or WeCom no longer knows it (settled_at set).
+//
+// IF NOT EXISTS: the tables are new in this version, and a store someone
+// took back to an older version by hand may still have them.
+const importJobsSchema = `CREATE TABLE IF NOT EXISTS import_jobs (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT,
+		job          TEXT NOT NULL,      -- WeCom's jobid
+		run_id       INTEGER NOT NULL,   -- the run that submitted it
+		row_count    INTEGER NOT NULL,   -- journal entries it carries
+		submitted_at INTEGER NOT NULL,   -- unix ms
+		settled_at   INTEGER,            -- unix ms; NULL while its rows' outcome is unread
+		outcome      TEXT NOT NULL DEFAULT '' -- finished, unknown (WeCom no longer knows the job), empty
+	);
+	CREATE INDEX IF NOT EXISTS import_jobs_settled ON import_jobs(settled_at);
+	CREATE TABLE IF NOT EXISTS import_job_rows (
+		entry  INTEGER PRIMARY KEY,      -- journal.id
+		job_id INTEGER NOT NULL          -- import_jobs.id
+	);
+	CREATE INDEX IF NOT EXISTS import_job_rows_job ON import_job_rows(job_id);`
+
 // Entry is one journaled change; the journal doubles as the audit log.
 type Entry struct {
 	ID         int64           `json:"id"`

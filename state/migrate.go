@@ -32,13 +32,17 @@ type migrateTable struct {
 // it is, or is named in migrateSkipped).
 //
 // The order matters only for reading: runs before the journal that points
-// at them, held before its events. Ids are copied as they are, so every
-// run_id and held_id keeps pointing at the same row.
+// at them, import jobs before their rows, held before its events. Ids are
+// copied as they are, so every run_id, job_id, entry and held_id keeps
+// pointing at the same row (an open import job stays open: the target's
+// next run awaits it as the source's would have).
 var migrateTables = []migrateTable{
 	{name: "members", key: "userid_key"},
 	{name: "departments", key: "key"},
 	{name: "runs", key: "id", serial: true},
 	{name: "journal", key: "id", serial: true},
+	{name: "import_jobs", key: "id", serial: true},
+	{name: "import_job_rows", key: "entry"},
 	{name: "held", key: "id", serial: true},
 	{name: "held_events", key: "id", serial: true},
 }
@@ -110,7 +114,7 @@ func (e *MigrateMismatchError) Error() string {
 //   - The target must be empty: any row in any copied table is a
 //     *TargetNotEmptyError, checked inside the transaction, and nothing is
 //     written.
-//   - Ids are kept (runs, journal, held, held_events), so references
+//   - Ids are kept (runs, journal, import_jobs, held, held_events), so references
 //     between tables stay valid; on PostgreSQL each id sequence is set past
 //     the largest copied id, so the target's next run or journal entry gets
 //     a fresh id. (SQLite's AUTOINCREMENT follows inserted ids by itself.)

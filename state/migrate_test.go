@@ -61,6 +61,11 @@ func populate(t *testing.T, s *Store) {
 	must(t, s.Finish(ctx, did, StatusDone, 0, "", Mutation{PutMember: &Member{Person: leaver, DisabledAt: now}}))
 	_, err = s.Begin(ctx, run2, "user_update", "user004", migratePerson(4), migratePerson(40))
 	must(t, err) // left pending: the process "died" here
+	// An import job, submitted and not yet settled.
+	jobRows, err := s.BeginMany(ctx, run2, []BeginEntry{{Op: "user_create", Object: "User008", After: migratePerson(8)}})
+	must(t, err)
+	_, err = s.RecordImportJob(ctx, run2, "jobid_migrate", jobRows)
+	must(t, err)
 	must(t, s.Hold(ctx, run2, []HeldChange{heldDisable, heldMove}))
 	hs, err := s.ListHeld(ctx, HeldFilter{Op: heldMove.Op})
 	must(t, err)
@@ -76,6 +81,8 @@ type storeContents struct {
 	Runs    []Run
 	Held    []HeldChange
 	Events  map[int64][]HeldEvent
+	Jobs    []ImportJob
+	JobRows map[int64][]Entry // an open job's unsettled entries
 }
 
 func contentsOf(t *testing.T, s *Store) storeContents {
@@ -93,6 +100,13 @@ func contentsOf(t *testing.T, s *Store) storeContents {
 	must(t, err)
 	c.Held, err = s.ListHeld(ctx, HeldFilter{})
 	must(t, err)
+	c.Jobs, err = s.ImportJobs(ctx, 1000)
+	must(t, err)
+	c.JobRows = map[int64][]Entry{}
+	for _, j := range c.Jobs {
+		c.JobRows[j.ID], err = s.ImportJobEntries(ctx, j.ID)
+		must(t, err)
+	}
 	c.Events = map[int64][]HeldEvent{}
 	for _, h := range c.Held {
 		c.Events[h.ID], err = s.HeldEvents(ctx, h.ID)
@@ -124,8 +138,8 @@ func TestMigrateSQLiteToPostgresAndBackKeepsEverything(t *testing.T) {
 	src, _ := openTemp(t)
 	populate(t, src)
 	want := contentsOf(t, src)
-	if len(want.Pending) != 1 || len(want.Shadow.Members) != 6 || len(want.Held) != 2 {
-		t.Fatalf("populate: %d pending, %d members, %d held", len(want.Pending), len(want.Shadow.Members), len(want.Held))
+	if len(want.Pending) != 2 || len(want.Shadow.Members) != 6 || len(want.Held) != 2 || len(want.Jobs) != 1 || len(want.JobRows[want.Jobs[0].ID]) != 1 {
+		t.Fatalf("populate: %d pending, %d members, %d held, jobs %+v", len(want.Pending), len(want.Shadow.Members), len(want.Held), want.Jobs)
 	}
 	wantSum, err := src.ShadowChecksum(ctx)
 	must(t, err)
@@ -162,6 +176,11 @@ func TestMigrateSQLiteToPostgresAndBackKeepsEverything(t *testing.T) {
 			must(t, err)
 			if len(hs) != 1 || hs[0].ID != want.Held[len(want.Held)-1].ID+1 {
 				t.Errorf("new held row %+v, want id %d", hs, want.Held[len(want.Held)-1].ID+1)
+			}
+			job, err := s.RecordImportJob(ctx, run, "jobid_new", []int64{entry})
+			must(t, err)
+			if job != want.Jobs[0].ID+1 {
+				t.Errorf("new import job id %d, want %d", job, want.Jobs[0].ID+1)
 			}
 		})
 	}

@@ -44,7 +44,7 @@ import (
 var ErrLocked = errors.New("state store is in use by another orgsync process")
 
 // SchemaVersion is the schema this build writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] moves a store from version i to i+1. They are written for
 // SQLite; postgresDDL turns each into the same tables and indexes for
@@ -94,6 +94,7 @@ var migrations = []string{
 	`CREATE INDEX journal_op_started ON journal(op, started_at);`,
 	heldSchema,
 	leaderSchema,
+	importJobsSchema,
 }
 
 // Store is an open state store.
