@@ -140,77 +140,119 @@ func (c *Changes) Empty() bool { return c.Total() == 0 }
 // otherwise it is laid out as json.MarshalIndent(c, prefix, indent) would
 // (the first line unprefixed, no final newline).
 func (c *Changes) WriteJSON(w io.Writer, prefix, indent string) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	nl := func(depth int) {
-		if indent != "" {
-			bw.WriteByte('\n')
-			bw.WriteString(prefix)
-			for range depth {
-				bw.WriteString(indent)
-			}
-		}
-	}
-	// value writes v encoded at depth (its inner lines indented below it).
-	value := func(v reflect.Value, depth int) error {
-		buf.Reset()
-		if indent != "" {
-			enc.SetIndent(prefix+strings.Repeat(indent, depth), indent)
-		}
-		if err := enc.Encode(v.Interface()); err != nil {
-			return err
-		}
-		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}))
-		return nil
-	}
+	o := newJSONOut(w, prefix, indent)
 	rv := reflect.ValueOf(c).Elem()
-	bw.WriteByte('{')
-	n := 0
 	for _, f := range changesFields() {
 		v := rv.Field(f.index)
 		if f.omitEmpty && isEmptyJSON(v) {
 			continue
 		}
-		if n > 0 {
-			bw.WriteByte(',')
-		}
-		n++
-		nl(1)
-		bw.WriteString(f.key)
-		if indent != "" {
-			bw.WriteByte(' ')
-		}
+		o.member(f)
 		if !f.stream || v.IsNil() || v.Len() == 0 {
-			if err := value(v, 1); err != nil {
+			if err := o.value(v.Interface(), 1); err != nil {
 				return err
 			}
 			continue
 		}
-		bw.WriteByte('[')
 		for i := range v.Len() {
-			if i > 0 {
-				bw.WriteByte(',')
-			}
-			nl(2)
-			if err := value(v.Index(i), 2); err != nil {
+			if err := o.elem(i, v.Index(i).Interface()); err != nil {
 				return err
 			}
 		}
-		nl(1)
-		bw.WriteByte(']')
+		o.closeList()
 	}
-	if n > 0 {
-		nl(0)
+	return o.close()
+}
+
+// jsonOut writes the JSON object of a Changes member by member as
+// WriteJSON lays it out. WriteJSON and DigestJSON both write through it, so
+// a plan read back from a file is encoded byte for byte as the plan it was
+// written from.
+type jsonOut struct {
+	w              *bufio.Writer
+	buf            bytes.Buffer
+	enc            *json.Encoder
+	prefix, indent string
+	members        int
+}
+
+func newJSONOut(w io.Writer, prefix, indent string) *jsonOut {
+	o := &jsonOut{w: bufio.NewWriterSize(w, 64<<10), prefix: prefix, indent: indent}
+	o.enc = json.NewEncoder(&o.buf)
+	o.enc.SetEscapeHTML(false)
+	o.w.WriteByte('{')
+	return o
+}
+
+// nl starts a new line at depth when indenting.
+func (o *jsonOut) nl(depth int) {
+	if o.indent != "" {
+		o.w.WriteByte('\n')
+		o.w.WriteString(o.prefix)
+		for range depth {
+			o.w.WriteString(o.indent)
+		}
 	}
-	bw.WriteByte('}')
-	return bw.Flush()
+}
+
+// member writes the separator and the key of the next member.
+func (o *jsonOut) member(f changesField) {
+	if o.members > 0 {
+		o.w.WriteByte(',')
+	}
+	o.members++
+	o.nl(1)
+	o.w.WriteString(f.key)
+	if o.indent != "" {
+		o.w.WriteByte(' ')
+	}
+}
+
+// value writes v encoded by encoding/json at depth (its inner lines
+// indented below it).
+func (o *jsonOut) value(v any, depth int) error {
+	o.buf.Reset()
+	if o.indent != "" {
+		o.enc.SetIndent(o.prefix+strings.Repeat(o.indent, depth), o.indent)
+	}
+	if err := o.enc.Encode(v); err != nil {
+		return err
+	}
+	o.w.Write(bytes.TrimSuffix(o.buf.Bytes(), []byte{'\n'}))
+	return nil
+}
+
+// elem writes element i of the list member just begun, opening the list
+// before element 0.
+func (o *jsonOut) elem(i int, v any) error {
+	if i == 0 {
+		o.w.WriteByte('[')
+	} else {
+		o.w.WriteByte(',')
+	}
+	o.nl(2)
+	return o.value(v, 2)
+}
+
+// closeList ends a list member of at least one element.
+func (o *jsonOut) closeList() {
+	o.nl(1)
+	o.w.WriteByte(']')
+}
+
+// close ends the object and flushes it to the writer.
+func (o *jsonOut) close() error {
+	if o.members > 0 {
+		o.nl(0)
+	}
+	o.w.WriteByte('}')
+	return o.w.Flush()
 }
 
 // changesField is one field of Changes as encoding/json sees it.
 type changesField struct {
 	index     int
+	name      string // the JSON member name: user_creates
 	key       string // the quoted name and a colon: "user_creates":
 	omitEmpty bool
 	stream    bool // a slice written element by element
@@ -234,6 +276,7 @@ var changesFields = sync.OnceValue(func() []changesField {
 		key, _ := json.Marshal(name)
 		fs = append(fs, changesField{
 			index:     i,
+			name:      name,
 			key:       string(key) + ":",
 			omitEmpty: strings.Contains(","+opts+",", ",omitempty,"),
 			stream:    sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() != reflect.Uint8,
