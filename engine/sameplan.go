@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
 
 	"github.com/orgsync/orgsync/plan"
 )
@@ -19,16 +18,16 @@ func (o Options) drifted(fresh *plan.Changes) bool {
 	return false
 }
 
-// PlanDigest is the SHA-256 of a plan's changes as Changes.WriteJSON
-// writes them, notices left out; nil for a plan that cannot be encoded.
+// PlanDigest is plan.Digest: the SHA-256 of a plan's changes as
+// Changes.WriteJSON writes them, notices left out, which plan.DigestJSON
+// computes from a plan file without holding it. It is nil for a plan that
+// cannot be encoded, which matches nothing.
 func PlanDigest(c *plan.Changes) []byte {
-	cp := *c
-	cp.Notices = nil
-	h := sha256.New()
-	if err := cp.WriteJSON(h, "", ""); err != nil {
-		return nil // a plan that cannot be encoded matches nothing
+	sum, err := plan.Digest(c)
+	if err != nil {
+		return nil
 	}
-	return h.Sum(nil)
+	return sum
 }
 
 // samePlan reports whether a reviewed plan equals a fresh one in every
