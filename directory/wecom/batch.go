@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/orgsync/orgsync/directory"
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
@@ -255,18 +258,32 @@ func (r *applyRun) updateRow(u plan.UserChange) (*jobRow, []bool) {
 			return nil, nil // clears a field: one call, where "" is known to clear
 		}
 	}
-	return &jobRow{u: u, before: u.Before, sent: sent, cells: cells,
-		mut: state.Mutation{PutMember: &state.Member{Person: sent, Adopted: cur.Adopted, DisabledAt: cur.DisabledAt}}}, cols
+	return &jobRow{u: u, before: u.Before, sent: sent, cells: cells, mut: rowMutation(sent, cur)}, cols
+}
+
+// rowMutation is the shadow mutation of an import row WeCom applied: sent
+// as last applied, keeping the adoption and leaver clock of the member's
+// shadow row cur (nil for a create).
+func rowMutation(sent model.Person, cur *state.Member) state.Mutation {
+	m := &state.Member{Person: sent}
+	if cur != nil {
+		m.Adopted, m.DisabledAt = cur.Adopted, cur.DisabledAt
+	}
+	return state.Mutation{PutMember: m}
 }
 
 // runJob makes one import job of f and returns the changes to make one call
 // each instead: rows the job rejected (the call path then gives the
 // member's own errcode, or succeeds where the file's reading differed), or
 // all of them when the file could not be uploaded or the job was refused.
-// Every row is journaled before the upload; a job whose outcome can't be
-// read (its answer lost, the run killed or the wait timed out while it
-// ran) leaves its rows pending or uncertain, and the next run settles them
-// from list_id (a create) or plans them again (an update: idempotent).
+// Every row is journaled before the upload, and the job, with its rows,
+// as soon as WeCom gives its jobid (jobJournal): a job whose outcome
+// can't be read here (the run killed or the wait timed out while it ran)
+// leaves its rows pending or uncertain, and the next run awaits the job
+// and settles each row from its line of the result (AwaitJobs). Only rows
+// no result names (the submit's answer lost, so no jobid; WeCom forgot the
+// job) are settled from list_id (a create) or planned again (an update:
+// idempotent).
 func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 	rows := f.rows
 	var rest []plan.UserChange
@@ -349,20 +366,25 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 		return calls()
 	}
 	log.Info("member import job submitted", zap.String("job", job))
-	res, err := r.Client.WaitBatchResult(r.ctx, job, time.Second, r.jobTimeout(len(rows)))
+	recorded := r.recordJob(job, rows, log)
+	timeout := r.jobTimeout(len(rows))
+	res, err := r.Client.WaitBatchResult(r.ctx, job, time.Second, timeout)
 	if err != nil {
-		// Submitted, result unknown: the next run settles or re-plans each row.
+		// Submitted, result unknown: the next run awaits the job (when it
+		// was recorded) or settles each row from WeCom's lists.
+		why := "outcome unknown (the import job's result could not be read): the next run settles it"
+		if recorded != 0 {
+			why = fmt.Sprintf("import job %s not finished after %s (or its result could not be read): the next run awaits its result and settles this row from it", job, timeout)
+		}
 		if finishAll(state.StatusUncertain, client.Code(err), fmt.Sprintf("import job %s: result unknown: %v", job, err)) {
 			for _, row := range rows {
-				r.pending(row.u.Op, row.u.UserID, "outcome unknown (the import job's result could not be read): the next run settles it")
+				r.pending(row.u.Op, row.u.UserID, why)
 			}
 		}
+		log.Warn("member import job not finished; the next run awaits it", zap.String("job", job), zap.Duration("waited", timeout), zap.Error(err))
 		return nil
 	}
-	byID := make(map[string]client.JobRowRes, len(res.Result))
-	for _, x := range res.Result {
-		byID[model.UserIDKey(x.UserID)] = x
-	}
+	byID := jobResults(res)
 	failed := 0
 	outcomes := make([]state.FinishEntry, len(rows))
 	for i, row := range rows {
@@ -376,7 +398,7 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 		}
 		outcomes[i] = o
 	}
-	if err := r.finishRows(outcomes); err != nil {
+	if err := r.settleRows(recorded, outcomes); err != nil {
 		r.setAbort(fmt.Errorf("journal: %w", err))
 		return rest
 	}
@@ -446,13 +468,68 @@ func (r *applyRun) finishRows(out []state.FinishEntry) error {
 	return nil
 }
 
+// jobJournal is a journal that also keeps import jobs across runs (the
+// state store): the job and its rows are recorded when WeCom gives the
+// jobid, and settled with the rows' outcomes once its result is read.
+// Without it (a test's wrapper) a job that outlives its run is settled
+// from WeCom's lists, as a lost answer is.
+type jobJournal interface {
+	RecordImportJob(ctx context.Context, runID int64, job string, entries []int64) (int64, error)
+	SettleImportJob(ctx context.Context, jobID int64, outcome string, entries []state.FinishEntry) error
+}
+
+// recordJob records a submitted job with its rows and returns its id in
+// the store, 0 when it could not be recorded (the rows stay journaled:
+// the next run then settles them from WeCom's lists). It writes even when
+// the run's context has ended: the job exists whatever happens to the run.
+func (r *applyRun) recordJob(job string, rows []*jobRow, log *zap.Logger) int64 {
+	j, ok := r.Journal.(jobJournal)
+	if !ok {
+		return 0
+	}
+	entries := make([]int64, len(rows))
+	for i, row := range rows {
+		entries[i] = row.entry
+	}
+	id, err := j.RecordImportJob(context.WithoutCancel(r.ctx), r.RunID, job, entries)
+	if err != nil {
+		log.Warn("import job not recorded: if it outlives this run, its rows are settled from WeCom's lists", zap.String("job", job), zap.Error(err))
+		return 0
+	}
+	return id
+}
+
+// settleRows records a finished job's outcomes and, when the job was
+// recorded (jobID ≠ 0), closes it in the same transaction.
+func (r *applyRun) settleRows(jobID int64, out []state.FinishEntry) error {
+	if j, ok := r.Journal.(jobJournal); ok && jobID != 0 {
+		return j.SettleImportJob(context.WithoutCancel(r.ctx), jobID, state.JobFinished, out)
+	}
+	return r.finishRows(out)
+}
+
+// jobResults indexes a finished user job's per-row results by userid
+// (WeCom compares userids case-insensitively).
+func jobResults(res *client.JobResult) map[string]client.JobRowRes {
+	byID := make(map[string]client.JobRowRes, len(res.Result))
+	for _, x := range res.Result {
+		byID[model.UserIDKey(x.UserID)] = x
+	}
+	return byID
+}
+
 // jobTimeout is how long a job of n rows is waited for: the
-// configured JobTimeout, else 5 minutes plus 20 ms a row (WeCom publishes
-// no speed; this allows 50 rows a second).
+// configured JobTimeout, else defaultJobTimeout.
 func (r *applyRun) jobTimeout(n int) time.Duration {
 	if r.JobTimeout > 0 {
 		return r.JobTimeout
 	}
+	return defaultJobTimeout(n)
+}
+
+// defaultJobTimeout is 5 minutes plus 20 ms a row (WeCom publishes no
+// speed; this allows 50 rows a second).
+func defaultJobTimeout(n int) time.Duration {
 	return 5*time.Minute + time.Duration(n)*20*time.Millisecond
 }
 
@@ -481,4 +558,137 @@ func (f *importFile) bytes() []byte {
 	}
 	w.Flush()
 	return buf.Bytes()
+}
+
+// jobStore is the part of the state store AwaitJobs reads and settles:
+// the import jobs earlier runs left open and their unsettled rows.
+type jobStore interface {
+	jobJournal
+	OpenImportJobs(ctx context.Context) ([]state.ImportJob, error)
+	ImportJobEntries(ctx context.Context, jobID int64) ([]state.Entry, error)
+	ShadowMembers(ctx context.Context, userids []string) (map[string]*state.Member, error)
+}
+
+// AwaitJobs settles the import jobs earlier runs submitted and left open
+// (the wait timed out, the run was killed or cancelled after the submit),
+// before WeCom is read: what the next plan sees of those rows is then
+// final. j is the run's journal; one that keeps no jobs (not the state
+// store) has none to await.
+//
+// For each open job, oldest first, it polls batch/getresult for at most
+// defaultJobTimeout of the rows still unsettled (whatever job_timeout
+// says: that bounds the submitting run's wait, and this one must not give
+// up sooner than a sane job takes), then:
+//   - finished: each row the result names is settled from its line, as
+//     the submitting run would have: errcode 0 → resolved, with its
+//     shadow mutation; a row error → failed, so the plan makes it again.
+//     A row the result does not name keeps its status, for the list-based
+//     settle (directory.Settle) that follows.
+//   - WeCom no longer knows the job (40088, 40089): the job is closed as
+//     unknown and every row is left for the list-based settle.
+//   - still running after the bound: nothing is settled and the job stays
+//     open; the returned running says so, one line a job. The caller must
+//     then neither submit another job nor make those rows' changes one
+//     call each (either would race the job): the engine stops the run.
+//
+// err is set when a job's state could not be read (WeCom unreachable, the
+// context ended) or the store could not be written: nothing is known, so
+// the run must not go on.
+func (d *Directory) AwaitJobs(ctx context.Context, j directory.Journal) (running []string, err error) {
+	st, ok := j.(jobStore)
+	if !ok {
+		return nil, nil
+	}
+	jobs, err := st.OpenImportJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log := d.log.Named("jobs")
+	for _, job := range jobs {
+		entries, err := st.ImportJobEntries(ctx, job.ID)
+		if err != nil {
+			return running, err
+		}
+		jlog := log.With(zap.String("job", job.Job), zap.Int64("run_id", job.RunID), zap.Int("rows", len(entries)))
+		if len(entries) == 0 {
+			// Every row was settled already (in the submitting run, after
+			// the job was recorded): nothing to wait for.
+			if err := st.SettleImportJob(ctx, job.ID, state.JobFinished, nil); err != nil {
+				return running, err
+			}
+			continue
+		}
+		bound := defaultJobTimeout(len(entries))
+		jlog.Info("awaiting an import job an earlier run left open", zap.Time("submitted_at", job.SubmittedAt), zap.Duration("bound", bound))
+		res, err := d.client.WaitBatchResult(ctx, job.Job, time.Second, bound)
+		switch {
+		case errors.Is(err, client.ErrJobTimeout):
+			msg := fmt.Sprintf("import job %s (run %d, %d rows unsettled) is still running after waiting %s: its rows stay pending, and this run makes no change that could race it; the next run settles them from the job's result",
+				job.Job, job.RunID, len(entries), bound)
+			jlog.Warn("an import job of an earlier run is still running; its rows stay pending", zap.Duration("waited", bound), zap.Error(err))
+			running = append(running, msg)
+			continue
+		case client.IsJobGone(err):
+			jlog.Warn("WeCom no longer knows an import job of an earlier run; its rows are settled from WeCom's lists", zap.Error(err))
+			if err := st.SettleImportJob(ctx, job.ID, state.JobUnknown, nil); err != nil {
+				return running, err
+			}
+			continue
+		case err != nil:
+			return running, fmt.Errorf("await import job %s of run %d: %w", job.Job, job.RunID, err)
+		}
+		out, counts, err := settleFromResult(ctx, st, job.Job, entries, res)
+		if err != nil {
+			return running, err
+		}
+		if err := st.SettleImportJob(ctx, job.ID, state.JobFinished, out); err != nil {
+			return running, err
+		}
+		jlog.Info("settled the rows of an earlier run's import job from its result",
+			zap.Int("rows_made", counts[state.StatusResolved]), zap.Int("rows_failed", counts[state.StatusFailed]),
+			zap.Int("rows_not_in_result", len(entries)-len(out)))
+	}
+	return running, nil
+}
+
+// settleFromResult is the outcome of each of a finished job's entries its
+// result names (see AwaitJobs), and how many got each status.
+func settleFromResult(ctx context.Context, st jobStore, job string, entries []state.Entry, res *client.JobResult) ([]state.FinishEntry, map[string]int, error) {
+	byID := jobResults(res)
+	var updates []string
+	for _, en := range entries {
+		if plan.Op(en.Op) != plan.OpUserCreate {
+			updates = append(updates, en.Object)
+		}
+	}
+	shadow, err := st.ShadowMembers(ctx, updates)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts := map[string]int{}
+	var out []state.FinishEntry
+	for _, en := range entries {
+		x, ok := byID[model.UserIDKey(en.Object)]
+		if !ok {
+			continue
+		}
+		o := state.FinishEntry{ID: en.ID, Status: state.StatusFailed, Errcode: x.ErrCode,
+			Errmsg: fmt.Sprintf("settled by a later run from import job %s's result: errcode %d (%s); planned again if still needed", job, x.ErrCode, x.ErrMsg)}
+		if x.ErrCode == 0 {
+			var sent model.Person
+			if err := json.Unmarshal(en.After, &sent); err != nil || sent.UserID == "" {
+				// The row can't be read back: the list-based settle decides.
+				continue
+			}
+			var cur *state.Member
+			if plan.Op(en.Op) != plan.OpUserCreate {
+				cur = shadow[model.UserIDKey(en.Object)]
+			}
+			o = state.FinishEntry{ID: en.ID, Status: state.StatusResolved, Mut: rowMutation(sent, cur),
+				Errmsg: fmt.Sprintf("settled by a later run from import job %s's result: made", job)}
+		}
+		counts[o.Status]++
+		out = append(out, o)
+	}
+	return out, counts, nil
 }

@@ -130,6 +130,19 @@ type JobRowRes struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
+// Errcodes of batch/getresult for a job WeCom no longer knows: it never
+// had the id (40088), or it dropped the result (40089; it keeps the last
+// five jobs' results).
+const (
+	CodeJobUnknown = 40088
+	CodeJobPurged  = 40089
+)
+
+// IsJobGone reports whether err is batch/getresult's answer for a job
+// whose result WeCom no longer has (or never had): waiting longer can't
+// give it.
+func IsJobGone(err error) bool { return IsCode(err, CodeJobUnknown, CodeJobPurged) }
+
 // BatchResult reads a job's state (40088 unknown job, 40089 purged).
 func (c *Client) BatchResult(ctx context.Context, jobID string) (*JobResult, error) {
 	var out JobResult
