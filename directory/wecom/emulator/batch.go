@@ -79,7 +79,9 @@ func (s *Server) mediaUpload(c *call) (obj, *apiErr) {
 // Batch jobs. They run on the emulator's clock without goroutines: a job is
 // applied by the first call (or State) after it is due, so a client that
 // polls getresult, or simply reads, sees its effects; tests with an
-// injected clock control exactly when.
+// injected clock control exactly when. Jobs are the corp's, not a token's:
+// any client of the corp reads any of the last keptJobs results, as long
+// as JobResultTTL allows.
 
 const keptJobs = 5
 
@@ -181,6 +183,9 @@ func (s *Server) batchGetresult(c *call) (obj, *apiErr) {
 	}
 	if j == nil {
 		return nil, errc(40088)
+	}
+	if ttl := s.opts.JobResultTTL; ttl > 0 && j.applied && s.opts.Now().Sub(j.due) >= ttl {
+		return nil, errc(40089)
 	}
 	status, pct := 3, 100
 	result := j.result

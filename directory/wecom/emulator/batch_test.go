@@ -404,3 +404,39 @@ func TestImportTemplates(t *testing.T) {
 		t.Errorf("李四 %v", u)
 	}
 }
+
+func TestAJobsResultOutlivesTheClientThatSubmittedIt(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		ttl   time.Duration
+		after time.Duration // from the job's end to the read
+		want  int
+	}{
+		{"kept, with no TTL, a day later", 0, 24 * time.Hour, 0},
+		{"kept within JobResultTTL", time.Hour, 59 * time.Minute, 0},
+		{"40089 once JobResultTTL has passed", time.Hour, time.Hour, 40089},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{JobDelay: time.Minute, JobResultTTL: c.ttl, TokenTTL: time.Hour})
+			r := e.submit("batch/syncuser", userHeader+"张三,zs,13800000000,,1,,男,,,,,,0,\n")
+			expect(t, r, 0)
+			jobid := r.str("jobid")
+			// The submitting process is gone and its token expired: a new
+			// process, with a token of its own, reads the job.
+			e.clock.Advance(time.Minute + c.after)
+			old := e.token
+			e.token = e.tokenFor(editSecret)
+			if e.token == old {
+				t.Fatal("the expired token was handed out again")
+			}
+			res := e.result(jobid)
+			expect(t, res, c.want)
+			if c.want == 0 {
+				rows := res.list("result")
+				if res["status"].(float64) != 3 || len(rows) != 1 || rows[0].(map[string]any)["userid"] != "zs" {
+					t.Fatalf("result %v", res)
+				}
+			}
+		})
+	}
+}

@@ -55,7 +55,9 @@
 //     only with ImportDirectLeaderColumn (the documented template has no
 //     such column). A job takes JobDelay, plus its rows over
 //     JobRowsPerSecond when that is set; one runs at a time (302008), and
-//     only the last five results are kept (40089).
+//     only the last five results are kept (40089), for JobResultTTL when
+//     that is set (UNCONFIRMED whether WeCom expires them by time). Jobs
+//     are the corp's: any token of it reads their results.
 //   - media/upload: type must be image, voice, video or file (40004); an
 //     image must be .jpg or .png (40005); 5 bytes or fewer is 40006; over
 //     the type's limit 45001; a missing or empty media part 44001.

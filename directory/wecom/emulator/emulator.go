@@ -153,6 +153,12 @@ type Options struct {
 	// import is not instant (WeCom does not publish its speed). 0 = a job
 	// takes JobDelay whatever its size.
 	JobRowsPerSecond float64
+	// JobResultTTL is how long a finished job's result stays readable:
+	// after it, batch/getresult gives 40089 as for a job pushed out by
+	// five newer ones. wecom-api.md §5.2 documents only the count (the
+	// last five jobs); whether results also expire with time is
+	// UNCONFIRMED. 0 = they don't.
+	JobResultTTL time.Duration
 	// ImportDirectLeaderColumn makes the member import file's 直属上级
 	// column (userids, ";"-separated) set direct_leader, as user/update
 	// does. The documented template has no such column (wecom-api.md
