@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -138,5 +142,133 @@ func TestPlanOutputJSONIsTheDocumentedObject(t *testing.T) {
 		if got := strings.TrimSuffix(compact.String(), "\n"); got != want.String() || strings.Count(compact.String(), "\n") != 1 {
 			t.Errorf("%s: --output json prints\n%s\nwant one line\n%s", tc.name, compact.String(), want.String())
 		}
+	}
+}
+
+func TestLoadPlanIsTheDigestOfTheReviewedPlan(t *testing.T) {
+	want := engine.PlanDigest(reviewedPlan())
+	var compact, indented bytes.Buffer
+	must(t, reviewedPlan().WriteJSON(&compact, "", ""))
+	must(t, reviewedPlan().WriteJSON(&indented, "", "  "))
+	earlier, _ := json.MarshalIndent(reviewedPlan(), "", "  ")
+	// "unowned" is the last member plan --out writes; moved first, the
+	// digest needs the whole plan.
+	unownedFirst := `{"unowned":2,` + strings.Replace(compact.String()[1:], `,"unowned":2`, "", 1)
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, file string }{
+		{"compact, as plan --out writes it", compact.String() + "\n"},
+		{"--indent", indented.String() + "\n"},
+		{"an earlier version's", string(earlier)},
+		{"members out of order", unownedFirst},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "plan.json")
+			must(t, os.WriteFile(path, []byte(tc.file), 0o600))
+			got, err := loadPlan(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("loadPlan = %x, want engine.PlanDigest of the plan %x", got, want)
+			}
+		})
+	}
+	if !strings.HasPrefix(unownedFirst, `{"unowned":2,"department_creates"`) || strings.Count(unownedFirst, "unowned") != 1 {
+		t.Fatalf("the out-of-order file is %s", unownedFirst)
+	}
+}
+
+func TestLoadPlanErrorsNameTheFileAndTheProblem(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	must(t, reviewedPlan().WriteJSON(&b, "", ""))
+	whole := b.String()
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"truncated", whole[:len(whole)/2], []string{"unexpected EOF"}},
+		{"a wrong type in a change", `{"user_creates":[{"userid":"a"},{"userid":7}]}`, []string{"user_creates: element 1: json: cannot unmarshal number"}},
+		{"a wrong type out of order", `{"unowned":1,"held":[{"op":7}]}`, []string{"held: element 0: json: cannot unmarshal number"}},
+		{"not JSON", "plan: 3 changes", []string{"invalid character 'p'", "at byte 0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			must(t, os.WriteFile(path, []byte(tc.file), 0o600))
+			_, err := loadPlan(path)
+			if err == nil {
+				t.Fatal("loadPlan accepted the file")
+			}
+			for _, w := range append(tc.want, "plan file "+path+": ") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := loadPlan(filepath.Join(dir, "none.json")); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "none.json") {
+		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// sync --plan applies a reviewed plan whatever its layout and refuses,
+// writing nothing, when the plan or the world changed since.
+func TestSyncPlanAppliesTheReviewedFileAndRefusesDrift(t *testing.T) {
+	// No commas in the names: the config holds the test's directory in a
+	// YAML flow mapping.
+	for _, tc := range []struct {
+		name    string
+		indent  bool
+		edit    func(file string) string // the file after the review
+		people  int                      // in HR at sync time (5 at review)
+		code    int
+		say     string
+		created int
+	}{
+		{name: "compact as plan --out writes it", people: 5, code: ExitOK, created: 5},
+		{name: "--indent", indent: true, people: 5, code: ExitOK, created: 5},
+		{name: "members out of order", people: 5, code: ExitOK, created: 5, edit: func(f string) string {
+			return `{"unowned":0,` + strings.Replace(f[1:], `,"unowned":0`, "", 1)
+		}},
+		{name: "notices added", people: 5, code: ExitOK, created: 5, edit: func(f string) string {
+			return `{"notices":[{"object":"root","msg":"不是我们的 <b>"}],` + f[1:]
+		}},
+		{name: "HR changed since", people: 6, code: ExitRefused, say: "no longer matches"},
+		{name: "a change edited in the file", indent: true, people: 5, code: ExitRefused, say: "no longer matches", edit: func(f string) string {
+			return strings.Replace(f, "员工3", "员工X", 1)
+		}},
+		{name: "a cut file", people: 5, code: ExitUsage, say: "unexpected EOF", edit: func(f string) string { return f[:len(f)/2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			en := newCLIEnv(t, 5)
+			planFile := filepath.Join(en.dir, "plan.json")
+			args := []string{"plan", "-c", en.cfg, "--out", planFile}
+			if tc.indent {
+				args = append(args, "--indent")
+			}
+			if out, code := run(t, args...); code != ExitOK {
+				t.Fatalf("plan exit %d: %s", code, out)
+			}
+			if tc.edit != nil {
+				b, err := os.ReadFile(planFile)
+				must(t, err)
+				edited := tc.edit(string(b))
+				if edited == string(b) {
+					t.Fatal("the edit changes nothing")
+				}
+				must(t, os.WriteFile(planFile, []byte(edited), 0o600))
+			}
+			en.writePeople(t, tc.people)
+			out, code := run(t, "sync", "-c", en.cfg, "--plan", planFile)
+			if code != tc.code || !strings.Contains(out, tc.say) {
+				t.Fatalf("sync --plan exit %d, want %d saying %q: %s", code, tc.code, tc.say, out)
+			}
+			if tc.code == ExitUsage && !strings.Contains(out, "plan file "+planFile) {
+				t.Errorf("the error does not name the file: %s", out)
+			}
+			if n := len(en.emu.State().Users); n != tc.created {
+				t.Fatalf("users in WeCom = %d, want %d", n, tc.created)
+			}
+		})
 	}
 }

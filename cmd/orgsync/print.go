@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
 	"sort"
 	"strings"
 
@@ -506,106 +505,7 @@ func writeJSONArray[T any](j *jsonWriter, depth int, l []T) {
 	j.w.WriteByte(']')
 }
 
-// readPlan decodes a plan written by 'plan --out' (or any JSON of
-// plan.Changes) as a stream: each change is decoded as it is read, so the
-// file is never held whole. It decodes what json.Unmarshal would: member
-// names matched as encoding/json matches them (exact, else case-insensitive),
-// unknown members skipped, and nothing but white space after the object.
-func readPlan(r io.Reader) (*plan.Changes, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
-	var c plan.Changes
-	if t, err := dec.Token(); err != nil {
-		return nil, err
-	} else if t != json.Delim('{') {
-		return nil, fmt.Errorf("want a JSON object, found %v", t)
-	}
-	rv := reflect.ValueOf(&c).Elem()
-	fields := planFields()
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := t.(string)
-		i, ok := fields[name]
-		if !ok {
-			for k, j := range fields {
-				if strings.EqualFold(k, name) {
-					i, ok = j, true
-					break
-				}
-			}
-		}
-		if !ok {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		f := rv.Field(i)
-		if f.Kind() != reflect.Slice {
-			if err := dec.Decode(f.Addr().Interface()); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			continue
-		}
-		if err := decodeArray(dec, f); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
-	}
-	if t, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			err = fmt.Errorf("unexpected %v after the plan", t)
-		}
-		return nil, err
-	}
-	return &c, nil
-}
-
-// decodeArray decodes the JSON array (or null) the decoder is at into the
-// slice f, one element at a time.
-func decodeArray(dec *json.Decoder, f reflect.Value) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if t == nil {
-		f.SetZero()
-		return nil
-	}
-	if t != json.Delim('[') {
-		return fmt.Errorf("want an array, found %v", t)
-	}
-	f.Set(reflect.MakeSlice(f.Type(), 0, 0))
-	for dec.More() {
-		e := reflect.New(f.Type().Elem())
-		if err := dec.Decode(e.Interface()); err != nil {
-			return err
-		}
-		f.Set(reflect.Append(f, e.Elem()))
-	}
-	_, err = dec.Token() // ]
-	return err
-}
-
-// planFields maps plan.Changes' JSON member names to field indices.
-func planFields() map[string]int {
-	t := reflect.TypeFor[plan.Changes]()
-	m := map[string]int{}
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if !sf.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		m[name] = i
-	}
-	return m
-}
+// readPlan decodes a plan written by 'plan --out' whole (plan.ReadJSON):
+// sync --plan needs that only for a file whose members are out of the
+// order 'plan --out' writes them (see loadPlan).
+func readPlan(r io.Reader) (*plan.Changes, error) { return plan.ReadJSON(r) }

@@ -260,18 +260,43 @@ func savePlan(path string, c *plan.Changes, indent bool) error {
 	return nil
 }
 
-// loadPlan reads a plan saved by 'plan --out' as a stream.
-func loadPlan(path string) (*plan.Changes, error) {
-	f, err := os.Open(path)
+// loadPlan reads a plan saved by 'plan --out' and returns its digest
+// (plan.Digest), all that sync --plan needs to refuse a world that changed
+// since the review. The file is read as a stream holding one change at a
+// time (plan.DigestJSON). A file whose members are out of the order
+// 'plan --out' writes them (edited by hand) has a digest only the whole
+// plan gives: such a file alone is read again, decoded whole (readPlan),
+// digested and let go before the run.
+func loadPlan(path string) ([]byte, error) {
+	s, err := readPlanFile(path, plan.DigestJSON)
+	if errors.Is(err, plan.ErrMemberOrder) {
+		var c *plan.Changes
+		if c, err = readPlanFile(path, readPlan); err == nil {
+			if s.Sum, err = plan.Digest(c); err != nil {
+				err = fmt.Errorf("plan file %s: %w", path, err)
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	c, err := readPlan(f)
+	return s.Sum, nil
+}
+
+// readPlanFile opens the plan file path and reads it with read; read's
+// errors name the file.
+func readPlanFile[T any](path string, read func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("plan file %s: %w", path, err)
+		var zero T
+		return zero, err
 	}
-	return c, nil
+	defer f.Close()
+	v, err := read(f)
+	if err != nil {
+		return v, fmt.Errorf("plan file %s: %w", path, err)
+	}
+	return v, nil
 }
 
 // writeJSON prints v as indented JSON with CJK and <>& left as they are.
@@ -334,11 +359,11 @@ matches).`,
 			defer e.Close()
 			opts := engine.Options{DryRun: dry, AllowDestructive: allow, Recover: recoverOwnership}
 			if planFile != "" {
-				ch, err := loadPlan(planFile)
+				sum, err := loadPlan(planFile)
 				if err != nil {
 					return withExit(ExitUsage, err)
 				}
-				opts.Plan = ch
+				opts.PlanSum = sum
 			}
 			bar := newProgress(g.stderr, log)
 			opts.Progress = bar.update
