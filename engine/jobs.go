@@ -1,11 +1,55 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/orgsync/orgsync/directory"
+)
+
+// ErrJobRunning is returned by a run (and by Prepare) that found an import
+// job an earlier run submitted still running after waiting for it: its
+// rows are not yet in the directory's lists, so a plan made now would make
+// them again, one call each or in a second job, racing the first. The run
+// makes no change at all; the next one settles the job's rows from its
+// result. The error names each job, its run and how long it was awaited.
+var ErrJobRunning = errors.New("an import job of an earlier run is still running")
+
+// jobAwaiter is a directory whose changes can outlive the run that made
+// them: import jobs (WeCom's batch/syncuser) that the directory records in
+// the journal when submitted and that may still run, or be unread, when
+// the run ends.
+type jobAwaiter interface {
+	// AwaitJobs waits, bounded, for the jobs earlier runs left open and
+	// settles their journal rows from each job's result; running has one
+	// line for each job still running after its bound, whose rows it left
+	// pending.
+	AwaitJobs(ctx context.Context, j directory.Journal) (running []string, err error)
+}
 
 // awaitJobs runs before WeCom is read, so that what a run settles from
-// WeCom's lists is final. (Import jobs left running by an earlier run are
-// not yet tracked: see issue 12.)
+// WeCom's lists is final: an import job an earlier run left open (its wait
+// timed out, the process died after submitting it) is waited for and its
+// rows settled from its own result. A job still running after the wait
+// stops the run with ErrJobRunning, before anything is planned.
 func (e *Engine) awaitJobs(ctx context.Context) error {
-	_ = ctx
-	return nil
+	a, ok := e.dir.(jobAwaiter)
+	if !ok {
+		return nil
+	}
+	running, err := a.AwaitJobs(ctx, e.store)
+	if err != nil {
+		return fmt.Errorf("import jobs of earlier runs: %w", err)
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	for _, r := range running {
+		e.log.Warn("run stopped before planning: an import job of an earlier run is still running", zap.String("reason", r))
+	}
+	return fmt.Errorf("%w: %s", ErrJobRunning, strings.Join(running, "; "))
 }
