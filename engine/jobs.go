@@ -35,21 +35,32 @@ type jobAwaiter interface {
 // WeCom's lists is final: an import job an earlier run left open (its wait
 // timed out, the process died after submitting it) is waited for and its
 // rows settled from its own result. A job still running after the wait
-// stops the run with ErrJobRunning, before anything is planned.
+// stops the run with ErrJobRunning, before anything is planned (the
+// directory has logged each such job). The reports of interrupted runs
+// whose rows were settled are brought up to date, as settlePending does.
 func (e *Engine) awaitJobs(ctx context.Context) error {
 	a, ok := e.dir.(jobAwaiter)
 	if !ok {
 		return nil
 	}
+	open, err := e.store.OpenImportJobs(ctx)
+	if err != nil || len(open) == 0 {
+		return err
+	}
 	running, err := a.AwaitJobs(ctx, e.store)
+	runs := map[int64]bool{}
+	for _, j := range open {
+		runs[j.RunID] = true
+	}
+	if rerr := e.reportSettled(ctx, runs); rerr != nil {
+		e.log.Warn("could not update the report of an interrupted run", zap.Error(rerr))
+	}
 	if err != nil {
 		return fmt.Errorf("import jobs of earlier runs: %w", err)
 	}
 	if len(running) == 0 {
 		return nil
 	}
-	for _, r := range running {
-		e.log.Warn("run stopped before planning: an import job of an earlier run is still running", zap.String("reason", r))
-	}
-	return fmt.Errorf("%w: %s", ErrJobRunning, strings.Join(running, "; "))
+	return fmt.Errorf("%w (%s): this run plans and makes no change, so as not to race it; the job's rows stay pending until a later run settles them from its result",
+		ErrJobRunning, strings.Join(running, "; "))
 }

@@ -208,6 +208,7 @@ func TestARunStartingWhileTheJobStillRunsChangesNothingAndSaysSo(t *testing.T) {
 	if !errors.Is(err, ErrJobRunning) || rep.Status != StatusFailed || !strings.Contains(rep.Error, "still running") || !strings.Contains(rep.Error, "20 rows") {
 		t.Fatalf("the run behind the job: %v; report %q %q", err, rep.Status, rep.Error)
 	}
+	t.Logf("the run behind the job: %s", rep.Error)
 	if waited := clk.Now().Sub(start); waited < 5*time.Minute || waited > 6*time.Minute {
 		t.Errorf("waited %s for the job, want its bound", waited)
 	}

@@ -348,9 +348,10 @@ func (r *applyRun) runJob(f *importFile) []plan.UserChange {
 			return nil
 		}
 		if client.IsCode(err, client.CodeJobRunning) {
-			// Someone's job still runs (an earlier run's that timed out,
-			// perhaps, with these very rows): making them one call each
-			// now could race it. Nothing was sent; the next run makes them.
+			// Someone else's job still runs (an earlier run's own was
+			// awaited before this run planned, see AwaitJobs): making the
+			// rows one call each now could race it. Nothing was sent; the
+			// next run makes them.
 			if finishAll(state.StatusFailed, client.Code(err), "import job not submitted: another import job is still running (302008)") {
 				for _, row := range rows {
 					r.pending(row.u.Op, row.u.UserID, "another import job is still running (302008): the next run makes this change")
@@ -587,7 +588,8 @@ type jobStore interface {
 //   - WeCom no longer knows the job (40088, 40089): the job is closed as
 //     unknown and every row is left for the list-based settle.
 //   - still running after the bound: nothing is settled and the job stays
-//     open; the returned running says so, one line a job. The caller must
+//     open; the returned running names it, one line a job (and the log
+//     says so as a warning). The caller must
 //     then neither submit another job nor make those rows' changes one
 //     call each (either would race the job): the engine stops the run.
 //
@@ -623,8 +625,7 @@ func (d *Directory) AwaitJobs(ctx context.Context, j directory.Journal) (running
 		res, err := d.client.WaitBatchResult(ctx, job.Job, time.Second, bound)
 		switch {
 		case errors.Is(err, client.ErrJobTimeout):
-			msg := fmt.Sprintf("import job %s (run %d, %d rows unsettled) is still running after waiting %s: its rows stay pending, and this run makes no change that could race it; the next run settles them from the job's result",
-				job.Job, job.RunID, len(entries), bound)
+			msg := fmt.Sprintf("import job %s of run %d, %d rows, not finished after waiting %s", job.Job, job.RunID, len(entries), bound)
 			jlog.Warn("an import job of an earlier run is still running; its rows stay pending", zap.Duration("waited", bound), zap.Error(err))
 			running = append(running, msg)
 			continue

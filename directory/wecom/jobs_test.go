@@ -208,7 +208,7 @@ func TestAJobStillRunningAfterTheBoundIsLeftPendingUntilItEnds(t *testing.T) {
 	}
 	before, start := emu.Stats(), clk.Now()
 	running, err := d.AwaitJobs(ctx, st)
-	if err != nil || len(running) != 1 || !strings.Contains(running[0], "still running") || !strings.Contains(running[0], "40 rows") {
+	if err != nil || len(running) != 1 || !strings.Contains(running[0], "not finished after waiting") || !strings.Contains(running[0], "40 rows") {
 		t.Fatalf("AwaitJobs = %q, %v", running, err)
 	}
 	if waited := clk.Now().Sub(start); waited < 5*time.Minute || waited > 6*time.Minute {
