@@ -142,6 +142,26 @@ type calc struct {
 	// renamed holds, per desired department key recognised as a managed
 	// department under a new key, how it was matched.
 	renamed map[string]string
+	// byRule[i] is the shadow member under desired person i's userid (nil
+	// when there is none): looked up once for rename detection and the
+	// member diff, which at 1M people is a million lookups in a map of
+	// strings fewer. Built on first use (shadowOf).
+	byRule []*ShadowMember
+	// noShortcut makes matchRenames build the subtrees even when
+	// sameSubtrees shows the answer (tests compare the two).
+	noShortcut bool
+}
+
+// shadowOf returns the shadow member under desired person i's userid.
+func (c *calc) shadowOf(i int) *ShadowMember {
+	if c.byRule == nil {
+		people, members := c.in.Desired.People, c.in.Shadow.Members
+		c.byRule = make([]*ShadowMember, len(people))
+		for j := range people {
+			c.byRule[j] = members[model.UserIDKey(people[j].UserID)]
+		}
+	}
+	return c.byRule[i]
 }
 
 func (c *calc) allows(op Op) bool {
@@ -476,7 +496,7 @@ func (c *calc) members() {
 	for i := range c.in.Desired.People {
 		p := &c.in.Desired.People[i]
 		final[i] = p.UserID
-		if sh.Members[model.UserIDKey(p.UserID)] == nil {
+		if c.shadowOf(i) == nil {
 			if m := byKeyOf(p.Key); m != nil {
 				if !m.Adopted {
 					c.ch.Notices = append(c.ch.Notices, Notice{Object: m.Person.UserID, Msg: fmt.Sprintf("the userid rule now gives %q; WeCom userids cannot change, so %q is kept", p.UserID, m.Person.UserID)})
@@ -520,7 +540,10 @@ func (c *calc) members() {
 			c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "protected by policy: left as is"})
 			continue
 		}
-		s := sh.Members[k]
+		s := c.shadowOf(i) // the userid is the rule's, or one it doesn't know
+		if p.UserID != c.in.Desired.People[i].UserID {
+			s = sh.Members[k]
+		}
 		cm := cur[k]
 		if cm == nil && s != nil {
 			cm = c.in.Current.Outside[k] // ours, moved out of the scope by hand: put back

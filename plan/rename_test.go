@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 
@@ -244,4 +245,76 @@ func (c *calc) matchRenamesByMaps() map[string]string {
 	// under another key must not stay behind: a chain (a→b while b→c)
 	// resolves because Rekey applies the whole map at once.
 	return out
+}
+
+// TestSameSubtreesShortcut checks matchRenames' quiet-night shortcut: on
+// worlds where the desired tree and people are the shadow's (quiet), and on
+// the same worlds with one thing changed (a person moved, two departments'
+// people swapped, a department gone from WeCom, a person left), the answer
+// with the shortcut is the answer without it, and the shortcut is taken on
+// every quiet world and on no changed one.
+func TestSameSubtreesShortcut(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		r := rand.New(rand.NewPCG(seed, 11))
+		in := randomRenameWorld(r)
+		in.Desired = model.Org{}
+		for _, k := range slices.Sorted(maps.Keys(in.Shadow.Departments)) {
+			d := in.Shadow.Departments[k].Department
+			if _, ok := in.Current.Departments[d.ID]; ok {
+				in.Desired.Departments = append(in.Desired.Departments, model.Department{Key: d.Key, Name: d.Name, ParentKey: d.ParentKey})
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(in.Shadow.Members)) {
+			in.Desired.People = append(in.Desired.People, in.Shadow.Members[k].Person)
+		}
+		change := []string{"none", "moved", "swapped", "gone from WeCom", "left"}[seed%5]
+		people := in.Desired.People
+		switch change {
+		case "moved":
+			p := &people[r.IntN(len(people))]
+			p.Departments = []string{in.Desired.Departments[r.IntN(len(in.Desired.Departments))].Key + "-other"}
+		case "swapped":
+			// Everyone in one department and everyone in another trade places.
+			a, b := people[0].Departments[0], people[len(people)-1].Departments[0]
+			if a == b {
+				change = "none"
+				break
+			}
+			for i := range people {
+				ds := slices.Clone(people[i].Departments)
+				for j, d := range ds {
+					switch d {
+					case a:
+						ds[j] = b
+					case b:
+						ds[j] = a
+					}
+				}
+				people[i].Departments = ds
+			}
+		case "gone from WeCom":
+			delete(in.Current.Departments, in.Shadow.Departments[in.Desired.Departments[0].Key].Department.ID)
+		case "left":
+			in.Desired.People = people[1:]
+		}
+		fast := &calc{in: in, renamed: map[string]string{}}
+		full := &calc{in: in, renamed: map[string]string{}, noShortcut: true}
+		g, w := fast.matchRenames(), full.matchRenames()
+		if !maps.Equal(g, w) || !maps.Equal(fast.renamed, full.renamed) {
+			t.Fatalf("seed %d (%s): with the shortcut %v (%v), without %v (%v)", seed, change, g, fast.renamed, w, full.renamed)
+		}
+		dp, sp := map[string]string{}, map[string]string{}
+		for _, d := range in.Desired.Departments {
+			dp[d.Key] = d.ParentKey
+		}
+		for k, d := range in.Shadow.Departments {
+			if _, ok := in.Current.Departments[d.Department.ID]; ok {
+				sp[k] = d.Department.ParentKey
+			}
+		}
+		taken := (&calc{in: in}).sameSubtrees(dp, sp)
+		if quiet := change == "none"; taken != quiet {
+			t.Fatalf("seed %d (%s): shortcut taken %v", seed, change, taken)
+		}
+	}
 }
