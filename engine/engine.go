@@ -354,24 +354,43 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 // stays valid for 'sync --plan') → shadow → plan → guard. Settling writes
 // only to the state store, recording what WeCom's lists show.
 func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
+	if err := e.awaitJobs(ctx); err != nil {
+		return nil, err
+	}
+	// WeCom's lists are read while the sources are read and mapped: the
+	// two are independent, and WeCom's side is mostly waiting on its
+	// answers (at 1M members, 100 list_id pages), so a run's wall time is
+	// the longer of the two rather than their sum. WeCom's lists are small
+	// beside the records (a userid and its departments a member).
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	type loaded struct {
+		cur plan.Current
+		err error
+	}
+	wecom := make(chan loaded, 1)
+	go func() {
+		cur, err := e.dir.Load(loadCtx)
+		wecom <- loaded{cur, err}
+	}()
 	p, err := e.readAndMap(ctx)
 	if err != nil {
+		cancelLoad()
+		<-wecom
 		return nil, err
 	}
 	// What reading and mapping leave behind (the records, mapping's rows
 	// and indexes: half the heap at this point, 50 MB at 100k people) is
-	// garbage now. Collected here, before WeCom's lists and the shadow
-	// arrive, it sets the next GC goal by what the run still holds, not by
-	// the transient peak: without it the heap grows to twice the mapping
-	// phase's before the next GC, which is the run's peak RSS.
+	// garbage now. Collected here, before the shadow arrives, it sets the
+	// next GC goal by what the run still holds, not by the transient peak:
+	// without it the heap grows to twice the mapping phase's before the
+	// next GC, which is the run's peak RSS.
 	runtime.GC()
-	if err := e.awaitJobs(ctx); err != nil {
-		return nil, err
+	l := <-wecom
+	if l.err != nil {
+		return nil, l.err
 	}
-	cur, err := e.dir.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
+	cur := l.cur
 	if p.Settled, err = e.settlePending(ctx, cur); err != nil {
 		return nil, err
 	}
