@@ -106,8 +106,12 @@ type Input struct {
 // Calculate returns the changes that make WeCom match Desired within the
 // policy. It never returns a change to a member or department that orgsync
 // does not own, unless an adopt rule takes it over.
-func Calculate(in Input) *Changes {
-	c := &calc{in: in, ch: &Changes{}}
+func Calculate(in Input) *Changes { return calculate(in, false) }
+
+// calculate is Calculate; noShortcut makes it take the long way where a
+// shortcut gives the same answer (tests compare the two).
+func calculate(in Input, noShortcut bool) *Changes {
+	c := &calc{in: in, ch: &Changes{}, noShortcut: noShortcut}
 	if c.in.Shadow == nil {
 		c.in.Shadow = &Shadow{Members: map[string]*ShadowMember{}, Departments: map[string]*ShadowDept{}}
 	}
@@ -148,7 +152,9 @@ type calc struct {
 	// strings fewer. Built on first use (shadowOf).
 	byRule []*ShadowMember
 	// noShortcut makes matchRenames build the subtrees even when
-	// sameSubtrees shows the answer (tests compare the two).
+	// sameSubtrees shows the answer, and members make its passes over
+	// leavers and unowned members even when the counts show there are none
+	// (tests compare the two).
 	noShortcut bool
 }
 
@@ -510,7 +516,14 @@ func (c *calc) members() {
 			renamed[model.UserIDKey(p.UserID)] = final[i]
 		}
 	}
-	seen := make(map[string]bool, len(c.in.Desired.People))
+	// matched counts the people found in the shadow, and curInShadow those
+	// of them WeCom lists in the scope: when every managed member is matched
+	// and every member WeCom lists is one of them, there are no leavers and
+	// nothing unowned, and the two passes over the shadow and WeCom's list
+	// below (with a set of every userid to test against) are skipped. This
+	// holds only while the desired userids are the rule's (unique, as
+	// mapping guarantees); otherwise the passes run.
+	matched, curInShadow := 0, 0
 	// People the shadow does not know are creates, most of them: the list
 	// is allocated once (at 100k, growing it by doubling costs twice its
 	// size in copies).
@@ -535,16 +548,21 @@ func (c *calc) members() {
 			p = &cp
 		}
 		k := model.UserIDKey(p.UserID)
-		seen[k] = true
-		if c.protected[k] {
-			c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "protected by policy: left as is"})
-			continue
-		}
 		s := c.shadowOf(i) // the userid is the rule's, or one it doesn't know
 		if p.UserID != c.in.Desired.People[i].UserID {
 			s = sh.Members[k]
 		}
 		cm := cur[k]
+		if s != nil {
+			matched++
+			if cm != nil {
+				curInShadow++
+			}
+		}
+		if c.protected[k] {
+			c.ch.Notices = append(c.ch.Notices, Notice{Object: p.UserID, Msg: "protected by policy: left as is"})
+			continue
+		}
 		if cm == nil && s != nil {
 			cm = c.in.Current.Outside[k] // ours, moved out of the scope by hand: put back
 		}
@@ -614,6 +632,13 @@ func (c *calc) members() {
 				c.add(&c.ch.UserDeletes, UserChange{Op: OpUserDelete, UserID: p.UserID, Key: p.Key, Before: before, Reason: c.expiredReason(s), Origin: p.Origin})
 			}
 		}
+	}
+	if !c.noShortcut && len(renamed) == 0 && matched == len(sh.Members) && curInShadow == len(cur) {
+		return
+	}
+	seen := make(map[string]bool, len(final))
+	for _, u := range final {
+		seen[model.UserIDKey(u)] = true
 	}
 	// Managed members the sources no longer list: leavers.
 	for k, s := range sh.Members {

@@ -2,6 +2,9 @@ package plan
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -328,5 +331,76 @@ func TestParseThreshold(t *testing.T) {
 		if _, err := ParseThreshold(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestShortcutsChangeNoPlan compares Calculate with and without its
+// shortcuts (rename detection and the passes over leavers and unowned
+// members skipped when counts show them empty) on random worlds of
+// desired people, a shadow and WeCom's members that agree or differ by a
+// leaver, a newcomer, a member WeCom lists that orgsync does not own, one
+// outside the scope, a protected userid or a userid rule that changed.
+func TestShortcutsChangeNoPlan(t *testing.T) {
+	shortcut := 0
+	for seed := uint64(1); seed <= 400; seed++ {
+		r := rand.New(rand.NewPCG(seed, 3))
+		in := Input{
+			Shadow:  &Shadow{Members: map[string]*ShadowMember{}, Departments: map[string]*ShadowDept{"d": {Department: model.Department{Key: "d", Name: "d", ID: 2}}}},
+			Current: Current{Departments: map[int]CurrentDept{1: {ID: 1}, 2: {ID: 2, ParentID: 1}}, Members: map[string]*CurrentMember{}, Outside: map[string]*CurrentMember{}},
+			Desired: model.Org{Departments: []model.Department{{Key: "d", Name: "d"}}},
+			Policy:  Policy{Leavers: []string{"disable", "delete"}[r.IntN(2)]},
+		}
+		n := 3 + r.IntN(6)
+		for i := range n {
+			p := model.Person{Key: fmt.Sprintf("k%d", i), UserID: fmt.Sprintf("u%d", i), Name: "n", Departments: []string{"d"}, Enabled: true}
+			in.Desired.People = append(in.Desired.People, p)
+			in.Shadow.Members[p.UserID] = &ShadowMember{Person: p}
+			in.Current.Members[p.UserID] = &CurrentMember{UserID: p.UserID, Departments: []int{2}}
+		}
+		kinds := []string{"none", "leaver", "newcomer", "unowned", "outside", "protected", "rule", "gone from WeCom", "leaver gone from WeCom"}
+		var changes []string
+		for range 1 + r.IntN(2) {
+			changes = append(changes, kinds[r.IntN(len(kinds))])
+		}
+		for _, change := range changes {
+			applyChange(&in, change, n, r)
+		}
+		change := strings.Join(changes, " + ")
+		got, want := calculate(in, false), calculate(in, true)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d (%s): with the shortcuts %+v\nwithout %+v", seed, change, got, want)
+		}
+		if change == "none" && got.Empty() && got.Unowned == 0 {
+			shortcut++
+		}
+	}
+	if shortcut == 0 {
+		t.Fatal("no quiet world: the shortcuts were never compared")
+	}
+}
+
+func applyChange(in *Input, change string, n int, r *rand.Rand) {
+	switch change {
+	case "leaver":
+		in.Desired.People = in.Desired.People[1:]
+	case "newcomer":
+		in.Desired.People = append(in.Desired.People, model.Person{Key: "new", UserID: "new", Name: "n", Departments: []string{"d"}, Enabled: true})
+	case "unowned":
+		in.Current.Members["stranger"] = &CurrentMember{UserID: "stranger", Departments: []int{2}}
+	case "outside":
+		in.Current.Outside["u0"] = &CurrentMember{UserID: "u0", Departments: []int{99}}
+		delete(in.Current.Members, "u0")
+	case "protected":
+		in.Policy.Protected = []string{fmt.Sprintf("u%d", r.IntN(n))}
+		if r.IntN(2) == 0 {
+			in.Desired.People = in.Desired.People[1:] // and a leaver
+		}
+	case "rule":
+		in.Desired.People[0].UserID = "renamed0" // the shadow keeps u0 by its key
+	case "gone from WeCom":
+		delete(in.Current.Members, "u1")
+	case "leaver gone from WeCom":
+		in.Desired.People = in.Desired.People[:len(in.Desired.People)-1]
+		delete(in.Current.Members, fmt.Sprintf("u%d", n-1))
 	}
 }
