@@ -154,6 +154,11 @@ func (d *Directory) Load(ctx context.Context) (plan.Current, error) {
 			}
 		}
 	}
+	// Members are allocated in blocks, and a member's first department
+	// from a shared slab (a second one makes append copy it out): at 1M
+	// members, two allocations each fewer for the run to make and collect.
+	var block []plan.CurrentMember
+	var ids []int
 	err = d.client.ListUserIDPages(ctx, 10000, func(rows []client.DeptUser) error {
 		for _, r := range rows {
 			into := cur.Members
@@ -163,7 +168,12 @@ func (d *Directory) Load(ctx context.Context) (plan.Current, error) {
 			k := model.UserIDKey(r.UserID)
 			m := into[k]
 			if m == nil {
-				m = &plan.CurrentMember{UserID: r.UserID}
+				if len(block) == 0 {
+					block, ids = make([]plan.CurrentMember, 4096), make([]int, 4096)
+				}
+				m, block = &block[0], block[1:]
+				m.UserID, m.Departments = r.UserID, ids[:0:1]
+				ids = ids[1:]
 				into[k] = m
 			}
 			m.Departments = append(m.Departments, r.Department)
@@ -175,8 +185,10 @@ func (d *Directory) Load(ctx context.Context) (plan.Current, error) {
 	}
 	// A member in the scope and outside it at once counts as in the scope
 	// (with its in-scope departments).
-	for k := range cur.Members {
-		delete(cur.Outside, k)
+	if len(cur.Outside) > 0 {
+		for k := range cur.Members {
+			delete(cur.Outside, k)
+		}
 	}
 	return cur, nil
 }
