@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/orgsync/orgsync/directory"
+	"github.com/orgsync/orgsync/state"
 )
 
 // ErrJobRunning is returned by a run (and by Prepare) that found an import
@@ -31,6 +33,14 @@ type jobAwaiter interface {
 	AwaitJobs(ctx context.Context, j directory.Journal) (running []string, err error)
 }
 
+// maxJobAge is how long after its submit an import job is awaited at all.
+// WeCom's imports take minutes (about 20 ms a row); one still running hours
+// later is stuck, and awaiting it would fail every run after it for good.
+// Past this age its rows are settled from WeCom's lists, as for a job WeCom
+// no longer knows, and the run goes on (WeCom itself refuses a second job
+// while one runs: 302008 leaves those rows for a later run).
+const maxJobAge = 6 * time.Hour
+
 // awaitJobs runs before WeCom is read, so that what a run settles from
 // WeCom's lists is final: an import job an earlier run left open (its wait
 // timed out, the process died after submitting it) is waited for and its
@@ -47,7 +57,21 @@ func (e *Engine) awaitJobs(ctx context.Context) error {
 	if err != nil || len(open) == 0 {
 		return err
 	}
-	running, err := a.AwaitJobs(ctx, e.store)
+	stuck := 0
+	for _, j := range open {
+		if age := e.now().Sub(j.SubmittedAt); age > maxJobAge {
+			e.log.Warn("an import job of an earlier run is older than any import takes: it is no longer awaited, and its rows are settled from WeCom's lists",
+				zap.String("job", j.Job), zap.Int64("run_id", j.RunID), zap.Duration("age", age), zap.Duration("max_age", maxJobAge))
+			if err := e.store.SettleImportJob(ctx, j.ID, state.JobUnknown, nil); err != nil {
+				return err
+			}
+			stuck++
+		}
+	}
+	running, err := []string(nil), error(nil)
+	if stuck < len(open) {
+		running, err = a.AwaitJobs(ctx, e.store)
+	}
 	runs := map[int64]bool{}
 	for _, j := range open {
 		runs[j.RunID] = true

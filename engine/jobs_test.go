@@ -316,3 +316,43 @@ func TestAJobWeComForgotIsSettledFromItsListsAsBefore(t *testing.T) {
 	}
 	converged(t, en, clk, want)
 }
+
+// TestAStuckJobIsNoLongerAwaitedAfterMaxJobAge: a job WeCom reports running
+// for longer than any import takes would fail every later run for good.
+// Past maxJobAge the run stops awaiting it, settles its rows from WeCom's
+// lists and goes on, making no second job while WeCom's still runs.
+func TestAStuckJobIsNoLongerAwaitedAfterMaxJobAge(t *testing.T) {
+	// A day's job: stuck, as far as any run can tell.
+	en, clk := jobEnv(t, time.Hour, 24*time.Hour/20, emulator.Options{}, nil)
+	firstRunLeavesTheJob(t, en, clk)
+	if _, err := en.openOn(clk).RunOnce(context.Background(), Options{}); !errors.Is(err, ErrJobRunning) {
+		t.Fatalf("the run behind a fresh job: %v, want ErrJobRunning", err)
+	}
+	// The state store's clock (submit times) is the real one here; the
+	// client's is the fake one the emulator's job runs on.
+	clk.advance(maxJobAge)
+	e := en.openOn(clk)
+	e.SetClock(func() time.Time { return time.Now().Add(maxJobAge) })
+	before, start := en.emu.Stats(), clk.Now()
+	rep, err := e.RunOnce(context.Background(), Options{})
+	if errors.Is(err, ErrJobRunning) {
+		t.Fatalf("a job older than %s still stops the run: %v", maxJobAge, err)
+	}
+	if waited := clk.Now().Sub(start); waited >= 5*time.Minute {
+		t.Errorf("waited %s for a stuck job", waited)
+	}
+	if open, err := en.e.Store().OpenImportJobs(context.Background()); err != nil || len(open) != 0 {
+		t.Fatalf("open jobs after the stuck one was given up: %v %v", open, err)
+	}
+	after := en.emu.Stats()
+	if n := after.Errors["batch/syncuser"][0] - before.Errors["batch/syncuser"][0]; n != 0 {
+		t.Errorf("%d second jobs accepted behind a running one", n)
+	}
+	if len(rep.Pending) != 20 || !strings.Contains(rep.Pending[0].Error, "302008") {
+		t.Errorf("the stuck job's rows: %d pending (%+v), want its 20 left for later behind WeCom's 302008", len(rep.Pending), rep.Pending)
+	}
+	if n := after.Calls["user/create"] - before.Calls["user/create"]; n != 0 {
+		t.Errorf("%d one-call creates of rows WeCom's job still makes", n)
+	}
+	t.Logf("the run after giving the job up: %s, %d pending", rep.Status, len(rep.Pending))
+}
