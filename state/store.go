@@ -21,6 +21,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -225,6 +226,105 @@ func (s *Store) LoadShadow(ctx context.Context) (*Shadow, error) {
 	return loadShadow(ctx, s.db)
 }
 
+// memberBatch is a run of member rows as the driver gave them: data holds
+// their JSON one after the other, each row's ending at its end.
+type memberBatch struct {
+	data []byte
+	rows []memberRow
+}
+
+type memberRow struct {
+	end         int
+	adopted     bool
+	hasDisabled bool
+	disabled    int64
+}
+
+// decodeMembers reads the rows of SELECT data, adopted, disabled_at FROM
+// members into into. Every run reads every member, and the driver's
+// reading and the decoding take about as long as each other, so the rows
+// are read on this goroutine and decoded on another, in batches of 1,024
+// (the driver's bytes are valid only until the next row: they are copied
+// into the batch). model.UnmarshalPerson decodes each as json.Unmarshal
+// would, several times faster, and its Interner holds the department keys,
+// positions and leaders that many members share once. Members are
+// allocated in blocks rather than one by one.
+func decodeMembers(rows *sql.Rows, into map[string]*Member) error {
+	const batchRows = 1024
+	full := make(chan *memberBatch, 2)
+	free := make(chan *memberBatch, 4)
+	done := make(chan error, 1)
+	go func() {
+		var in model.Interner
+		var block []Member
+		var err error
+		for b := range full {
+			start := 0
+			for _, r := range b.rows {
+				if err != nil {
+					break
+				}
+				if len(block) == 0 {
+					block = make([]Member, batchRows)
+				}
+				m := &block[0]
+				block = block[1:]
+				m.Adopted = r.adopted
+				if derr := model.UnmarshalPerson(b.data[start:r.end], &m.Person, &in); derr != nil {
+					err = fmt.Errorf("decode member shadow: %w", derr)
+					break
+				}
+				if r.hasDisabled {
+					m.DisabledAt = time.Unix(r.disabled, 0)
+				}
+				into[model.UserIDKey(m.Person.UserID)] = m
+				start = r.end
+			}
+			b.data, b.rows = b.data[:0], b.rows[:0]
+			select {
+			case free <- b:
+			default:
+			}
+		}
+		done <- err
+	}()
+	var b *memberBatch
+	send := func() {
+		if b != nil && len(b.rows) > 0 {
+			full <- b
+		}
+		b = nil
+	}
+	var rerr error
+	for rows.Next() {
+		if b == nil {
+			select {
+			case b = <-free:
+			default:
+				b = &memberBatch{rows: make([]memberRow, 0, batchRows)}
+			}
+		}
+		var data sql.RawBytes // valid until the next Next: copied before it
+		var adopted int
+		var disabled sql.NullInt64
+		if rerr = rows.Scan(&data, &adopted, &disabled); rerr != nil {
+			break
+		}
+		b.data = append(b.data, data...)
+		b.rows = append(b.rows, memberRow{end: len(b.data), adopted: adopted != 0, hasDisabled: disabled.Valid, disabled: disabled.Int64})
+		if len(b.rows) == batchRows {
+			send()
+		}
+	}
+	send()
+	close(full)
+	derr := <-done
+	if rerr == nil {
+		rerr = rows.Err()
+	}
+	return cmp.Or(rerr, derr)
+}
+
 // querier is what LoadShadow reads through: the database or a transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -245,35 +345,7 @@ func loadShadow(ctx context.Context, db querier) (*Shadow, error) {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
 	defer rows.Close()
-	// Every run reads every member: model.UnmarshalPerson decodes them as
-	// json.Unmarshal would, several times faster, straight from the
-	// driver's bytes, and its Interner holds the department keys,
-	// positions and leaders that many members share once. Members are
-	// allocated in blocks rather than one by one.
-	var in model.Interner
-	var block []Member
-	for rows.Next() {
-		var data sql.RawBytes // valid until the next Next: decoded before it
-		var adopted int
-		var disabled sql.NullInt64
-		if err := rows.Scan(&data, &adopted, &disabled); err != nil {
-			return nil, err
-		}
-		if len(block) == 0 {
-			block = make([]Member, 1024)
-		}
-		m := &block[0]
-		block = block[1:]
-		m.Adopted = adopted != 0
-		if err := model.UnmarshalPerson(data, &m.Person, &in); err != nil {
-			return nil, fmt.Errorf("decode member shadow: %w", err)
-		}
-		if disabled.Valid {
-			m.DisabledAt = time.Unix(disabled.Int64, 0)
-		}
-		sh.Members[model.UserIDKey(m.Person.UserID)] = m
-	}
-	if err := rows.Err(); err != nil {
+	if err := decodeMembers(rows, sh.Members); err != nil {
 		return nil, err
 	}
 	drows, err := db.QueryContext(ctx, `SELECT data, adopted FROM departments`)

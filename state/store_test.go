@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,4 +200,49 @@ func TestOpenCreatesMissingDirectory(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestShadowOfManyMembersLoadsWhole reads more members than one decoding
+// batch holds, with leaver clocks and adoption on some, and then one
+// member whose stored JSON is damaged: the load gives every member as
+// stored, or the decode error, never a part.
+func TestShadowOfManyMembersLoadsWhole(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		ctx := context.Background()
+		s := open(t)
+		const n = 2500 // two full batches and a part
+		at := time.Unix(1_800_000_000, 0)
+		var muts []Mutation
+		for i := range n {
+			m := &Member{Person: model.Person{Key: fmt.Sprintf("E%d", i), UserID: fmt.Sprintf("u%d", i), Name: fmt.Sprintf("员工%d", i),
+				Departments: []string{fmt.Sprintf("d%d", i%7)}, Enabled: i%3 != 0}, Adopted: i%5 == 0}
+			if i%11 == 0 {
+				m.DisabledAt = at.Add(time.Duration(i) * time.Second)
+			}
+			muts = append(muts, Mutation{PutMember: m})
+		}
+		if err := s.ApplyAll(ctx, muts); err != nil {
+			t.Fatal(err)
+		}
+		sh, err := s.LoadShadow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sh.Members) != n {
+			t.Fatalf("%d members loaded, want %d", len(sh.Members), n)
+		}
+		for _, mu := range muts {
+			want := mu.PutMember
+			got := sh.Members[want.Person.UserID]
+			if got == nil || !reflect.DeepEqual(got.Person, want.Person) || got.Adopted != want.Adopted || !got.DisabledAt.Equal(want.DisabledAt) {
+				t.Fatalf("member %s loaded as %+v, stored %+v", want.Person.UserID, got, want)
+			}
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE members SET data = '{"key":"E1","userid":' WHERE userid_key = 'u1700'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LoadShadow(ctx); err == nil || !strings.Contains(err.Error(), "decode member shadow") {
+			t.Fatalf("a damaged member: %v, want the decode error", err)
+		}
+	})
 }
