@@ -524,11 +524,12 @@ func (jr *joinRun) origins(i int) []model.Origin {
 func (m *Mapper) trace(ev *evaluator, r *row) {
 	n := len(m.traces)
 	both := make([]uint16, 2*n)
-	r.from, r.read = both[:n:n], both[n:]
+	x := r.more()
+	x.from, x.read = both[:n:n], both[n:]
 	for k, t := range m.traces {
 		var live uint16
 		for s, ids := range t.idents {
-			if r.present&(1<<s) == 0 {
+			if x.present&(1<<s) == 0 {
 				continue
 			}
 			if t.p.allEnv {
@@ -542,9 +543,9 @@ func (m *Mapper) trace(ev *evaluator, r *row) {
 				}
 			}
 		}
-		r.read[k] = live
+		x.read[k] = live
 		if bits.OnesCount16(live) < 2 {
-			r.from[k] = live
+			x.from[k] = live
 			continue
 		}
 		v0, e0 := ev.eval(t.p)
@@ -572,7 +573,7 @@ func (m *Mapper) trace(ev *evaluator, r *row) {
 			}
 			ev.saved = saved
 			if (e == nil) != (e0 == nil) || (e == nil && !reflect.DeepEqual(v, v0)) || (e != nil && e.msg != e0.msg) {
-				r.from[k] |= 1 << s
+				x.from[k] |= 1 << s
 			}
 		}
 	}

@@ -325,15 +325,25 @@ type row struct {
 	// which becomes Org.People: the rows carry no copy of their own.
 	p          *model.Person
 	leaderKeys []string
-	errs       []RecordError
-	warns      []Warning
 	keyOK      bool
 	useridOK   bool
 	deptOK     bool
+	// x holds what few rows have (errors, warnings, an exclusion) or only
+	// a join's rows have: every row lives through all of mapping, and at
+	// 1M rows each byte here is a megabyte of mapping's peak.
+	x *rowExtra
+}
+
+// rowExtra is the part of a row most rows never need (see row.x).
+type rowExtra struct {
+	errs  []RecordError
+	warns []Warning
 	// idMobile and idEmail identify the member of a rejected row (see
-	// RecordError.Mobile): set even when the field itself failed.
-	idMobile, idEmail string
-	excluded          *Exclusion // left out of scope by include/exclude
+	// RecordError.Mobile) when its own field failed; otherwise the
+	// person's mobile and email do (idSet).
+	idMobile, idEmail       string
+	mobileIDSet, emailIDSet bool
+	excluded                *Exclusion // left out of scope by include/exclude
 	// With a join: the primary record's index, the sources it has records
 	// of, and per traced field the sources that decided it and were read.
 	pi         int
@@ -341,12 +351,44 @@ type row struct {
 	from, read []uint16
 }
 
+// more returns the row's extra part, making it on first use.
+func (r *row) more() *rowExtra {
+	if r.x == nil {
+		r.x = &rowExtra{}
+	}
+	return r.x
+}
+
+// errors are the row's errors (none for most rows).
+func (r *row) errors() []RecordError {
+	if r.x == nil {
+		return nil
+	}
+	return r.x.errs
+}
+
+// ids is what identifies the member of a rejected row: the mobile and
+// email its fields give, or what their failed values still tell.
+func (r *row) ids() (mobile, email string) {
+	mobile, email = r.p.Mobile, r.p.Email
+	if x := r.x; x != nil {
+		if x.mobileIDSet {
+			mobile = x.idMobile
+		}
+		if x.emailIDSet {
+			email = x.idEmail
+		}
+	}
+	return mobile, email
+}
+
 func (r *row) fail(field, value string, p *program, msg string) {
 	e := RecordError{Origin: r.rec.Origin, Field: field, Value: clip(value), Msg: msg}
 	if p != nil {
 		e.Rule = p.rule.Expr
 	}
-	r.errs = append(r.errs, e)
+	x := r.more()
+	x.errs = append(x.errs, e)
 }
 
 func (r *row) warn(field, value string, p *program, msg string) {
@@ -354,7 +396,8 @@ func (r *row) warn(field, value string, p *program, msg string) {
 	if p != nil {
 		w.Rule = p.rule.Expr
 	}
-	r.warns = append(r.warns, w)
+	x := r.more()
+	x.warns = append(x.warns, w)
 }
 
 // Map is MapResult without the warnings, for callers that predate them.
@@ -441,7 +484,8 @@ func (m *Mapper) mapResult(batches []*connectors.Batch, release bool) Result {
 				if jr != nil {
 					// The merged values live in buf only while the row is
 					// mapped; later steps read the record's origin alone.
-					r.pi, r.present = i, jr.fill(i, &buf)
+					x := r.more()
+					x.pi, x.present = i, jr.fill(i, &buf)
 					for _, je := range jr.pre[i] {
 						r.fail("join_key", je.value, je.p, je.msg)
 					}
@@ -462,7 +506,8 @@ func (m *Mapper) mapResult(batches []*connectors.Batch, release bool) Result {
 	if m.include != nil || m.exclude != nil {
 		kept := make([]row, 0, len(rows))
 		for i := range rows {
-			if x := rows[i].excluded; x != nil {
+			if x := rows[i].x; x != nil && x.excluded != nil {
+				x := x.excluded
 				res.Excluded = append(res.Excluded, *x)
 				continue
 			}
@@ -509,28 +554,31 @@ func (m *Mapper) mapResult(batches []*connectors.Batch, release bool) Result {
 	}
 	for i := range rows {
 		r := &rows[i]
-		if len(r.errs) == 0 {
+		if len(r.errors()) == 0 {
 			if jr != nil {
-				res.Join.People[r.p.Key] = &PersonTrace{JoinKey: jr.views[0].raw[r.pi], Records: jr.origins(r.pi), From: r.from, Read: r.read}
+				res.Join.People[r.p.Key] = &PersonTrace{JoinKey: jr.views[0].raw[r.x.pi], Records: jr.origins(r.x.pi), From: r.x.from, Read: r.x.read}
 			}
 			if r.p != &people[n] {
 				people[n] = *r.p
 			}
 			n++
-			for _, w := range r.warns {
+			if r.x == nil {
+				continue
+			}
+			for _, w := range r.x.warns {
 				w.Key, w.UserID = r.p.Key, r.p.UserID
 				res.Warnings = append(res.Warnings, w)
 			}
 			continue
 		}
-		for _, e := range r.errs {
+		for _, e := range r.x.errs {
 			if r.keyOK {
 				e.Key = r.p.Key
 			}
 			if r.useridOK {
 				e.UserID = r.p.UserID
 			}
-			e.Mobile, e.Email = r.idMobile, r.idEmail
+			e.Mobile, e.Email = r.ids()
 			res.Rejected = append(res.Rejected, e)
 		}
 	}
@@ -555,7 +603,7 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	ev.load(r.rec)
 	p := r.p
 	p.Origin = r.rec.Origin
-	if len(r.errs) == 0 && m.outOfScope(ev, r) {
+	if len(r.errors()) == 0 && m.outOfScope(ev, r) {
 		return
 	}
 	if r.rec.Problem != "" {
@@ -565,7 +613,7 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	}
 	if m.join != nil {
 		defer func() {
-			if len(r.errs) == 0 {
+			if len(r.errors()) == 0 {
 				m.trace(ev, r)
 			}
 		}()
@@ -617,14 +665,19 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 
 	if raw, err := ev.str(m.mobile); err != nil {
 		r.fail("mobile", err.value, m.mobile, err.msg)
-		r.idMobile = mobileID(err.value, m.region)
+		r.x.idMobile, r.x.mobileIDSet = mobileID(err.value, m.region), true
 	} else if mob, msg := normalizeMobile(raw, m.region); msg != "" {
 		r.fail("mobile", raw, m.mobile, msg)
-		r.idMobile = mobileID(raw, m.region)
+		r.x.idMobile, r.x.mobileIDSet = mobileID(raw, m.region), true
 	} else {
-		p.Mobile, r.idMobile = mob, mob
+		p.Mobile = mob
 	}
-	p.Email, r.idEmail = m.email1(ev, r, "email", m.email)
+	var emailID string
+	p.Email, emailID = m.email1(ev, r, "email", m.email)
+	if emailID != p.Email {
+		x := r.more()
+		x.idEmail, x.emailIDSet = emailID, true
+	}
 	p.BizMail, _ = m.email1(ev, r, "biz_mail", m.bizMail)
 	if p.Mobile == "" && p.Email == "" && !r.failed("mobile") && !r.failed("email") {
 		r.fail("mobile", "", m.mobile, "no mobile and no email: WeCom needs at least one")
@@ -686,7 +739,7 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 }
 
 func (r *row) failed(field string) bool {
-	for _, e := range r.errs {
+	for _, e := range r.errors() {
 		if e.Field == field {
 			return true
 		}
@@ -1058,13 +1111,13 @@ func (m *Mapper) crossCheck(rows []row) {
 	}
 	for i := range rows {
 		r := &rows[i]
-		if len(r.errs) > 0 {
+		if len(r.errors()) > 0 {
 			continue
 		}
 		for _, l := range leaders[i] {
 			ld := &rows[l]
 			switch {
-			case len(ld.errs) == 0:
+			case len(ld.errors()) == 0:
 			case ld.useridOK && !ld.failed("userid"):
 				r.warn("direct_leader", ld.p.Key, m.directLeader, fmt.Sprintf(
 					"the leader's record (%s) is rejected: the link to its userid %s is kept as WeCom has it", ld.rec.Origin, ld.p.UserID))
@@ -1263,10 +1316,10 @@ func (m *Mapper) outOfScope(ev *evaluator, r *row) bool {
 	var why *program
 	if in, ok := decide(m.include, "include"); ok && !in {
 		why = m.include
-	} else if ex, ok := decide(m.exclude, "exclude"); ok && ex && len(r.errs) == 0 {
+	} else if ex, ok := decide(m.exclude, "exclude"); ok && ex && len(r.errors()) == 0 {
 		why = m.exclude
 	}
-	if why == nil || len(r.errs) > 0 {
+	if why == nil || len(r.errors()) > 0 {
 		return false
 	}
 	x := &Exclusion{Origin: r.rec.Origin, Rule: fmt.Sprintf("%s%s: %s", ruleRef(why.name), why.rule.at(), why.rule.Expr)}
@@ -1279,7 +1332,7 @@ func (m *Mapper) outOfScope(ev *evaluator, r *row) bool {
 	if u, err := ev.str(m.userid); err == nil && checkUserID(strings.TrimSpace(u)) == "" {
 		x.UserID = strings.TrimSpace(u)
 	}
-	r.excluded = x
+	r.more().excluded = x
 	return true
 }
 
