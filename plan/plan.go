@@ -730,12 +730,6 @@ func (c *calc) deptDeletes() {
 	for _, d := range c.in.Desired.Departments {
 		desired[d.Key] = true
 	}
-	members := map[int]int{}
-	for _, m := range c.in.Current.Members {
-		for _, id := range m.Departments {
-			members[id]++
-		}
-	}
 	var cands []*ShadowDept
 	for k, d := range sh.Departments {
 		if desired[k] {
@@ -746,6 +740,15 @@ func (c *calc) deptDeletes() {
 			continue
 		}
 		cands = append(cands, d)
+	}
+	if len(cands) == 0 {
+		return // most nights: no pass over every member to count them
+	}
+	members := map[int]int{}
+	for _, m := range c.in.Current.Members {
+		for _, id := range m.Departments {
+			members[id]++
+		}
 	}
 	depth := func(id int) int {
 		n := 0
