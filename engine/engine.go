@@ -54,7 +54,7 @@ var Statuses = []string{StatusSucceeded, StatusAttention, StatusFailed, StatusRe
 // department table that can't be read. The CLI exits 2 for it.
 var ErrConfig = errors.New("configuration does not fit the data")
 
-// ErrDrift is returned by RunOnce with Options.Plan when the world changed
+// ErrDrift is returned by RunOnce with Options.Plan or PlanSum when the world changed
 // since the reviewed plan was made.
 var ErrDrift = errors.New("the reviewed plan no longer matches: sources or WeCom changed since it was made")
 
