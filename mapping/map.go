@@ -455,8 +455,13 @@ func (m *Mapper) mapResult(batches []*connectors.Batch, release bool) Result {
 	}
 	rows := make([]row, len(recs))
 	people := make([]model.Person, len(recs))
+	// The people are written here first, on one goroutine: the first
+	// write to each fresh page of them faults, and two workers faulting at
+	// once wait on each other for the process's memory map (measured: 0.3 s
+	// of CPU in a 100k first import's 2.0 s).
 	for i := range rows {
 		rows[i].p = &people[i]
+		people[i].Enabled = false
 	}
 	workers := m.workers
 	if workers == 0 {
