@@ -19,6 +19,7 @@ import (
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/fakeclock"
 	"github.com/orgsync/orgsync/internal/testservers"
 	"github.com/orgsync/orgsync/state"
 )
@@ -29,37 +30,13 @@ import (
 // and the client makes one call at a time, so the job moves on exactly by
 // what the client sleeps.
 
-// jobClock is the clock the emulator and the client share.
-type jobClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *jobClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *jobClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.advance(d)
-	return nil
-}
-
-func (c *jobClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d > 0 {
-		c.t = c.t.Add(d)
-	}
-}
-
 // jobEnv is newEnv whose emulator runs import jobs for jobDelay plus
 // perRow a row, on clk (o gives the rest of its options), and whose runs
 // wait job_timeout 1m for one. arriving, when set, is called with each
 // request's API before the emulator serves it.
-func jobEnv(t *testing.T, jobDelay, perRow time.Duration, o emulator.Options, arriving func(api string)) (*env, *jobClock) {
+func jobEnv(t *testing.T, jobDelay, perRow time.Duration, o emulator.Options, arriving func(api string)) (*env, *fakeclock.Clock) {
 	t.Helper()
-	clk := &jobClock{t: time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC))
 	en := newEnv(t, true)
 	o.CorpID, o.RestrictedReads = testCorp, true
 	o.Secrets = []emulator.SecretSpec{{Secret: testSecret, Role: emulator.RoleContactsSyncEdit}}
@@ -79,7 +56,7 @@ func jobEnv(t *testing.T, jobDelay, perRow time.Duration, o emulator.Options, ar
 }
 
 // openOn is en.open with the WeCom client on clk, one call at a time.
-func (en *env) openOn(clk *jobClock) *Engine {
+func (en *env) openOn(clk *fakeclock.Clock) *Engine {
 	en.t.Helper()
 	if en.e != nil {
 		en.e.Close()
@@ -117,7 +94,7 @@ func reference(t *testing.T) string {
 
 // firstRunLeavesTheJob runs the first sync, whose job outlives its wait:
 // its 20 creates are left pending.
-func firstRunLeavesTheJob(t *testing.T, en *env, clk *jobClock) {
+func firstRunLeavesTheJob(t *testing.T, en *env, clk *fakeclock.Clock) {
 	t.Helper()
 	rep, err := en.openOn(clk).RunOnce(context.Background(), Options{})
 	if err != nil && rep == nil {
@@ -139,7 +116,7 @@ func firstRunLeavesTheJob(t *testing.T, en *env, clk *jobClock) {
 
 // converged checks that WeCom is as the reference has it, with one import
 // job ever, no member made twice, and that the next run writes nothing.
-func converged(t *testing.T, en *env, clk *jobClock, want string) {
+func converged(t *testing.T, en *env, clk *fakeclock.Clock, want string) {
 	t.Helper()
 	s := en.emu.Stats()
 	if s.Calls["batch/syncuser"] != 1 || s.Calls["user/create"] != 0 {
@@ -220,7 +197,7 @@ func TestARunStartingWhileTheJobStillRunsChangesNothingAndSaysSo(t *testing.T) {
 		t.Fatalf("%d entries pending, want the job's 20 left for later", len(pend))
 	}
 	// The run after that, once the job ended, settles them from the job.
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	if rep, err := en.openOn(clk).RunOnce(context.Background(), Options{}); err != nil {
 		t.Fatalf("the run after the job ended: %v (%+v)", err, rep.Failures)
 	}
@@ -306,7 +283,7 @@ func TestAJobWeComForgotIsSettledFromItsListsAsBefore(t *testing.T) {
 	// five newer jobs, or if results expire with time (UNCONFIRMED).
 	en, clk := jobEnv(t, time.Second, 6*time.Second, emulator.Options{JobResultTTL: 10 * time.Minute}, nil)
 	firstRunLeavesTheJob(t, en, clk)
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	rep, err := en.openOn(clk).RunOnce(context.Background(), Options{})
 	if err != nil {
 		t.Fatalf("next run: %v (%+v)", err, rep.Failures)
@@ -330,7 +307,7 @@ func TestAStuckJobIsNoLongerAwaitedAfterMaxJobAge(t *testing.T) {
 	}
 	// The state store's clock (submit times) is the real one here; the
 	// client's is the fake one the emulator's job runs on.
-	clk.advance(maxJobAge)
+	clk.Advance(maxJobAge)
 	e := en.openOn(clk)
 	e.SetClock(func() time.Time { return time.Now().Add(maxJobAge) })
 	before, start := en.emu.Stats(), clk.Now()

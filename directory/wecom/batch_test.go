@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
 	"github.com/orgsync/orgsync/internal/config"
+	"github.com/orgsync/orgsync/internal/fakeclock"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
@@ -244,27 +244,6 @@ func TestManyUpdatesGoThroughOneJobPerColumnSet(t *testing.T) {
 	}
 }
 
-// fakeClock is shared by the emulator and the client: sleeping advances
-// both at once.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-
-func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if d > 0 {
-		f.t = f.t.Add(d)
-	}
-	return nil
-}
-
 // settleNextRun is the next run's first step (engine.settlePending): every
 // entry left pending or uncertain is settled from WeCom's lists.
 func settleNextRun(t *testing.T, d *wecom.Directory, st *state.Store) {
@@ -290,7 +269,7 @@ func settleNextRun(t *testing.T, d *wecom.Directory, st *state.Store) {
 }
 
 func TestAJobThatTimesOutIsSettledByTheNextRun(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	// 40 rows at one a minute: the job outlasts the 10-minute wait.
 	d, emu, st := batchWorldWith(t, emulator.Options{JobDelay: time.Second, JobRowsPerSecond: 1.0 / 60, Now: clk.Now},
 		wecom.Config{BatchThreshold: 10, JobTimeout: 10 * time.Minute, Client: client.Config{Clock: clk}})
@@ -313,7 +292,7 @@ func TestAJobThatTimesOutIsSettledByTheNextRun(t *testing.T) {
 }
 
 func TestAJobBehindAnotherRunningJobWaitsForTheNextRun(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	d, emu, st := batchWorldWith(t, emulator.Options{JobDelay: time.Hour, Now: clk.Now},
 		wecom.Config{BatchThreshold: 10, Client: client.Config{Clock: clk}})
 	ctx := context.Background()

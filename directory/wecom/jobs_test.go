@@ -11,6 +11,7 @@ import (
 	"github.com/orgsync/orgsync/directory/wecom"
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
+	"github.com/orgsync/orgsync/internal/fakeclock"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 	"github.com/orgsync/orgsync/state"
@@ -24,9 +25,9 @@ var jobsEpoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
 // slowJobWorld is a directory whose import jobs take jobDelay plus a
 // second a row, and which waits jobTimeout for one.
-func slowJobWorld(t *testing.T, jobDelay, jobTimeout time.Duration, opts emulator.Options) (*wecom.Directory, *emulator.Server, *state.Store, *fakeClock) {
+func slowJobWorld(t *testing.T, jobDelay, jobTimeout time.Duration, opts emulator.Options) (*wecom.Directory, *emulator.Server, *state.Store, *fakeclock.Clock) {
 	t.Helper()
-	clk := &fakeClock{t: jobsEpoch}
+	clk := fakeclock.New(jobsEpoch)
 	opts.JobDelay, opts.JobRowsPerSecond, opts.Now = jobDelay, 1, clk.Now
 	d, emu, st := batchWorldWith(t, opts, wecom.Config{BatchThreshold: 10, JobTimeout: jobTimeout,
 		Client: client.Config{Clock: clk, Concurrency: 1}})
@@ -308,7 +309,7 @@ func TestAJobWeComNoLongerKnowsIsSettledFromItsLists(t *testing.T) {
 		{name: "40088: WeCom does not know the id", refuse: client.CodeJobUnknown},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clk := &fakeClock{t: jobsEpoch}
+			clk := fakeclock.New(jobsEpoch)
 			c.opts.JobDelay, c.opts.JobRowsPerSecond, c.opts.Now = time.Second, 1, clk.Now
 			refuse := ""
 			if c.refuse != 0 {

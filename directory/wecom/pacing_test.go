@@ -11,6 +11,7 @@ import (
 	"github.com/orgsync/orgsync/directory/wecom"
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
+	"github.com/orgsync/orgsync/internal/fakeclock"
 	"github.com/orgsync/orgsync/model"
 	"github.com/orgsync/orgsync/plan"
 )
@@ -25,7 +26,7 @@ import (
 // concurrency, are BenchmarkApplyPaceLimitUnknown's, on the real clock).
 func TestApplyLearnsALimitSetTooHigh(t *testing.T) {
 	const n, limit, concurrency = 100, 30, 1
-	clk := &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 10, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 5, 1, 9, 0, 10, 0, time.UTC))
 	d, emu, st := batchWorldWith(t, emulator.Options{JobDelay: -1, RateLimitPerMinute: limit, Now: clk.Now},
 		wecom.Config{BatchThreshold: -1, Client: client.Config{Clock: clk, RatePerMinute: 6000, Concurrency: concurrency}})
 	ch := &plan.Changes{}
