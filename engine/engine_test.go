@@ -152,10 +152,15 @@ func (en *env) departments() string {
 
 // open (re)builds the engine from the current files and config, as a new
 // process would.
-func (en *env) open() *Engine {
+func (en *env) open() *Engine { return en.openWith(nil) }
+
+// openWith is open with adjust, when set, called on the built engine
+// before it opens (to give it another directory, say).
+func (en *env) openWith(adjust func(*Engine)) *Engine {
 	en.t.Helper()
 	if en.e != nil {
 		en.e.Close()
+		en.e = nil
 	}
 	en.writeFiles()
 	path := filepath.Join(en.dir, "orgsync.yaml")
@@ -164,6 +169,9 @@ func (en *env) open() *Engine {
 	must(en.t, err)
 	e, err := Build(cfg, zap.NewNop())
 	must(en.t, err)
+	if adjust != nil {
+		adjust(e)
+	}
 	must(en.t, e.Open(context.Background()))
 	en.e = e
 	en.t.Cleanup(func() { e.Close() })

@@ -18,7 +18,6 @@ import (
 	wecomdir "github.com/orgsync/orgsync/directory/wecom"
 	"github.com/orgsync/orgsync/directory/wecom/client"
 	"github.com/orgsync/orgsync/directory/wecom/emulator"
-	"github.com/orgsync/orgsync/internal/config"
 	"github.com/orgsync/orgsync/internal/fakeclock"
 	"github.com/orgsync/orgsync/internal/testservers"
 	"github.com/orgsync/orgsync/state"
@@ -58,30 +57,17 @@ func jobEnv(t *testing.T, jobDelay, perRow time.Duration, o emulator.Options, ar
 // openOn is en.open with the WeCom client on clk, one call at a time.
 func (en *env) openOn(clk *fakeclock.Clock) *Engine {
 	en.t.Helper()
-	if en.e != nil {
-		en.e.Close()
-		en.e = nil
-	}
-	en.writeFiles()
-	path := filepath.Join(en.dir, "orgsync.yaml")
-	must(en.t, os.WriteFile(path, []byte(en.config()), 0o644))
-	cfg, err := config.Load(path)
-	must(en.t, err)
-	e, err := Build(cfg, zap.NewNop())
-	must(en.t, err)
-	tc := e.cfg.Target.Config
-	secret, err := e.cfg.WeComSecret()
-	must(en.t, err)
-	d, err := wecomdir.New(wecomdir.Config{
-		Client:         wecomdir.ClientConfig{BaseURL: tc.BaseURL, CorpID: tc.CorpID, Secret: secret, Concurrency: 1, Clock: clk},
-		BatchThreshold: tc.BatchThreshold, JobTimeout: tc.JobTimeout.D(),
-	}, zap.NewNop())
-	must(en.t, err)
-	e.dir = d
-	must(en.t, e.Open(context.Background()))
-	en.e = e
-	en.t.Cleanup(func() { e.Close() })
-	return e
+	return en.openWith(func(e *Engine) {
+		tc := e.cfg.Target.Config
+		secret, err := e.cfg.WeComSecret()
+		must(en.t, err)
+		d, err := wecomdir.New(wecomdir.Config{
+			Client:         wecomdir.ClientConfig{BaseURL: tc.BaseURL, CorpID: tc.CorpID, Secret: secret, Concurrency: 1, Clock: clk},
+			BatchThreshold: tc.BatchThreshold, JobTimeout: tc.JobTimeout.D(),
+		}, zap.NewNop())
+		must(en.t, err)
+		e.dir = d
+	})
 }
 
 // reference is WeCom after the same first sync with jobs that end at once.
