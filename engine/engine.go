@@ -345,7 +345,7 @@ type Prepared struct {
 
 // Prepare reads everything and computes the guarded plan, writing nothing.
 func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, error) {
-	return e.prepare(ctx, Options{AllowDestructive: allowDestructive})
+	return e.prepare(ctx, Options{AllowDestructive: allowDestructive, DryRun: true})
 }
 
 // prepare is the one route from the sources and WeCom to a guarded plan,
@@ -354,7 +354,7 @@ func (e *Engine) Prepare(ctx context.Context, allowDestructive int) (*Prepared, 
 // stays valid for 'sync --plan') → shadow → plan → guard. Settling writes
 // only to the state store, recording what WeCom's lists show.
 func (e *Engine) prepare(ctx context.Context, o Options) (*Prepared, error) {
-	if err := e.awaitJobs(ctx); err != nil {
+	if err := e.awaitJobs(ctx, !o.DryRun); err != nil {
 		return nil, err
 	}
 	// WeCom's lists are read while the sources are read and mapped: the

@@ -26,11 +26,13 @@ var ErrJobRunning = errors.New("an import job of an earlier run is still running
 // the journal when submitted and that may still run, or be unread, when
 // the run ends.
 type jobAwaiter interface {
-	// AwaitJobs waits, bounded, for the jobs earlier runs left open and
+	// AwaitJobsFor waits, bounded, for the jobs earlier runs left open and
 	// settles their journal rows from each job's result; running has one
 	// line for each job still running after its bound, whose rows it left
 	// pending.
-	AwaitJobs(ctx context.Context, j directory.Journal) (running []string, err error)
+	//
+	// maxWait bounds the wait for each job; 0 is the directory's own bound.
+	AwaitJobsFor(ctx context.Context, j directory.Journal, maxWait time.Duration) (running []string, err error)
 }
 
 // maxJobAge is how long after its submit an import job is awaited at all.
@@ -48,7 +50,10 @@ const maxJobAge = 6 * time.Hour
 // stops the run with ErrJobRunning, before anything is planned (the
 // directory has logged each such job). The reports of interrupted runs
 // whose rows were settled are brought up to date, as settlePending does.
-func (e *Engine) awaitJobs(ctx context.Context) error {
+//
+// wait is false for a plan (Prepare, a dry run): it looks at each job once
+// and does not wait for it.
+func (e *Engine) awaitJobs(ctx context.Context, wait bool) error {
 	a, ok := e.dir.(jobAwaiter)
 	if !ok {
 		return nil
@@ -70,7 +75,11 @@ func (e *Engine) awaitJobs(ctx context.Context) error {
 	}
 	running, err := []string(nil), error(nil)
 	if stuck < len(open) {
-		running, err = a.AwaitJobs(ctx, e.store)
+		maxWait := time.Duration(0)
+		if !wait {
+			maxWait = time.Nanosecond // one look
+		}
+		running, err = a.AwaitJobsFor(ctx, e.store, maxWait)
 	}
 	runs := map[int64]bool{}
 	for _, j := range open {

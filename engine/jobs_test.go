@@ -319,3 +319,30 @@ func TestAStuckJobIsNoLongerAwaitedAfterMaxJobAge(t *testing.T) {
 	}
 	t.Logf("the run after giving the job up: %s, %d pending", rep.Status, len(rep.Pending))
 }
+
+// TestAPlanLooksAtARunningJobOnceAndSaysSo: a plan (Prepare, a dry run)
+// behind a running import job does not wait the job's bound, as a run
+// does: it looks once and stops with ErrJobRunning, writing nothing, so
+// an operator at a terminal learns it at once.
+func TestAPlanLooksAtARunningJobOnceAndSaysSo(t *testing.T) {
+	en, clk := jobEnv(t, time.Hour, time.Second, emulator.Options{}, nil)
+	firstRunLeavesTheJob(t, en, clk)
+	before, start := en.emu.Stats(), clk.Now()
+	_, err := en.openOn(clk).Prepare(context.Background(), 0)
+	if !errors.Is(err, ErrJobRunning) || !strings.Contains(err.Error(), "a plan does not wait") {
+		t.Fatalf("a plan behind a running job: %v", err)
+	}
+	if waited := clk.Now().Sub(start); waited > 10*time.Second {
+		t.Errorf("the plan waited %s for the job", waited)
+	}
+	rep, err := en.e.RunOnce(context.Background(), Options{DryRun: true})
+	if !errors.Is(err, ErrJobRunning) || rep.Status != StatusFailed {
+		t.Fatalf("a dry run behind a running job: %v (%s)", err, rep.Status)
+	}
+	if w := en.emu.Stats().Writes - before.Writes; w != 0 {
+		t.Fatalf("%d writes", w)
+	}
+	if pend, _ := en.e.Store().Pending(context.Background()); len(pend) != 20 {
+		t.Fatalf("%d entries pending, want the job's 20", len(pend))
+	}
+}
