@@ -226,16 +226,7 @@ func TestAJobStillRunningAfterTheBoundIsLeftPendingUntilItEnds(t *testing.T) {
 	}
 	// The run after that, once the job ended, settles every row from it.
 	_ = clk.Sleep(ctx, time.Hour)
-	if running, err := d.AwaitJobs(ctx, st); err != nil || len(running) != 0 {
-		t.Fatalf("AwaitJobs = %v, %v", running, err)
-	}
-	if got := statuses(t, st, 1); got[state.StatusResolved] != 40 {
-		t.Fatalf("run 1's rows: %v", got)
-	}
-	if ch := replanCreates(t, st, want); len(ch.UserCreates) != 0 {
-		t.Fatalf("%d creates planned again", len(ch.UserCreates))
-	}
-	noRacingWrites(t, emu, 1)
+	settledFromTheJob(t, d, st, emu, want)
 }
 
 // cancelAfterSubmit is the state store as a run sees it that is killed
@@ -287,16 +278,7 @@ func TestAKillRightAfterTheSubmitIsSettledFromTheJob(t *testing.T) {
 	if pend, _ := st.Pending(context.Background()); len(pend) != 40 || pend[0].Status != state.StatusPending {
 		t.Fatalf("%d pending after the kill", len(pend))
 	}
-	if running, err := d.AwaitJobs(context.Background(), st); err != nil || len(running) != 0 {
-		t.Fatalf("AwaitJobs = %v, %v", running, err)
-	}
-	if got := statuses(t, st, 1); got[state.StatusResolved] != 40 {
-		t.Fatalf("run 1's rows: %v", got)
-	}
-	if ch := replanCreates(t, st, want); len(ch.UserCreates) != 0 {
-		t.Fatalf("%d creates planned again", len(ch.UserCreates))
-	}
-	noRacingWrites(t, emu, 1)
+	settledFromTheJob(t, d, st, emu, want)
 }
 
 func TestAJobWeComNoLongerKnowsIsSettledFromItsLists(t *testing.T) {
@@ -350,4 +332,21 @@ func TestAJournalThatKeepsNoJobsAwaitsNothing(t *testing.T) {
 	if running, err := d.AwaitJobs(context.Background(), j); err != nil || running != nil {
 		t.Fatalf("AwaitJobs = %v, %v", running, err)
 	}
+}
+
+// settledFromTheJob is the next run's await of run 1's job of want's 40
+// creates: every row settled from the job's result, none planned again,
+// and no write that would have raced the job.
+func settledFromTheJob(t *testing.T, d *wecom.Directory, st *state.Store, emu *emulator.Server, want *plan.Changes) {
+	t.Helper()
+	if running, err := d.AwaitJobs(context.Background(), st); err != nil || len(running) != 0 {
+		t.Fatalf("AwaitJobs = %v, %v", running, err)
+	}
+	if got := statuses(t, st, 1); got[state.StatusResolved] != 40 {
+		t.Fatalf("run 1's rows: %v", got)
+	}
+	if ch := replanCreates(t, st, want); len(ch.UserCreates) != 0 {
+		t.Fatalf("%d creates planned again", len(ch.UserCreates))
+	}
+	noRacingWrites(t, emu, 1)
 }
