@@ -254,9 +254,7 @@ func (d *Daemon) refuseOnStandby(w http.ResponseWriter, r *http.Request) bool {
 	if d.leads() {
 		return false
 	}
-	d.ha.mu.Lock()
-	l := d.ha.seen
-	d.ha.mu.Unlock()
+	l := d.currentLeader(r.Context())
 	if l.URL != "" {
 		w.Header().Set("X-Orgsync-Leader-URL", l.URL)
 	}
@@ -267,6 +265,22 @@ func (d *Daemon) refuseOnStandby(w http.ResponseWriter, r *http.Request) bool {
 		"leader_url": l.URL,
 	})
 	return true
+}
+
+// currentLeader is the lease as the store holds it now, the answer
+// /v1/status gives too; the lease as the election loop last read it when
+// the store can't be read. (The loop reads it every lease/3: a standby
+// asked right after it started would otherwise name no leader while its
+// status names one.)
+func (d *Daemon) currentLeader(ctx context.Context) state.Leader {
+	if st := d.store(); st != nil {
+		if l, err := st.Leader(ctx); err == nil {
+			return l
+		}
+	}
+	d.ha.mu.Lock()
+	defer d.ha.mu.Unlock()
+	return d.ha.seen
 }
 
 func orNone(s string) string {
