@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,43 +14,16 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/orgsync/orgsync/internal/fakeclock"
 )
 
-// fakeClock is a Clock whose Sleep advances time instantly. The external
-// tests (wecom_test) reach it as FakeClock through export_test.go.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is a Clock whose Sleep advances time instantly (concurrent
+// sleepers move it by the sum of their sleeps). The external tests
+// (wecom_test) reach it as FakeClock through export_test.go.
+type fakeClock = fakeclock.Clock
 
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
-
-// Sleep returns at once after adding d to the clock (nothing for d <= 0;
-// the clock never goes back). Every sleep adds its own d, so concurrent
-// sleepers move the clock by the sum of their sleeps.
-func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if end := f.t.Add(d); end.After(f.t) {
-		f.t = end
-	}
-	return nil
-}
+func newFakeClock(t time.Time) *fakeClock { return fakeclock.New(t) }
 
 // Special answers of fake handlers.
 type (
