@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -277,7 +278,7 @@ func (s *listIDScanner) skip(depth int) bool {
 		return true
 	default:
 		for _, lit := range []string{"true", "false", "null"} {
-			if strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+5)]), lit) {
+			if bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
 				s.i += len(lit)
 				return true
 			}
