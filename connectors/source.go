@@ -58,10 +58,18 @@ type Batch struct {
 // batch (a CSV header, the configured LDAP attribute list) and must not be
 // modified. Values[i] is the value of Names[i]: a string, or []string for a
 // multi-valued attribute (LDAP). A missing value is "" (or nil for lists).
+//
+// A source whose every value is one string (CSV, XLSX) may give them as
+// Texts instead, Values nil: Texts[i] is then the value of Names[i]. A cell
+// held as a string is 16 bytes; the same cell in Values is 32 (the
+// interface and the string it boxes, one allocation each), which at a
+// million rows of eight columns is 128 MB and 8M allocations held for the
+// whole read. Read values with Len, Value and Get, which serve both forms.
 type Record struct {
 	Origin model.Origin
 	Names  []string
 	Values []any
+	Texts  []string
 	// Problem, when set, says why this one record can't be trusted (a row
 	// with more or fewer values than the header, a stray quote): mapping
 	// rejects it, protecting its member by whatever identifiers its values
@@ -69,12 +77,33 @@ type Record struct {
 	Problem string
 }
 
+// Len is the number of values the record holds.
+func (r *Record) Len() int {
+	if r.Values == nil {
+		return len(r.Texts)
+	}
+	return len(r.Values)
+}
+
+// Value returns value i (0 ≤ i < Len()).
+func (r *Record) Value(i int) any {
+	if r.Values == nil {
+		return r.Texts[i]
+	}
+	return r.Values[i]
+}
+
+// Release drops the record's values, keeping its origin and names: mapping
+// calls it once a record is mapped, so that the values of the rows done are
+// garbage while the rest are mapped.
+func (r *Record) Release() { r.Values, r.Texts = nil, nil }
+
 // Get returns the value of the named field.
 func (r *Record) Get(name string) (any, bool) {
 	for i, n := range r.Names {
 		if n == name {
-			if i < len(r.Values) {
-				return r.Values[i], true
+			if i < r.Len() {
+				return r.Value(i), true
 			}
 			return "", true
 		}

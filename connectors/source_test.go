@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/orgsync/orgsync/connectors"
+	"github.com/orgsync/orgsync/model"
 )
 
 type fakeConfig struct {
@@ -75,5 +76,49 @@ func TestText(t *testing.T) {
 	r := connectors.Record{Names: []string{"uid", "ou"}, Values: []any{"a"}}
 	if r.String("uid") != "a" || r.String("ou") != "" || r.String("cn") != "" {
 		t.Fatalf("Record.String: uid %q ou %q cn %q", r.String("uid"), r.String("ou"), r.String("cn"))
+	}
+}
+
+// TestRecordFormsReadAlike: a record holding its values as Texts reads as
+// the same record holding them as Values, through every accessor mapping
+// uses; Release drops either form and keeps the origin.
+func TestRecordFormsReadAlike(t *testing.T) {
+	names := []string{"工号", "姓名", "部门"}
+	forms := map[string]connectors.Record{
+		"values": {Names: names, Values: []any{"E1", "张三", ""}},
+		"texts":  {Names: names, Texts: []string{"E1", "张三", ""}},
+	}
+	for form, r := range forms {
+		t.Run(form, func(t *testing.T) {
+			r.Origin = model.Origin{Source: "hr", Locator: "a.csv:2"}
+			if r.Len() != 3 {
+				t.Fatalf("Len = %d, want 3", r.Len())
+			}
+			for i, want := range []string{"E1", "张三", ""} {
+				if got, ok := r.Value(i).(string); !ok || got != want {
+					t.Fatalf("Value(%d) = %#v, want %q", i, r.Value(i), want)
+				}
+			}
+			if v, ok := r.Get("姓名"); !ok || v != "张三" {
+				t.Fatalf(`Get("姓名") = %#v, %v`, v, ok)
+			}
+			if v, ok := r.Get("职位"); ok || v != nil {
+				t.Fatalf(`Get of a name the record lacks = %#v, %v; want nil, false`, v, ok)
+			}
+			if r.String("工号") != "E1" || r.String("部门") != "" {
+				t.Fatalf("String: %q %q", r.String("工号"), r.String("部门"))
+			}
+			r.Release()
+			if r.Len() != 0 || r.Values != nil || r.Texts != nil {
+				t.Fatalf("after Release: Len %d, Values %v, Texts %v", r.Len(), r.Values, r.Texts)
+			}
+			if r.Origin.Locator != "a.csv:2" {
+				t.Fatalf("Release dropped the origin: %v", r.Origin)
+			}
+			// A name beyond the values (a short LDAP entry) reads as "".
+			if v, ok := r.Get("部门"); !ok || v != "" {
+				t.Fatalf(`Get past the values = %#v, %v; want "", true`, v, ok)
+			}
+		})
 	}
 }

@@ -472,8 +472,10 @@ func (jr *joinRun) fill(i int, buf *[]any) uint16 {
 		if sl.bare {
 			mm := make(map[string]any, len(rec.Names))
 			for c, n := range rec.Names {
-				if c < len(rec.Values) && !blank(rec.Values[c]) {
-					mm[n] = rec.Values[c]
+				if c < rec.Len() {
+					if v := rec.Value(c); !blank(v) {
+						mm[n] = v
+					}
 				}
 			}
 			vals = append(vals, mm)
@@ -481,8 +483,8 @@ func (jr *joinRun) fill(i int, buf *[]any) uint16 {
 		}
 		var v any
 		if h := jr.views[sl.src].header; sl.pos >= 0 && sameSlice(rec.Names, h) {
-			if sl.pos < len(rec.Values) {
-				v = rec.Values[sl.pos]
+			if sl.pos < rec.Len() {
+				v = rec.Value(sl.pos)
 			}
 		} else {
 			v, _ = rec.Get(sl.col)

@@ -216,17 +216,18 @@ func (e *evaluator) bind(names []string) {
 func (e *evaluator) load(r *connectors.Record) {
 	e.bind(r.Names)
 	e.rec = r
+	n := r.Len()
 	if e.allEnv {
-		for i, n := range r.Names {
-			if i < len(r.Values) {
-				e.env[n] = r.Values[i]
+		for i, name := range r.Names {
+			if i < n {
+				e.env[name] = r.Value(i)
 			}
 		}
 	}
 	for i, id := range e.idents {
 		var v any
-		if j := e.colIdx[i]; j >= 0 && j < len(r.Values) {
-			v = r.Values[j]
+		if j := e.colIdx[i]; j >= 0 && j < n {
+			v = r.Value(j)
 		}
 		e.env[id] = v
 	}
@@ -422,7 +423,7 @@ func (m *Mapper) MapResult(batches []*connectors.Batch) Result {
 }
 
 // MapAndRelease is MapResult for a caller that reads the batches no more:
-// each record's Values are released (set to nil) once it is mapped, its
+// each record's values are released (Record.Release) once it is mapped, its
 // Origin and Problem kept. At 100k people the values (a slice of boxed
 // strings per record, 30 MB) are then not all live beside the people built
 // from them, which lowers the peak heap of a run by as much.
@@ -497,7 +498,7 @@ func (m *Mapper) mapResult(batches []*connectors.Batch, release bool) Result {
 				}
 				m.mapRow(ev, r, dt, cache)
 				if jr != nil || release {
-					r.rec.Values = nil
+					r.rec.Release()
 				}
 			}
 		}()

@@ -131,6 +131,9 @@ func checkAll(t *testing.T, h Harness, people []Person) {
 		if got := r.String(h.NameField); got != name {
 			t.Fatalf("record %s: name %q, want %q", key, got, name)
 		}
+		if r.Values != nil && r.Texts != nil {
+			t.Fatalf("record %s holds both Values and Texts: a record gives its values in one form", key)
+		}
 		o := r.Origin.String()
 		if r.Origin.Locator == "" {
 			t.Fatalf("record %s has no origin locator", key)

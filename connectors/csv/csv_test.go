@@ -72,8 +72,8 @@ func rows(b *connectors.Batch) []string {
 	var out []string
 	for _, r := range b.Records {
 		parts := []string{r.Origin.Locator}
-		for _, v := range r.Values {
-			parts = append(parts, v.(string))
+		for i := 0; i < r.Len(); i++ {
+			parts = append(parts, r.Value(i).(string))
 		}
 		if r.Problem != "" {
 			parts = append(parts, "PROBLEM: "+r.Problem)

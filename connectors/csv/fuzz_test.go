@@ -69,8 +69,8 @@ func FuzzParseCSV(f *testing.F) {
 			return
 		}
 		for _, r := range tb.records {
-			if len(r.Values) != len(tb.header) || &r.Names[0] != &tb.header[0] {
-				t.Fatalf("record %s has %d values for %d columns", r.Origin, len(r.Values), len(tb.header))
+			if r.Len() != len(tb.header) || &r.Names[0] != &tb.header[0] {
+				t.Fatalf("record %s has %d values for %d columns", r.Origin, r.Len(), len(tb.header))
 			}
 		}
 	})

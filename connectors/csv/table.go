@@ -23,7 +23,7 @@ type table struct {
 	lastEnd  int // CSV: the physical line on which the last record ends
 	warnings []string
 
-	slab []any // values of the next records, allocated in chunks
+	slab []string // values of the next records, allocated in chunks
 	// malformed counts rows read with a Problem (wrong number of values,
 	// a stray quote).
 	malformed int
@@ -105,21 +105,15 @@ func (t *table) add(cells []string, line int) error {
 func (t *table) addRecord(cells []string, line int, problem string) error {
 	n := len(t.header)
 	if len(t.slab) < n {
-		t.slab = make([]any, n*slabRows)
+		t.slab = make([]string, n*slabRows)
 	}
 	vals := t.slab[:n:n]
 	t.slab = t.slab[n:]
-	for i := range vals {
-		if i < len(cells) {
-			vals[i] = cells[i]
-		} else {
-			vals[i] = ""
-		}
-	}
+	copy(vals, cells) // the rest stay "": a short row padded
 	t.records = append(t.records, connectors.Record{
 		Origin:  model.Origin{Source: t.source, Locator: t.file + ":" + strconv.Itoa(line)},
 		Names:   t.header,
-		Values:  vals,
+		Texts:   vals,
 		Problem: problem,
 	})
 	return nil
