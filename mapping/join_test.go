@@ -425,10 +425,10 @@ func TestJoinOfThreeSourcesAndTheWholeRecordOfASource(t *testing.T) {
 		batch("badge", []string{"工号", "分机"}, []string{"e2", "8002"}),
 	})
 	got := people(res.Org)
-	if p := got["E1"]; p.Position != "zhang.san" || p.Telephone != "" || p.Email != "z@corp.example" {
+	if p := got["E1"]; p.Position != "zhang.san" || p.Telephone() != "" || p.Email != "z@corp.example" {
 		t.Errorf("E1 = %+v", p)
 	}
-	if p := got["E2"]; p.Position != "no account" || p.Telephone != "8002" || p.UserID != "e2" {
+	if p := got["E2"]; p.Position != "no account" || p.Telephone() != "8002" || p.UserID != "e2" {
 		t.Errorf("E2 = %+v", p)
 	}
 	lines := strings.Join(res.Join.Explain("E2"), "\n")

@@ -708,12 +708,15 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 	m.mapDepartments(ev, r, dt, cache)
 
 	p.Position = m.text(ev, r, "position", m.position, 128, "characters")
-	p.Alias = m.text(ev, r, "alias", m.alias, 64, "characters")
+	// The fields most people leave empty are gathered here and set at the
+	// end, in one PersonMore (mapDepartments may have set some already).
+	more := p.More()
+	more.Alias = m.text(ev, r, "alias", m.alias, 64, "characters")
 	if tel := m.text(ev, r, "telephone", m.telephone, 32, "bytes"); tel != "" {
 		if !phoneRE.MatchString(tel) {
 			r.fail("telephone", tel, m.telephone, "may hold only digits, +, - and ,")
 		} else {
-			p.Telephone = tel
+			more.Telephone = tel
 		}
 	}
 
@@ -732,7 +735,7 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 		x := r.more()
 		x.idEmail, x.emailIDSet = emailID, true
 	}
-	p.BizMail, _ = m.email1(ev, r, "biz_mail", m.bizMail)
+	more.BizMail, _ = m.email1(ev, r, "biz_mail", m.bizMail)
 	if p.Mobile == "" && p.Email == "" && !r.failed("mobile") && !r.failed("email") {
 		r.fail("mobile", "", m.mobile, "no mobile and no email: WeCom needs at least one")
 	}
@@ -785,11 +788,12 @@ func (m *Mapper) mapRow(ev *evaluator, r *row, dt *deptTable, cache map[string]d
 			r.fail(x.field, v, x.p, msg)
 			continue
 		}
-		if p.ExtAttrs == nil { // stays nil without attributes
-			p.ExtAttrs = make([]model.ExtAttr, 0, len(m.extattr))
+		if more.ExtAttrs == nil { // stays nil without attributes
+			more.ExtAttrs = make([]model.ExtAttr, 0, len(m.extattr))
 		}
-		p.ExtAttrs = append(p.ExtAttrs, model.ExtAttr{Name: x.name, Value: v})
+		more.ExtAttrs = append(more.ExtAttrs, model.ExtAttr{Name: x.name, Value: v})
 	}
+	p.SetMore(more)
 }
 
 // owner gives a person text of its own once its record is released. A
@@ -805,7 +809,12 @@ type owner struct{ shared map[string]string }
 const maxShared = 1 << 14
 
 func (o *owner) person(p *model.Person) {
-	fields := [...]*string{&p.Key, &p.UserID, &p.Name, &p.Alias, &p.Mobile, &p.Email, &p.BizMail, &p.Telephone}
+	more := p.More()
+	fields := append(make([]*string, 0, 8+len(more.ExtAttrs)),
+		&p.Key, &p.UserID, &p.Name, &more.Alias, &p.Mobile, &p.Email, &more.BizMail, &more.Telephone)
+	for i := range more.ExtAttrs { // made for this person by mapRow: not shared
+		fields = append(fields, &more.ExtAttrs[i].Value)
+	}
 	n := 0
 	for _, f := range fields {
 		n += len(*f)
@@ -819,6 +828,9 @@ func (o *owner) person(p *model.Person) {
 		all := b.String()
 		for _, f := range fields {
 			*f, all = all[:len(*f)], all[len(*f):]
+		}
+		if more.Alias != "" || more.BizMail != "" || more.Telephone != "" {
+			p.SetMore(more)
 		}
 	}
 	if p.Position != "" {
@@ -1057,7 +1069,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 			if !contains(p.Departments, ref.keys[0]) && r.deptOK {
 				r.fail("main_department", raw, m.mainDepartment, "is not one of the person's departments")
 			} else {
-				p.MainDepartment = ref.keys[0]
+				p.SetMainDepartment(ref.keys[0])
 			}
 		}
 	}
@@ -1077,7 +1089,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 					break
 				}
 			}
-			p.LeaderOf = ref.keys
+			p.SetLeaderOf(ref.keys)
 		}
 	case m.isLeader != nil:
 		v, err := ev.eval(m.isLeader)
@@ -1086,7 +1098,7 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 		} else if b, ok := boolValue(v); !ok && !blank(v) {
 			r.fail("is_leader", toString(v), m.isLeader, "not a yes/no value")
 		} else if b {
-			p.LeaderOf = append([]string(nil), p.Departments...)
+			p.SetLeaderOf(append([]string(nil), p.Departments...))
 		}
 	}
 	if len(p.Departments) > 100 {
@@ -1157,7 +1169,7 @@ func (m *Mapper) crossCheck(rows []row) {
 	first := make(map[string]int, len(rows))
 	m.uniqueField(rows, first, "mobile", m.mobile, func(p *model.Person) string { return p.Mobile })
 	m.uniqueField(rows, first, "email", m.email, func(p *model.Person) string { return p.Email })
-	m.uniqueField(rows, first, "biz_mail", m.bizMail, func(p *model.Person) string { return p.BizMail })
+	m.uniqueField(rows, first, "biz_mail", m.bizMail, func(p *model.Person) string { return p.BizMail() })
 
 	// Leaders. foldKey indexes keys case-insensitively for references
 	// written in another case (e1 for E1); -1 marks a fold two keys share.

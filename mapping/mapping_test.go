@@ -302,7 +302,8 @@ func TestFields(t *testing.T) {
 		}
 		want := []model.Gender{"1", "2", "1", "2", "1", "2", "1", "2", "", ""}
 		for i := range spellings {
-			if got := people[fmt.Sprint("e", i)].Gender; got != want[i] {
+			p := people[fmt.Sprint("e", i)]
+			if got := p.Gender; got != want[i] {
 				t.Errorf("%q → %q, want %q", spellings[i], got, want[i])
 			}
 		}
@@ -325,7 +326,7 @@ func TestFields(t *testing.T) {
 			t.Fatal(problems)
 		}
 		p := people["e1"]
-		if !reflect.DeepEqual(p.Departments, []string{"总部/研发", "总部/销售"}) || p.MainDepartment != "总部/销售" || !reflect.DeepEqual(p.LeaderOf, p.Departments) {
+		if !reflect.DeepEqual(p.Departments, []string{"总部/研发", "总部/销售"}) || p.MainDepartment() != "总部/销售" || !reflect.DeepEqual(p.LeaderOf(), p.Departments) {
 			t.Fatalf("%+v", p)
 		}
 	})
@@ -590,14 +591,16 @@ func TestExtAttrs(t *testing.T) {
 			t.Fatal(problems)
 		}
 		want := []model.ExtAttr{{Name: "工号", Value: "e1"}, {Name: "邮箱", Value: "zs@example.com"}}
-		if got := people["e1"].ExtAttrs; !reflect.DeepEqual(got, want) || cap(got) != 2 {
+		p := people["e1"]
+		if got := p.ExtAttrs(); !reflect.DeepEqual(got, want) || cap(got) != 2 {
 			t.Fatalf("got %q (cap %d), want %q", got, cap(got), want)
 		}
 	})
 	t.Run("leaves ExtAttrs nil without extattr rules", func(t *testing.T) {
 		people, problems, _ := mapRows(t, "", baseHeader, row)
-		if len(problems) != 0 || people["e1"].ExtAttrs != nil {
-			t.Fatalf("ext attrs %#v, problems %v", people["e1"].ExtAttrs, problems)
+		p := people["e1"]
+		if len(problems) != 0 || p.ExtAttrs() != nil {
+			t.Fatalf("ext attrs %#v, problems %v", p.ExtAttrs(), problems)
 		}
 	})
 	t.Run("names the attribute of a value that is too long", func(t *testing.T) {

@@ -35,8 +35,8 @@ user:
 	}
 	want := map[string][2]string{"e1": {"工程师", "Zhang San"}, "e2": {"未设置", ""}, "e3": {"未设置", ""}}
 	for _, p := range org.People {
-		if w := want[p.UserID]; p.Position != w[0] || p.Alias != w[1] {
-			t.Errorf("%s: position %q alias %q, want %q %q", p.UserID, p.Position, p.Alias, w[0], w[1])
+		if w := want[p.UserID]; p.Position != w[0] || p.Alias() != w[1] {
+			t.Errorf("%s: position %q alias %q, want %q %q", p.UserID, p.Position, p.Alias(), w[0], w[1])
 		}
 	}
 }

@@ -14,10 +14,11 @@ import (
 // <>&, U+2028, quotes, a backslash).
 func everyKind() *Changes {
 	origin := model.Origin{Source: "hr", Locator: "员工.csv:12"}
-	zhang := &model.Person{Key: "E001", UserID: "zhangsan", Name: "张三", Alias: "Sam <ops> & co", Position: "工程师\u2028\"主管\"",
-		Mobile: "+86 13800138000", Email: "zhangsan@example.com", BizMail: "zs@corp.example.com", Telephone: "010-1234\\5678",
-		Gender: "1", Departments: []string{"总部/研发", "总部/销售"}, MainDepartment: "总部/研发", LeaderOf: []string{"总部/研发"},
-		DirectLeaders: []string{"lisi"}, Enabled: true, ExtAttrs: []model.ExtAttr{{Name: "工位", Value: "A-1"}}, Origin: origin}
+	zhang := new(model.Person{Key: "E001", UserID: "zhangsan", Name: "张三", Position: "工程师\u2028\"主管\"",
+		Mobile: "+86 13800138000", Email: "zhangsan@example.com", Gender: "1", Departments: []string{"总部/研发", "总部/销售"},
+		DirectLeaders: []string{"lisi"}, Enabled: true, Origin: origin}.With(model.PersonMore{Alias: "Sam <ops> & co",
+		BizMail: "zs@corp.example.com", Telephone: "010-1234\\5678", MainDepartment: "总部/研发",
+		LeaderOf: []string{"总部/研发"}, ExtAttrs: []model.ExtAttr{{Name: "工位", Value: "A-1"}}}))
 	moved := *zhang
 	moved.Departments = []string{"总部/销售"}
 	off := *zhang

@@ -32,7 +32,8 @@ func mustDigest(t *testing.T, c *Changes) []byte {
 // htmlPlan has the characters an encoder may escape, in every place a
 // string goes.
 func htmlPlan() *Changes {
-	p := &model.Person{UserID: "a&b", Name: "<script>alert('张')</script>", Alias: "\u2028\u2029", Position: "\"q\" \\ \t"}
+	p := &model.Person{UserID: "a&b", Name: "<script>alert('张')</script>", Position: "\"q\" \\ \t"}
+	p.SetAlias("\u2028\u2029")
 	return &Changes{
 		UserCreates: []UserChange{{Op: OpUserCreate, UserID: p.UserID, After: p, Reason: "<new> & 新"}},
 		RekeyDepts:  map[string]string{"<a>": "&b", "总部": "总部/新"},

@@ -336,7 +336,7 @@ func cleared(f string, before, after *model.Person) bool {
 	get := func(p *model.Person) bool {
 		switch f {
 		case "alias":
-			return p.Alias != ""
+			return p.Alias() != ""
 		case "position":
 			return p.Position != ""
 		case "mobile":
@@ -344,13 +344,13 @@ func cleared(f string, before, after *model.Person) bool {
 		case "email":
 			return p.Email != ""
 		case "biz_mail":
-			return p.BizMail != ""
+			return p.BizMail() != ""
 		case "telephone":
-			return p.Telephone != ""
+			return p.Telephone() != ""
 		case "direct_leader":
 			return len(p.DirectLeaders) > 0
 		case "extattr":
-			return len(p.ExtAttrs) > 0
+			return len(p.ExtAttrs()) > 0
 		}
 		return false
 	}

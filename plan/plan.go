@@ -705,17 +705,17 @@ func diffFields(a, b *model.Person) []string {
 		}
 	}
 	add("name", a.Name != b.Name)
-	add("alias", a.Alias != b.Alias)
+	add("alias", a.Alias() != b.Alias())
 	add("position", a.Position != b.Position)
 	add("mobile", a.Mobile != b.Mobile)
 	add("email", a.Email != b.Email)
-	add("biz_mail", a.BizMail != b.BizMail)
-	add("telephone", a.Telephone != b.Telephone)
+	add("biz_mail", a.BizMail() != b.BizMail())
+	add("telephone", a.Telephone() != b.Telephone())
 	add("gender", a.Gender != b.Gender)
-	add("main_department", a.MainDepartment != b.MainDepartment)
-	add("is_leader_in_dept", !slices.Equal(a.LeaderOf, b.LeaderOf))
+	add("main_department", a.MainDepartment() != b.MainDepartment())
+	add("is_leader_in_dept", !slices.Equal(a.LeaderOf(), b.LeaderOf()))
 	add("direct_leader", !slices.Equal(a.DirectLeaders, b.DirectLeaders))
-	add("extattr", !slices.Equal(a.ExtAttrs, b.ExtAttrs))
+	add("extattr", !slices.Equal(a.ExtAttrs(), b.ExtAttrs()))
 	return out
 }
 

@@ -75,17 +75,19 @@ func (sh *Shadow) Rekey(m map[string]string) *Shadow {
 
 func rekeyMember(mem *ShadowMember, m map[string]string, key func(string) string) *ShadowMember {
 	p := &mem.Person
-	touched := m[p.MainDepartment] != "" || slices.ContainsFunc(p.Departments, func(k string) bool { return m[k] != "" }) ||
-		slices.ContainsFunc(p.LeaderOf, func(k string) bool { return m[k] != "" })
+	touched := m[p.MainDepartment()] != "" || slices.ContainsFunc(p.Departments, func(k string) bool { return m[k] != "" }) ||
+		slices.ContainsFunc(p.LeaderOf(), func(k string) bool { return m[k] != "" })
 	if !touched {
 		return mem
 	}
 	cp := *mem
 	cp.Person.Departments = remap(p.Departments, key)
-	cp.Person.LeaderOf = remap(p.LeaderOf, key)
-	if p.MainDepartment != "" {
-		cp.Person.MainDepartment = key(p.MainDepartment)
+	more := p.More()
+	more.LeaderOf = remap(more.LeaderOf, key)
+	if more.MainDepartment != "" {
+		more.MainDepartment = key(more.MainDepartment)
 	}
+	cp.Person.SetMore(more)
 	return &cp
 }
 

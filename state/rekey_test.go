@@ -16,8 +16,8 @@ func TestRekeyRenamesDepartmentKeysEverywhereAtOnce(t *testing.T) {
 			{PutDept: &Dept{Department: model.Department{Key: "总部", Name: "总部", ID: 2}}},
 			{PutDept: &Dept{Department: model.Department{Key: "总部/前端组", Name: "前端组", ParentKey: "总部", ID: 3}}},
 			{PutDept: &Dept{Department: model.Department{Key: "总部/后端组", Name: "后端组", ParentKey: "总部", ID: 4}}},
-			{PutMember: &Member{Person: model.Person{UserID: "a", Departments: []string{"总部/前端组"}, MainDepartment: "总部/前端组"}}},
-			{PutMember: &Member{Person: model.Person{UserID: "b", Departments: []string{"总部/后端组"}, LeaderOf: []string{"总部/后端组"}}}},
+			{PutMember: &Member{Person: model.Person{UserID: "a", Departments: []string{"总部/前端组"}}.With(model.PersonMore{MainDepartment: "总部/前端组"})}},
+			{PutMember: &Member{Person: model.Person{UserID: "b", Departments: []string{"总部/后端组"}}.With(model.PersonMore{LeaderOf: []string{"总部/后端组"}})}},
 			{PutMember: &Member{Person: model.Person{UserID: "c", Departments: []string{"总部"}}}},
 		}); err != nil {
 			t.Fatal(err)
@@ -43,8 +43,8 @@ func TestRekeyRenamesDepartmentKeysEverywhereAtOnce(t *testing.T) {
 				t.Fatalf("%s: 公司 = %+v", name, sh.Departments["公司"])
 			}
 			a, b, c := sh.Members["a"].Person, sh.Members["b"].Person, sh.Members["c"].Person
-			if !slices.Equal(a.Departments, []string{"总部/后端组"}) || a.MainDepartment != "总部/后端组" ||
-				!slices.Equal(b.Departments, []string{"总部/前端组"}) || !slices.Equal(b.LeaderOf, []string{"总部/前端组"}) ||
+			if !slices.Equal(a.Departments, []string{"总部/后端组"}) || a.MainDepartment() != "总部/后端组" ||
+				!slices.Equal(b.Departments, []string{"总部/前端组"}) || !slices.Equal(b.LeaderOf(), []string{"总部/前端组"}) ||
 				!slices.Equal(c.Departments, []string{"公司"}) {
 				t.Fatalf("%s: members %+v %+v %+v", name, a, b, c)
 			}

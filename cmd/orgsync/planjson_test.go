@@ -22,7 +22,8 @@ import (
 func reviewedPlan() *plan.Changes {
 	o := model.Origin{Source: "hr", Locator: "员工.csv:7"}
 	p := &model.Person{Key: "E1", UserID: "zhangsan", Name: "张三 <&>", Departments: []string{"总部/研发"}, DirectLeaders: []string{"lisi"},
-		Enabled: true, ExtAttrs: []model.ExtAttr{{Name: "工位", Value: "A\u20281"}}, Origin: o}
+		Enabled: true, Origin: o}
+	p.SetExtAttrs([]model.ExtAttr{{Name: "工位", Value: "A\u20281"}})
 	q := *p
 	q.Position = "主管"
 	d := &model.Department{Key: "总部/研发", Name: "研发", ParentKey: "总部", Order: 9, ID: 10, Origin: o}

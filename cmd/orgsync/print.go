@@ -182,7 +182,7 @@ func field(p *model.Person, f string) string {
 	case "name":
 		return fmt.Sprintf("%q", p.Name)
 	case "alias":
-		return fmt.Sprintf("%q", p.Alias)
+		return fmt.Sprintf("%q", p.Alias())
 	case "position":
 		return fmt.Sprintf("%q", p.Position)
 	case "mobile":
@@ -190,22 +190,22 @@ func field(p *model.Person, f string) string {
 	case "email":
 		return fmt.Sprintf("%q", p.Email)
 	case "biz_mail":
-		return fmt.Sprintf("%q", p.BizMail)
+		return fmt.Sprintf("%q", p.BizMail())
 	case "telephone":
-		return fmt.Sprintf("%q", p.Telephone)
+		return fmt.Sprintf("%q", p.Telephone())
 	case "gender":
 		return fmt.Sprintf("%q", p.Gender)
 	case "department":
 		return "[" + strings.Join(p.Departments, ", ") + "]"
 	case "main_department":
-		return fmt.Sprintf("%q", p.MainDepartment)
+		return fmt.Sprintf("%q", p.MainDepartment())
 	case "is_leader_in_dept":
-		return "[" + strings.Join(p.LeaderOf, ", ") + "]"
+		return "[" + strings.Join(p.LeaderOf(), ", ") + "]"
 	case "direct_leader":
 		return "[" + strings.Join(p.DirectLeaders, ", ") + "]"
 	case "extattr":
 		var s []string
-		for _, a := range p.ExtAttrs {
+		for _, a := range p.ExtAttrs() {
 			s = append(s, a.Name+"="+a.Value)
 		}
 		return "{" + strings.Join(s, ", ") + "}"

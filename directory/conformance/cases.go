@@ -85,7 +85,7 @@ func lifecycleSteps() []lifecycleStep {
 	left := without(rekeyed, "u04")
 	leftExpect := edit(rekeyed, "u04", func(p *model.Person) { p.Enabled = false })
 	// Research and its backend team close: their people move up or over.
-	closed := edit(left, "u02", func(p *model.Person) { p.Departments, p.LeaderOf = []string{deptHQ}, nil })
+	closed := edit(left, "u02", func(p *model.Person) { p.Departments = []string{deptHQ}; p.SetLeaderOf(nil) })
 	closed = edit(closed, "u06", func(p *model.Person) { p.Departments = []string{deptMarket} })
 	closed.Departments = slices.DeleteFunc(closed.Departments, func(d model.Department) bool { return d.Key == deptRD || d.Key == deptBackend })
 

@@ -29,9 +29,9 @@ func company() model.Org {
 		}
 	}
 	hq := person(1, "张三", []string{deptHQ})
-	hq.LeaderOf = []string{deptHQ}
+	hq.SetLeaderOf([]string{deptHQ})
 	rd := person(2, "李四", []string{deptRD}, "u01")
-	rd.LeaderOf = []string{deptRD}
+	rd.SetLeaderOf([]string{deptRD})
 	rd.Position = "研发总监"
 	return model.Org{
 		Departments: []model.Department{
@@ -76,9 +76,10 @@ func clone(o model.Org) model.Org {
 	for i := range out.People {
 		p := &out.People[i]
 		p.Departments = slices.Clone(p.Departments)
-		p.LeaderOf = slices.Clone(p.LeaderOf)
 		p.DirectLeaders = slices.Clone(p.DirectLeaders)
-		p.ExtAttrs = slices.Clone(p.ExtAttrs)
+		more := p.More()
+		more.LeaderOf, more.ExtAttrs = slices.Clone(more.LeaderOf), slices.Clone(more.ExtAttrs)
+		p.SetMore(more)
 	}
 	return out
 }

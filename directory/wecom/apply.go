@@ -545,7 +545,7 @@ func (r *applyRun) departments(p *model.Person) ([]int, []int, int, error) {
 			return nil, nil, 0, &missingDeptError{key: k, what: "department"}
 		}
 		ids = append(ids, id)
-		if slices.Contains(p.LeaderOf, k) {
+		if slices.Contains(p.LeaderOf(), k) {
 			leader = append(leader, 1)
 		} else {
 			leader = append(leader, 0)
@@ -555,18 +555,18 @@ func (r *applyRun) departments(p *model.Person) ([]int, []int, int, error) {
 		ids, leader = []int{r.RootID}, []int{0}
 	}
 	main := 0
-	if p.MainDepartment != "" {
-		main, _ = r.deptID(p.MainDepartment)
+	if p.MainDepartment() != "" {
+		main, _ = r.deptID(p.MainDepartment())
 	}
 	return ids, leader, main, nil
 }
 
 func extattr(p *model.Person) *client.ExtAttr {
-	if len(p.ExtAttrs) == 0 {
+	if len(p.ExtAttrs()) == 0 {
 		return nil
 	}
 	x := &client.ExtAttr{}
-	for _, a := range p.ExtAttrs {
+	for _, a := range p.ExtAttrs() {
 		x.Attrs = append(x.Attrs, client.TextAttr(a.Name, a.Value))
 	}
 	return x
@@ -626,8 +626,8 @@ func (r *applyRun) createWave(list []plan.UserChange) {
 			return
 		}
 		body := client.UserCreate{
-			UserID: p.UserID, Name: p.Name, Alias: p.Alias, Mobile: p.Mobile, Email: p.Email, BizMail: p.BizMail,
-			Telephone: p.Telephone, Position: p.Position, Gender: string(p.Gender), Department: depts,
+			UserID: p.UserID, Name: p.Name, Alias: p.Alias(), Mobile: p.Mobile, Email: p.Email, BizMail: p.BizMail(),
+			Telephone: p.Telephone(), Position: p.Position, Gender: string(p.Gender), Department: depts,
 			IsLeaderInDept: leader, MainDepartment: main, ExtAttr: extattr(&p), Enable: client.Ptr(1), ToInvite: client.Ptr(r.Invite),
 		}
 		sent := p
@@ -670,7 +670,7 @@ func updateBody(p *model.Person, fields []string, depts, leader []int, main int,
 		case "name":
 			b.Name = client.Ptr(p.Name)
 		case "alias":
-			b.Alias = client.Ptr(p.Alias)
+			b.Alias = client.Ptr(p.Alias())
 		case "position":
 			b.Position = client.Ptr(p.Position)
 		case "mobile":
@@ -678,11 +678,11 @@ func updateBody(p *model.Person, fields []string, depts, leader []int, main int,
 		case "email":
 			b.Email = client.Ptr(p.Email)
 		case "biz_mail":
-			if p.BizMail != "" {
-				b.BizMail = client.Ptr(p.BizMail)
+			if p.BizMail() != "" {
+				b.BizMail = client.Ptr(p.BizMail())
 			}
 		case "telephone":
-			b.Telephone = client.Ptr(p.Telephone)
+			b.Telephone = client.Ptr(p.Telephone())
 		case "gender":
 			// "" goes out as "0" (unset), so a gender removed in the
 			// source is removed in WeCom too.

@@ -195,7 +195,7 @@ func benchCompany(n int) *plan.Changes {
 		p := model.Person{Key: fmt.Sprint(j), UserID: fmt.Sprintf("u%06d", j), Name: "员工", Mobile: fmt.Sprintf("138%08d", j),
 			Position: "工程师", Departments: []string{fmt.Sprintf("部%03d", dept)}, Enabled: true}
 		if j < depts {
-			p.LeaderOf = p.Departments
+			p.SetLeaderOf(p.Departments)
 		} else {
 			p.DirectLeaders = []string{fmt.Sprintf("u%06d", dept)}
 		}

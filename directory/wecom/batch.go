@@ -111,9 +111,9 @@ func genderCell(g model.Gender) string {
 // rowCells fills every column orgsync can for p.
 func rowCells(p *model.Person, depts, leader []int, leaders []string) []string {
 	c := make([]string, numColumns)
-	c[colName], c[colUserID], c[colMobile], c[colEmail], c[colBizMail] = p.Name, p.UserID, p.Mobile, p.Email, p.BizMail
+	c[colName], c[colUserID], c[colMobile], c[colEmail], c[colBizMail] = p.Name, p.UserID, p.Mobile, p.Email, p.BizMail()
 	c[colDepartment], c[colLeaderInDept] = joinInts(depts), joinInts(leader)
-	c[colPosition], c[colGender], c[colAlias], c[colTelephone] = p.Position, genderCell(p.Gender), p.Alias, p.Telephone
+	c[colPosition], c[colGender], c[colAlias], c[colTelephone] = p.Position, genderCell(p.Gender), p.Alias(), p.Telephone()
 	c[colDisable] = "0" // 0 = enabled (the opposite of enable)
 	c[colDirectLeader] = strings.Join(leaders, ";")
 	return c
@@ -145,7 +145,7 @@ func (r *applyRun) createJob(list []plan.UserChange) []plan.UserChange {
 	inFile := map[string]bool{}
 	for _, u := range order {
 		p := *u.After
-		if len(p.ExtAttrs) > 0 {
+		if len(p.ExtAttrs()) > 0 {
 			rest = append(rest, u)
 			continue
 		}
@@ -155,7 +155,8 @@ func (r *applyRun) createJob(list []plan.UserChange) []plan.UserChange {
 			continue
 		}
 		sent := p
-		sent.Enabled, sent.DirectLeaders, sent.MainDepartment = true, nil, ""
+		sent.Enabled, sent.DirectLeaders = true, nil
+		sent.SetMainDepartment("")
 		if r.ImportLeaderColumn {
 			for _, l := range p.DirectLeaders {
 				if inFile[model.UserIDKey(l)] || len(r.existingLeaders([]string{l})) > 0 {

@@ -171,7 +171,8 @@ func updates(created *plan.Changes, nPos, nMobile, nClear int) *plan.Changes {
 		case i < nPos+nMobile:
 			after.Mobile, fields = fmt.Sprintf("1390000%04d", i), []string{"mobile"}
 		case i < nPos+nMobile+nClear:
-			after.Alias, fields = "", []string{"alias"}
+			fields = []string{"alias"}
+			after.SetAlias("")
 		default:
 			continue
 		}
@@ -185,8 +186,8 @@ func TestManyUpdatesGoThroughOneJobPerColumnSet(t *testing.T) {
 	ctx := context.Background()
 	created := creates(300)
 	for i := range created.UserCreates {
-		created.UserCreates[i].After.Alias = "阿" + fmt.Sprint(i)
-		created.UserCreates[i].After.Telephone = "010-8888"
+		created.UserCreates[i].After.SetAlias("阿" + fmt.Sprint(i))
+		created.UserCreates[i].After.SetTelephone("010-8888")
 		created.UserCreates[i].After.DirectLeaders = nil
 	}
 	if res, err := d.Apply(ctx, created, st, directory.ApplyOptions{RunID: 1}); err != nil || res.Done[plan.OpUserCreate] != 300 {

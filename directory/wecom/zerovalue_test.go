@@ -327,10 +327,10 @@ func zeroOrgs() (first, second model.Org) {
 		{Key: "总部/销售", Name: "销售", ParentKey: "总部"},
 	}
 	people := []model.Person{
-		{Key: "E1", UserID: "boss", Name: "老板", Mobile: "13900000001", Gender: model.GenderMale, Position: "经理",
-			Departments: []string{"总部/研发"}, LeaderOf: []string{"总部/研发"}, Enabled: true},
-		{Key: "E2", UserID: "Dev", Name: "开发", Email: "dev@example.com", Gender: model.GenderFemale,
-			Departments: []string{"总部/研发", "总部/销售"}, MainDepartment: "总部/销售", DirectLeaders: []string{"boss"}, Enabled: true},
+		model.Person{Key: "E1", UserID: "boss", Name: "老板", Mobile: "13900000001", Position: "经理",
+			Gender: model.GenderMale, Departments: []string{"总部/研发"}, Enabled: true}.With(model.PersonMore{LeaderOf: []string{"总部/研发"}}),
+		model.Person{Key: "E2", UserID: "Dev", Name: "开发", Email: "dev@example.com",
+			Gender: model.GenderFemale, Departments: []string{"总部/研发", "总部/销售"}, DirectLeaders: []string{"boss"}, Enabled: true}.With(model.PersonMore{MainDepartment: "总部/销售"}),
 		{Key: "E3", UserID: "sales", Name: "销售员", Mobile: "13900000003", Departments: []string{"总部/销售"}, Enabled: true},
 	}
 	first = model.Org{Departments: depts, People: people}
@@ -340,7 +340,8 @@ func zeroOrgs() (first, second model.Org) {
 	second.Departments = append(second.Departments, model.Department{Key: "总部/研发/平台", Name: "平台", ParentKey: "总部/研发"})
 	p := append([]model.Person(nil), people...)
 	p[0].Position = "总监"
-	p[1].Departments, p[1].MainDepartment = []string{"总部/研发/平台"}, ""
+	p[1].Departments = []string{"总部/研发/平台"}
+	p[1].SetMainDepartment("")
 	p[1].DirectLeaders = nil
 	second.People = p[:2]
 	return first, second

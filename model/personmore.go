@@ -1,0 +1,97 @@
+package model
+
+// The accessors of the fields a Person keeps in its PersonMore. Getters
+// read a nil PersonMore as all zero; setters never write through the
+// pointer (copies of a Person share it) but store a new PersonMore, or nil
+// when it would be all zero, so that two equal Persons are deeply equal
+// whichever way they were built.
+
+func (p *Person) Alias() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.Alias
+}
+
+func (p *Person) BizMail() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.BizMail
+}
+
+func (p *Person) Telephone() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.Telephone
+}
+
+// MainDepartment is the key of the main department when it is set apart
+// from Departments' first ("" otherwise).
+func (p *Person) MainDepartment() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.MainDepartment
+}
+
+// LeaderOf is the department keys where the person is a leader. The
+// slice is shared: do not modify it.
+func (p *Person) LeaderOf() []string {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.LeaderOf
+}
+
+// ExtAttrs is the extension attributes, sorted by name. The slice is
+// shared: do not modify it.
+func (p *Person) ExtAttrs() []ExtAttr {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.ExtAttrs
+}
+
+// More returns a copy of the rarely set fields (all zero when none is).
+func (p *Person) More() PersonMore {
+	if p.more == nil {
+		return PersonMore{}
+	}
+	return *p.more
+}
+
+// SetMore replaces the rarely set fields.
+func (p *Person) SetMore(m PersonMore) {
+	if m.zero() {
+		p.more = nil
+		return
+	}
+	p.more = &m
+}
+
+// With returns p with its rarely set fields replaced: for literals,
+// model.Person{Key: "e1"}.With(model.PersonMore{Alias: "x"}).
+func (p Person) With(m PersonMore) Person {
+	p.SetMore(m)
+	return p
+}
+
+func (p *Person) SetAlias(v string)     { m := p.More(); m.Alias = v; p.SetMore(m) }
+func (p *Person) SetBizMail(v string)   { m := p.More(); m.BizMail = v; p.SetMore(m) }
+func (p *Person) SetTelephone(v string) { m := p.More(); m.Telephone = v; p.SetMore(m) }
+func (p *Person) SetMainDepartment(v string) {
+	m := p.More()
+	m.MainDepartment = v
+	p.SetMore(m)
+}
+func (p *Person) SetLeaderOf(v []string)  { m := p.More(); m.LeaderOf = v; p.SetMore(m) }
+func (p *Person) SetExtAttrs(v []ExtAttr) { m := p.More(); m.ExtAttrs = v; p.SetMore(m) }
+
+// zero: nothing set. An empty but non-nil list counts as set, as it did
+// when these were fields of Person (deep equality tells them apart).
+func (m *PersonMore) zero() bool {
+	return m.Alias == "" && m.BizMail == "" && m.Telephone == "" &&
+		m.MainDepartment == "" && m.LeaderOf == nil && m.ExtAttrs == nil
+}
