@@ -171,6 +171,7 @@ func (c *Changes) WriteJSON(w io.Writer, prefix, indent string) error {
 type jsonOut struct {
 	w              *bufio.Writer
 	buf            bytes.Buffer
+	scratch        []byte // a member change's JSON (UserChange.appendJSON)
 	enc            *json.Encoder
 	prefix, indent string
 	members        int
@@ -211,6 +212,11 @@ func (o *jsonOut) member(f changesField) {
 // value writes v encoded by encoding/json at depth (its inner lines
 // indented below it).
 func (o *jsonOut) value(v any, depth int) error {
+	if c, ok := v.(UserChange); ok && o.indent == "" {
+		o.scratch = c.appendJSON(o.scratch[:0])
+		o.w.Write(o.scratch)
+		return nil
+	}
 	o.buf.Reset()
 	if o.indent != "" {
 		o.enc.SetIndent(o.prefix+strings.Repeat(o.indent, depth), o.indent)
