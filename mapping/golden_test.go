@@ -196,11 +196,17 @@ func encodeGolden(t *testing.T, res Result) *bytes.Buffer {
 	for _, w := range res.Warnings {
 		g.Warnings = append(g.Warnings, goldenWarning{Text: w.String(), Warning: w})
 	}
+	return indentedJSON(t, g)
+}
+
+// indentedJSON is v as the golden files hold it: indented, HTML unescaped.
+func indentedJSON(t *testing.T, v any) *bytes.Buffer {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(g); err != nil {
+	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
 	return &buf

@@ -2,7 +2,6 @@ package mapping
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,13 +67,7 @@ func TestJoinGolden(t *testing.T) {
 	for _, p := range res.Org.People {
 		g.Provenance[p.Key] = res.Join.Explain(p.Key)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(g); err != nil {
-		t.Fatal(err)
-	}
+	buf := indentedJSON(t, g)
 	gp := filepath.Join(dir, "golden.json")
 	if *update {
 		if err := os.WriteFile(gp, buf.Bytes(), 0o644); err != nil {

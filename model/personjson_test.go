@@ -148,13 +148,7 @@ func TestUnmarshalPersonRandom(t *testing.T) {
 	alphabet := []string{"a", "Z", "0", " ", "张", "三", "研发", "/", "é", "😀", "\"", "\\", "<", ">", "&", "\u2028", "\t", "\n", "\x00", "\xff", "\xe5\xbc"}
 	plain := 10 // alphabet[:plain] is read directly, the rest through json.Unmarshal
 	var letters []string
-	text := func() string {
-		var b strings.Builder
-		for n := r.IntN(6); n > 0; n-- {
-			b.WriteString(letters[r.IntN(len(letters))])
-		}
-		return b.String()
-	}
+	text := func() string { return randText(r, letters, 6) }
 	list := func() []string {
 		var l []string
 		for n := r.IntN(3); n > 0; n-- {
@@ -266,13 +260,7 @@ func TestPersonJSONIsReflections(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	pieces := []string{"a", "Z", "张", "三", " ", "\"", "\\", "/", "<", ">", "&", "\u2028", "\u2029", "\x00", "\x01", "\x1f",
 		"\b", "\f", "\n", "\r", "\t", "\x7f", "\xff", "\xe4\xb8", "é", "😀", "\ufffd"}
-	text := func() string {
-		var b strings.Builder
-		for n := r.IntN(5); n > 0; n-- {
-			b.WriteString(pieces[r.IntN(len(pieces))])
-		}
-		return b.String()
-	}
+	text := func() string { return randText(r, pieces, 5) }
 	list := func() []string {
 		switch r.IntN(4) {
 		case 0:
@@ -312,4 +300,13 @@ func FuzzPersonJSON(f *testing.F) {
 			ExtAttrs: []ExtAttr{{Name: ext, Value: key}}})
 		sameAsReflection(t, p)
 	})
+}
+
+// randText joins fewer than max pieces drawn at random.
+func randText(r *rand.Rand, pieces []string, max int) string {
+	var b strings.Builder
+	for n := r.IntN(max); n > 0; n-- {
+		b.WriteString(pieces[r.IntN(len(pieces))])
+	}
+	return b.String()
 }
