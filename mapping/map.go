@@ -809,29 +809,13 @@ type owner struct{ shared map[string]string }
 const maxShared = 1 << 14
 
 func (o *owner) person(p *model.Person) {
-	more := p.More()
-	fields := append(make([]*string, 0, 8+len(more.ExtAttrs)),
-		&p.Key, &p.UserID, &p.Name, &more.Alias, &p.Mobile, &p.Email, &more.BizMail, &more.Telephone)
-	for i := range more.ExtAttrs { // made for this person by mapRow: not shared
-		fields = append(fields, &more.ExtAttrs[i].Value)
-	}
-	n := 0
-	for _, f := range fields {
-		n += len(*f)
-	}
-	if n > 0 {
-		var b strings.Builder
-		b.Grow(n)
-		for _, f := range fields {
-			b.WriteString(*f)
+	ownText(&p.Key, &p.UserID, &p.Name, &p.Mobile, &p.Email)
+	if m := p.More(); m.Alias != "" || m.BizMail != "" || m.Telephone != "" || len(m.ExtAttrs) > 0 {
+		ownText(&m.Alias, &m.BizMail, &m.Telephone)
+		for i := range m.ExtAttrs { // made for this person by mapRow: not shared
+			ownText(&m.ExtAttrs[i].Value)
 		}
-		all := b.String()
-		for _, f := range fields {
-			*f, all = all[:len(*f)], all[len(*f):]
-		}
-		if more.Alias != "" || more.BizMail != "" || more.Telephone != "" {
-			p.SetMore(more)
-		}
+		p.SetMore(m)
 	}
 	if p.Position != "" {
 		if s, ok := o.shared[p.Position]; ok {
@@ -846,6 +830,27 @@ func (o *owner) person(p *model.Person) {
 			}
 			p.Position = s
 		}
+	}
+}
+
+// ownText copies the strings into one allocation of their own and points
+// them at it.
+func ownText(fields ...*string) {
+	n := 0
+	for _, f := range fields {
+		n += len(*f)
+	}
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range fields {
+		b.WriteString(*f)
+	}
+	all := b.String()
+	for _, f := range fields {
+		*f, all = all[:len(*f)], all[len(*f):]
 	}
 }
 

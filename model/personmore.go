@@ -68,7 +68,12 @@ func (p *Person) SetMore(m PersonMore) {
 		p.more = nil
 		return
 	}
-	p.more = &m
+	// Allocated here, past the test: with &m, m itself would be moved to
+	// the heap on every call, a PersonMore of garbage a person even when
+	// it is all zero.
+	c := new(PersonMore)
+	*c = m
+	p.more = c
 }
 
 // With returns p with its rarely set fields replaced: for literals,
