@@ -1125,6 +1125,24 @@ func (m *Mapper) mapDepartments(ev *evaluator, r *row, dt *deptTable, cache map[
 // is, so the link WeCom has stays true, and dropping it would clear every
 // report's direct_leader because of, say, the leader's bad mobile.
 func (m *Mapper) crossCheck(rows []row) {
+	// The unique fields are indexed on a goroutine of their own while the
+	// keys and userids are indexed here: both only read the rows (at 1M
+	// people each side is 2M map inserts, a second of one core). What they
+	// find is recorded after, in the order it always was: keys, userids,
+	// mobile, email, biz_mail.
+	var uniq [3]map[string][]int
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		// One index serves the three in turn (cleared between them): at 1M
+		// people each is a map of 1M strings, 50 MB, and three of them made
+		// one after the other are 100 MB more garbage at mapping's peak.
+		first := make(map[string]int, len(rows))
+		uniq[0] = dupsOf(rows, first, m.mobile, func(p *model.Person) string { return p.Mobile })
+		uniq[1] = dupsOf(rows, first, m.email, func(p *model.Person) string { return p.Email })
+		uniq[2] = dupsOf(rows, first, m.bizMail, func(p *model.Person) string { return p.BizMail() })
+	}()
+
 	// Index every key and folded userid; the few that repeat get a list.
 	firstKey := make(map[string]int, len(rows))
 	firstUID := make(map[string]int, len(rows))
@@ -1152,6 +1170,7 @@ func (m *Mapper) crossCheck(rows []row) {
 			}
 		}
 	}
+	<-indexed
 	for _, key := range sortedKeys(byKey) {
 		idx := byKey[key]
 		for _, i := range idx {
@@ -1168,13 +1187,9 @@ func (m *Mapper) crossCheck(rows []row) {
 				"userid clashes with another record's (WeCom compares userids case-insensitively): "+rowList(rows, idx))
 		}
 	}
-	// One index serves the three checks in turn (cleared between them): at
-	// 1M people each is a map of 1M strings, 50 MB, and three of them
-	// made one after the other are 100 MB more garbage at mapping's peak.
-	first := make(map[string]int, len(rows))
-	m.uniqueField(rows, first, "mobile", m.mobile, func(p *model.Person) string { return p.Mobile })
-	m.uniqueField(rows, first, "email", m.email, func(p *model.Person) string { return p.Email })
-	m.uniqueField(rows, first, "biz_mail", m.bizMail, func(p *model.Person) string { return p.BizMail() })
+	failDups(rows, "mobile", m.mobile, uniq[0])
+	failDups(rows, "email", m.email, uniq[1])
+	failDups(rows, "biz_mail", m.bizMail, uniq[2])
 
 	// Leaders. foldKey indexes keys case-insensitively for references
 	// written in another case (e1 for E1); -1 marks a fold two keys share.
@@ -1281,9 +1296,12 @@ func resolveLeader(rows []row, ref string, firstKey map[string]int, foldKey func
 // uniqueField rejects every row of a group that shares a non-empty value of
 // a field WeCom keeps unique in the corp; values are compared as they would
 // be sent (normalised mobiles, lower-cased emails).
-func (m *Mapper) uniqueField(rows []row, first map[string]int, field string, p *program, get func(*model.Person) string) {
+// dupsOf indexes the non-empty values get reads of the rows in first
+// (cleared first) and returns those more than one row has, each with its
+// rows; nil when the field has no rule. It only reads the rows.
+func dupsOf(rows []row, first map[string]int, p *program, get func(*model.Person) string) map[string][]int {
 	if p == nil {
-		return
+		return nil
 	}
 	clear(first)
 	dups := map[string][]int{}
@@ -1300,6 +1318,11 @@ func (m *Mapper) uniqueField(rows []row, first map[string]int, field string, p *
 			dups[v] = append(dups[v], i)
 		}
 	}
+	return dups
+}
+
+// failDups rejects every row of a value that more than one record has.
+func failDups(rows []row, field string, p *program, dups map[string][]int) {
 	for _, v := range sortedKeys(dups) {
 		idx := dups[v]
 		if oneRecord(rows, idx) {

@@ -610,3 +610,32 @@ func TestExtAttrs(t *testing.T) {
 		}
 	})
 }
+
+// TestCrossCheckRecordsFailuresInFieldOrder: the unique fields are indexed
+// while the keys are, but each row's failures still come key, userid,
+// mobile, email; a record listed twice is one duplicate key, not also a
+// duplicate mobile and email.
+func TestCrossCheckRecordsFailuresInFieldOrder(t *testing.T) {
+	m := compileYAML(t, baseRules)
+	res := m.MapResult([]*connectors.Batch{batch("hr", baseHeader,
+		[]string{"E1", "甲", "研发", "13800000001", "a@example.com"},
+		[]string{"E1", "乙", "研发", "13800000002", "b@example.com"},
+		[]string{"E2", "丙", "研发", "13800000002", "b@example.com"},
+		[]string{"E3", "丁", "研发", "13800000003", "c@example.com"},
+		[]string{"E3", "丁", "研发", "13800000003", "c@example.com"},
+	)})
+	fields := map[string][]string{}
+	for _, e := range res.Rejected {
+		fields[e.Origin.Locator] = append(fields[e.Origin.Locator], e.Field)
+	}
+	want := map[string][]string{
+		"t.csv:2": {"key"},
+		"t.csv:3": {"key", "mobile", "email"},
+		"t.csv:4": {"mobile", "email"},
+		"t.csv:5": {"key"},
+		"t.csv:6": {"key"},
+	}
+	if !reflect.DeepEqual(fields, want) {
+		t.Fatalf("failures by row: %v, want %v", fields, want)
+	}
+}
