@@ -1139,38 +1139,26 @@ func (m *Mapper) crossCheck(rows []row) {
 		// people each is a map of 1M strings, 50 MB, and three of them made
 		// one after the other are 100 MB more garbage at mapping's peak.
 		first := make(map[string]int, len(rows))
-		uniq[0] = dupsOf(rows, first, m.mobile, func(p *model.Person) string { return p.Mobile })
-		uniq[1] = dupsOf(rows, first, m.email, func(p *model.Person) string { return p.Email })
-		uniq[2] = dupsOf(rows, first, m.bizMail, func(p *model.Person) string { return p.BizMail() })
+		uniq[0] = dupsOf(rows, first, m.mobile, func(r *row) string { return r.p.Mobile })
+		uniq[1] = dupsOf(rows, first, m.email, func(r *row) string { return r.p.Email })
+		uniq[2] = dupsOf(rows, first, m.bizMail, func(r *row) string { return r.p.BizMail() })
 	}()
 
 	// Index every key and folded userid; the few that repeat get a list.
 	firstKey := make(map[string]int, len(rows))
 	firstUID := make(map[string]int, len(rows))
-	byKey := map[string][]int{}
-	byUID := map[string][]int{}
-	for i := range rows {
-		r := &rows[i]
-		if r.keyOK {
-			if j, dup := firstKey[r.p.Key]; !dup {
-				firstKey[r.p.Key] = i
-			} else if byKey[r.p.Key] == nil {
-				byKey[r.p.Key] = []int{j, i}
-			} else {
-				byKey[r.p.Key] = append(byKey[r.p.Key], i)
-			}
+	byKey := dupsOf(rows, firstKey, m.key, func(r *row) string {
+		if !r.keyOK {
+			return ""
 		}
-		if r.useridOK {
-			k := model.UserIDKey(r.p.UserID)
-			if j, dup := firstUID[k]; !dup {
-				firstUID[k] = i
-			} else if byUID[k] == nil {
-				byUID[k] = []int{j, i}
-			} else {
-				byUID[k] = append(byUID[k], i)
-			}
+		return r.p.Key
+	})
+	byUID := dupsOf(rows, firstUID, m.userid, func(r *row) string {
+		if !r.useridOK {
+			return ""
 		}
-	}
+		return model.UserIDKey(r.p.UserID)
+	})
 	<-indexed
 	for _, key := range sortedKeys(byKey) {
 		idx := byKey[key]
@@ -1298,16 +1286,17 @@ func resolveLeader(rows []row, ref string, firstKey map[string]int, foldKey func
 // a field WeCom keeps unique in the corp; values are compared as they would
 // be sent (normalised mobiles, lower-cased emails).
 // dupsOf indexes the non-empty values get reads of the rows in first
-// (cleared first) and returns those more than one row has, each with its
-// rows; nil when the field has no rule. It only reads the rows.
-func dupsOf(rows []row, first map[string]int, p *program, get func(*model.Person) string) map[string][]int {
+// (cleared first: value → its first row) and returns those more than one
+// row has, each with its rows; nil when the field has no rule. It only
+// reads the rows.
+func dupsOf(rows []row, first map[string]int, p *program, get func(*row) string) map[string][]int {
 	if p == nil {
 		return nil
 	}
 	clear(first)
 	dups := map[string][]int{}
 	for i := range rows {
-		v := get(rows[i].p)
+		v := get(&rows[i])
 		if v == "" {
 			continue
 		}

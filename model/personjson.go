@@ -68,16 +68,13 @@ func (p Person) MarshalJSON() ([]byte, error) {
 
 // AppendJSON appends p's JSON (see MarshalJSON) to b.
 func (p *Person) AppendJSON(b []byte) []byte {
-	m := p.more
-	if m == nil {
-		m = &PersonMore{}
-	}
+	m := p.m()
 	b = append(b, `{"key":`...)
-	b = appendString(b, p.Key)
+	b = AppendJSONString(b, p.Key)
 	b = append(b, `,"userid":`...)
-	b = appendString(b, p.UserID)
+	b = AppendJSONString(b, p.UserID)
 	b = append(b, `,"name":`...)
-	b = appendString(b, p.Name)
+	b = AppendJSONString(b, p.Name)
 	b = appendOptString(b, `,"alias":`, m.Alias)
 	b = appendOptString(b, `,"position":`, p.Position)
 	b = appendOptString(b, `,"mobile":`, p.Mobile)
@@ -101,18 +98,24 @@ func (p *Person) AppendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendString(b, a.Name)
+			b = AppendJSONString(b, a.Name)
 			b = append(b, `,"value":`...)
-			b = appendString(b, a.Value)
+			b = AppendJSONString(b, a.Value)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
-	b = append(b, `,"origin":{"Source":`...)
-	b = appendString(b, p.Origin.Source)
+	b = append(b, `,"origin":`...)
+	return append(p.Origin.AppendJSON(b), '}')
+}
+
+// AppendJSON appends o as encoding/json writes it (see AppendJSONString).
+func (o Origin) AppendJSON(b []byte) []byte {
+	b = append(b, `{"Source":`...)
+	b = AppendJSONString(b, o.Source)
 	b = append(b, `,"Locator":`...)
-	b = appendString(b, p.Origin.Locator)
-	return append(b, "}}"...)
+	b = AppendJSONString(b, o.Locator)
+	return append(b, '}')
 }
 
 // plainJSON: s needs no escape (the common case: names, keys, paths).
@@ -135,25 +138,27 @@ func appendOptString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendString(append(b, key...), s)
+	return AppendJSONString(append(b, key...), s)
 }
 
 func appendOptStrings(b []byte, key string, l []string) []byte {
 	if len(l) == 0 {
 		return b
 	}
-	b = append(append(b, key...), '[')
+	return AppendJSONStrings(append(b, key...), l)
+}
+
+// AppendJSONStrings appends l as a JSON array of strings (see
+// AppendJSONString).
+func AppendJSONStrings(b []byte, l []string) []byte {
+	b = append(b, '[')
 	for i, s := range l {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendJSONString(b, s)
 	}
 	return append(b, ']')
-}
-
-func appendString(b []byte, s string) []byte {
-	return AppendJSONString(b, s)
 }
 
 // AppendJSONString appends s quoted as encoding/json quotes a string with

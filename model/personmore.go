@@ -6,61 +6,36 @@ package model
 // when it would be all zero, so that two equal Persons are deeply equal
 // whichever way they were built.
 
-func (p *Person) Alias() string {
+// noMore is what a Person without a PersonMore reads; never written.
+var noMore PersonMore
+
+// m is p's PersonMore to read (noMore when it has none). Not for writing:
+// the PersonMore is shared by copies of p.
+func (p *Person) m() *PersonMore {
 	if p.more == nil {
-		return ""
+		return &noMore
 	}
-	return p.more.Alias
+	return p.more
 }
 
-func (p *Person) BizMail() string {
-	if p.more == nil {
-		return ""
-	}
-	return p.more.BizMail
-}
-
-func (p *Person) Telephone() string {
-	if p.more == nil {
-		return ""
-	}
-	return p.more.Telephone
-}
+func (p *Person) Alias() string     { return p.m().Alias }
+func (p *Person) BizMail() string   { return p.m().BizMail }
+func (p *Person) Telephone() string { return p.m().Telephone }
 
 // MainDepartment is the key of the main department when it is set apart
 // from Departments' first ("" otherwise).
-func (p *Person) MainDepartment() string {
-	if p.more == nil {
-		return ""
-	}
-	return p.more.MainDepartment
-}
+func (p *Person) MainDepartment() string { return p.m().MainDepartment }
 
 // LeaderOf is the department keys where the person is a leader. The
 // slice is shared: do not modify it.
-func (p *Person) LeaderOf() []string {
-	if p.more == nil {
-		return nil
-	}
-	return p.more.LeaderOf
-}
+func (p *Person) LeaderOf() []string { return p.m().LeaderOf }
 
 // ExtAttrs is the extension attributes, sorted by name. The slice is
 // shared: do not modify it.
-func (p *Person) ExtAttrs() []ExtAttr {
-	if p.more == nil {
-		return nil
-	}
-	return p.more.ExtAttrs
-}
+func (p *Person) ExtAttrs() []ExtAttr { return p.m().ExtAttrs }
 
 // More returns a copy of the rarely set fields (all zero when none is).
-func (p *Person) More() PersonMore {
-	if p.more == nil {
-		return PersonMore{}
-	}
-	return *p.more
-}
+func (p *Person) More() PersonMore { return *p.m() }
 
 // SetMore replaces the rarely set fields.
 func (p *Person) SetMore(m PersonMore) {

@@ -26,23 +26,13 @@ func (c *UserChange) appendJSON(b []byte) []byte {
 		b = c.After.AppendJSON(b)
 	}
 	if len(c.Fields) > 0 {
-		b = append(b, `,"fields":[`...)
-		for i, f := range c.Fields {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = model.AppendJSONString(b, f)
-		}
-		b = append(b, ']')
+		b = model.AppendJSONStrings(append(b, `,"fields":`...), c.Fields)
 	}
 	if c.Adopt {
 		b = append(b, `,"adopt":true`...)
 	}
 	b = append(b, `,"reason":`...)
 	b = model.AppendJSONString(b, c.Reason)
-	b = append(b, `,"origin":{"Source":`...)
-	b = model.AppendJSONString(b, c.Origin.Source)
-	b = append(b, `,"Locator":`...)
-	b = model.AppendJSONString(b, c.Origin.Locator)
-	return append(b, "}}"...)
+	b = append(b, `,"origin":`...)
+	return append(c.Origin.AppendJSON(b), '}')
 }
